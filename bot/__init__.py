@@ -1,0 +1,1 @@
+"""memberbot: a member assistant for WeChat Official Accounts and Telegram."""

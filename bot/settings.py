@@ -1,0 +1,226 @@
+"""Typed settings: process environment (prefix MEMBERBOT_) plus the TOML rules file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Locale = Literal["zh_CN", "zh_TW", "en"]
+LOCALES: tuple[Locale, ...] = ("zh_CN", "zh_TW", "en")
+
+
+class ConfigError(Exception):
+    """Settings or rules that cannot be used; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierRule(_Strict):
+    name: str
+    threshold: int = Field(ge=0)
+    multiplier: float = Field(gt=0, le=10)
+    benefits: tuple[str, ...] = ()
+
+
+DEFAULT_TIERS = (
+    TierRule(
+        name="bronze", threshold=0, multiplier=1.0, benefits=("checkin_points", "birthday_double")
+    ),
+    TierRule(
+        name="silver",
+        threshold=500,
+        multiplier=1.2,
+        benefits=("checkin_points", "birthday_double", "points_x1_2", "member_communities"),
+    ),
+    TierRule(
+        name="gold",
+        threshold=2000,
+        multiplier=1.5,
+        benefits=(
+            "checkin_points",
+            "birthday_double",
+            "points_x1_5",
+            "member_communities",
+            "early_flash_sales",
+        ),
+    ),
+    TierRule(
+        name="diamond",
+        threshold=10000,
+        multiplier=2.0,
+        benefits=(
+            "checkin_points",
+            "birthday_double",
+            "points_x2",
+            "member_communities",
+            "early_flash_sales",
+            "priority_support",
+        ),
+    ),
+)
+
+
+class CheckinRules(_Strict):
+    streak_rewards: tuple[int, ...] = (5, 5, 10, 10, 15, 15, 30)
+    birthday_multiplier: int = Field(default=2, ge=1)
+    growth: int = Field(default=1, ge=0)
+
+    @field_validator("streak_rewards")
+    @classmethod
+    def _non_empty(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(x < 0 for x in v):
+            raise ValueError("needs at least one reward, none negative")
+        return v
+
+
+class PointsRules(_Strict):
+    expiry_days: int = Field(default=365, ge=1)
+    reminder_days: int = Field(default=30, ge=0)
+    per_currency_unit: int = Field(default=1, ge=0)
+    max_adjustment: int = Field(default=1_000_000, ge=1)
+
+
+class GrowthRules(_Strict):
+    per_currency_unit: int = Field(default=1, ge=0)
+    per_invite: int = Field(default=50, ge=0)
+
+
+class InviteRules(_Strict):
+    invitee_points: int = Field(default=20, ge=0)
+    inviter_points: int = Field(default=50, ge=0)
+    daily_review_threshold: int = Field(default=20, ge=0)
+    attribution_days: int = Field(default=7, ge=0)
+
+
+class LimitRules(_Strict):
+    flood_per_minute: int = Field(default=20, ge=1)
+    link_code_minutes: int = Field(default=10, ge=1)
+    link_attempts: int = Field(default=5, ge=1)
+    max_order_amount: int = Field(default=10_000_000, ge=1)
+    text_length: int = Field(default=2000, ge=16)
+
+
+class Rules(_Strict):
+    """Product rules; every field has the SPEC default so an absent rules file is fine."""
+
+    tiers: tuple[TierRule, ...] = DEFAULT_TIERS
+    checkin: CheckinRules = CheckinRules()
+    points: PointsRules = PointsRules()
+    growth: GrowthRules = GrowthRules()
+    invites: InviteRules = InviteRules()
+    limits: LimitRules = LimitRules()
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> Rules:
+        if not self.tiers or self.tiers[0].threshold != 0:
+            raise ValueError("tiers: the first tier must have threshold 0")
+        thresholds = [t.threshold for t in self.tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tiers: thresholds must be strictly increasing")
+        return self
+
+    def tier(self, name: str) -> TierRule:
+        for t in self.tiers:
+            if t.name == name:
+                return t
+        return self.tiers[0]
+
+    def tier_for_growth(self, growth: int) -> TierRule:
+        held = self.tiers[0]
+        for t in self.tiers:
+            if growth >= t.threshold:
+                held = t
+        return held
+
+    def tier_rank(self, name: str) -> int:
+        return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def next_tier(self, name: str) -> TierRule | None:
+        rank = self.tier_rank(name)
+        return self.tiers[rank + 1] if rank + 1 < len(self.tiers) else None
+
+
+def load_rules(path: Path | None) -> Rules:
+    """Read the rules file; a missing default file means defaults, a bad one names the key."""
+    if path is None:
+        return Rules()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"rules file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rules file {path} is not valid TOML: {exc}") from exc
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"rules file {path}: {key}: {err['msg']}") from exc
+
+
+class Settings(BaseSettings):
+    """Process settings from the environment (prefix MEMBERBOT_)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMBERBOT_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./memberbot.db"
+    redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    timezone: str = "Asia/Shanghai"
+    default_locale: Locale = "zh_CN"
+    admin_token: str | None = None
+    shop_secret: str | None = None
+    telegram_token: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_staff_chat_id: str | None = None
+    wechat_token: str | None = None
+    wechat_appid: str | None = None
+    wechat_secret: str | None = None
+    wechat_aes_key: str | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    rules_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator(
+        "redis_url", "admin_token", "shop_secret", "telegram_token", "wechat_token", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def rules_path(self) -> Path | None:
+        if self.rules_file is not None:
+            return self.rules_file
+        default = Path("memberbot.toml")
+        return default if default.exists() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = "MEMBERBOT_" + ".".join(str(p) for p in err["loc"]).upper()
+        raise ConfigError(f"setting {key}: {err['msg']}") from exc

@@ -1,0 +1,1 @@
+"""Persistence: typed models, the ledger and other repositories, the cache, migrations."""

@@ -1,0 +1,200 @@
+"""The cache contract (TTL keys, set-if-absent, counters, short locks) and its two backends.
+
+In-process (`MemoryCache`) serves a single process; `RedisCache` holds across processes.
+Every key format lives in `Keys`, so nothing else spells out cache keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class LockTimeout(Exception):
+    """A short lock could not be taken within its wait time."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Owner of every cache key format; `prefix` separates deployments (and tests)."""
+
+    prefix: str = "mb"
+
+    def flood(self, member_id: int, minute: int) -> str:
+        return f"{self.prefix}:flood:{member_id}:{minute}"
+
+    def flood_told(self, member_id: int, minute: int) -> str:
+        return f"{self.prefix}:flood-told:{member_id}:{minute}"
+
+    def link_attempts(self, member_id: int) -> str:
+        return f"{self.prefix}:link-attempts:{member_id}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
+    def health(self) -> str:
+        return f"{self.prefix}:health"
+
+
+class Cache(Protocol):
+    keys: Keys
+
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl: float) -> None: ...
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl: float) -> int: ...
+    async def compare_and_delete(self, key: str, value: str) -> None: ...
+    def lock(
+        self, name: str, ttl: float = 10, wait: float = 5
+    ) -> AbstractAsyncContextManager[None]: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    """Single-process cache; expiry is checked lazily on read."""
+
+    def __init__(
+        self, keys: Keys | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.keys = keys or Keys()
+        self._data: dict[str, tuple[str, float]] = {}
+        self._clock = clock
+
+    def _alive(self, key: str) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        value, deadline = item
+        if deadline <= self._clock():
+            del self._data[key]
+            return None
+        return value
+
+    async def get(self, key: str) -> str | None:
+        return self._alive(key)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        self._data[key] = (value, self._clock() + ttl)
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        if self._alive(key) is not None:
+            return False
+        self._data[key] = (value, self._clock() + ttl)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        current = self._alive(key)
+        if current is None:
+            self._data[key] = ("1", self._clock() + ttl)
+            return 1
+        value = int(current) + 1
+        self._data[key] = (str(value), self._data[key][1])
+        return value
+
+    @asynccontextmanager
+    async def lock(self, name: str, ttl: float = 10, wait: float = 5) -> AsyncIterator[None]:
+        async with _acquire(self, name, ttl, wait):
+            yield
+
+    async def compare_and_delete(self, key: str, value: str) -> None:
+        if self._alive(key) == value:
+            del self._data[key]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+_INCR = """
+local n = redis.call('incr', KEYS[1])
+if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class RedisCache:
+    """Cache on Redis (redis.asyncio); counters and lock release are single Lua scripts."""
+
+    def __init__(self, url: str, keys: Keys | None = None) -> None:
+        self.keys = keys or Keys()
+        self.redis: Redis = Redis.from_url(url, decode_responses=True)
+        self._release = self.redis.register_script(_RELEASE)
+        self._incr = self.redis.register_script(_INCR)
+
+    async def get(self, key: str) -> str | None:
+        value = await self.redis.get(key)
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        await self.redis.set(key, value, px=_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        return bool(await self.redis.set(key, value, px=_ms(ttl), nx=True))
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(key)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        return int(await self._incr(keys=[key], args=[_ms(ttl)]))
+
+    @asynccontextmanager
+    async def lock(self, name: str, ttl: float = 10, wait: float = 5) -> AsyncIterator[None]:
+        async with _acquire(self, name, ttl, wait):
+            yield
+
+    async def compare_and_delete(self, key: str, value: str) -> None:
+        await self._release(keys=[key], args=[value])
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _ms(ttl: float) -> int:
+    return max(1, int(ttl * 1000))
+
+
+@asynccontextmanager
+async def _acquire(cache: Cache, name: str, ttl: float, wait: float) -> AsyncIterator[None]:
+    """Set-if-absent with a random token, polled until `wait`; released only by its owner.
+
+    The TTL bounds how long a crashed holder can block others.
+    """
+    key = cache.keys.lock(name)
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while not await cache.set_if_absent(key, token, ttl):
+        if time.monotonic() >= deadline:
+            raise LockTimeout(name)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    try:
+        yield
+    finally:
+        await cache.compare_and_delete(key, token)
+
+
+def make_cache(redis_url: str | None, keys: Keys | None = None) -> Cache:
+    return RedisCache(redis_url, keys) if redis_url else MemoryCache(keys)

@@ -1,0 +1,45 @@
+"""One-time codes that link an account in one app to the member behind another."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import upsert_insert
+from storage.models import LinkCode
+
+
+async def issue(
+    session: AsyncSession, member_id: int, channel: str, now: datetime, minutes: int
+) -> LinkCode:
+    """A fresh 6-digit code for the member; their earlier codes stop working."""
+    await session.execute(delete(LinkCode).where(LinkCode.member_id == member_id))
+    await session.execute(delete(LinkCode).where(LinkCode.expires_at <= now))
+    expires = now + timedelta(minutes=minutes)
+    while True:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        inserted = (
+            await session.execute(
+                upsert_insert(session, LinkCode)
+                .values(code=code, member_id=member_id, channel=channel, expires_at=expires)
+                .on_conflict_do_nothing(index_elements=["code"])
+                .returning(LinkCode.code)
+            )
+        ).scalar_one_or_none()
+        if inserted is not None:
+            return LinkCode(code=code, member_id=member_id, channel=channel, expires_at=expires)
+
+
+async def take(session: AsyncSession, code: str) -> LinkCode | None:
+    """Consume a code: delete-returning, so two redeemers of one code cannot both succeed."""
+    stmt = delete(LinkCode).where(LinkCode.code == code).returning(LinkCode)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def peek(session: AsyncSession, code: str) -> LinkCode | None:
+    return (
+        await session.execute(select(LinkCode).where(LinkCode.code == code))
+    ).scalar_one_or_none()

@@ -1,0 +1,200 @@
+"""Members and their identities: lookup-or-create on first contact, and merging two into one."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, case, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database, upsert_insert
+from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
+
+# No 0/O, 1/I/L: codes are read aloud and typed from screenshots.
+INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_invite_code(length: int = 6) -> str:
+    return "".join(secrets.choice(INVITE_ALPHABET) for _ in range(length))
+
+
+async def find_by_identity(session: AsyncSession, channel: str, external_id: str) -> Member | None:
+    stmt = (
+        select(Member)
+        .join(Identity, Identity.member_id == Member.id)
+        .where(Identity.channel == channel, Identity.external_id == external_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, member_id: int) -> Member | None:
+    return await session.get(Member, member_id)
+
+
+async def get_or_create(
+    db: Database,
+    channel: str,
+    external_id: str,
+    now: datetime,
+    *,
+    display_name: str | None = None,
+) -> tuple[Member, bool]:
+    """The member behind (channel, external_id), created on first contact; True when new.
+
+    Two first messages racing each other both try to insert the identity; the unique
+    constraint lets one win and the other reads the winner's member.
+    """
+    async with db.sessions() as session:
+        found = await find_by_identity(session, channel, external_id)
+        if found is not None:
+            return found, False
+    for _ in range(5):
+        try:
+            async with db.transaction() as session:
+                member = Member(
+                    created_at=now,
+                    display_name=(display_name or None) and display_name[:64],
+                    points=0,
+                    growth=0,
+                    tier="bronze",
+                    invite_code=new_invite_code(),
+                )
+                session.add(member)
+                await session.flush()
+                inserted = (
+                    await session.execute(
+                        upsert_insert(session, Identity)
+                        .values(
+                            member_id=member.id,
+                            channel=channel,
+                            external_id=external_id,
+                            created_at=now,
+                            unreachable=False,
+                        )
+                        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                        .returning(Identity.id)
+                    )
+                ).scalar_one_or_none()
+                if inserted is None:
+                    raise _LostRace
+                return member, True
+        except _LostRace:
+            async with db.sessions() as session:
+                found = await find_by_identity(session, channel, external_id)
+                if found is not None:
+                    return found, False
+        except IntegrityError:
+            continue  # an invite code collision: draw another
+    raise RuntimeError(f"could not create a member for {channel}")
+
+
+class _LostRace(Exception):
+    pass
+
+
+async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]:
+    stmt = select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def set_locale(session: AsyncSession, member_id: int, locale: str) -> None:
+    await session.execute(update(Member).where(Member.id == member_id).values(locale=locale))
+
+
+async def set_birthday_once(session: AsyncSession, member_id: int, birthday: str) -> bool:
+    """Set the birthday unless one is set already (it doubles points, so it is not editable)."""
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == member_id, Member.birthday.is_(None))
+        .values(birthday=birthday)
+    )
+    return result.rowcount == 1
+
+
+async def add_growth(session: AsyncSession, member_id: int, delta: int) -> tuple[int, str]:
+    """Add (or, for refunds, take back down to zero) growth; returns (growth, tier held)."""
+    stmt = (
+        update(Member)
+        .where(Member.id == member_id)
+        .values(growth=_floor_zero(Member.growth + delta))
+        .returning(Member.growth, Member.tier)
+    )
+    growth, tier = (await session.execute(stmt)).one()
+    return int(growth), str(tier)
+
+
+def _floor_zero(expr: ColumnElement[int]) -> ColumnElement[int]:
+    return case((expr < 0, 0), else_=expr)
+
+
+async def set_tier(session: AsyncSession, member_id: int, tier: str) -> None:
+    await session.execute(update(Member).where(Member.id == member_id).values(tier=tier))
+
+
+@dataclass(frozen=True)
+class Merged:
+    survivor: Member
+    duplicate_days: list[tuple[date, int]]  # (day, points) of the loser's check-ins dropped
+
+
+async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merged:
+    """Fold `loser` into `survivor`: identities, ledger, check-ins, orders and growth move over.
+
+    Check-in days both halves have are kept once (the survivor's row); the caller reverses
+    the duplicate day's reward so nothing is counted twice.
+    """
+    survivor = (
+        await session.execute(select(Member).where(Member.id == survivor_id).with_for_update())
+    ).scalar_one()
+    loser = (
+        await session.execute(select(Member).where(Member.id == loser_id).with_for_update())
+    ).scalar_one()
+    survivor_days = set(
+        (
+            await session.execute(select(Checkin.day).where(Checkin.member_id == survivor_id))
+        ).scalars()
+    )
+    duplicates = [
+        (day, pts)
+        for day, pts in (
+            await session.execute(
+                select(Checkin.day, Checkin.points).where(Checkin.member_id == loser_id)
+            )
+        ).all()
+        if day in survivor_days
+    ]
+    if duplicates:
+        await session.execute(
+            delete(Checkin).where(
+                Checkin.member_id == loser_id, Checkin.day.in_([d for d, _ in duplicates])
+            )
+        )
+    await session.execute(
+        update(Checkin).where(Checkin.member_id == loser_id).values(member_id=survivor_id)
+    )
+    for model in (Identity, LedgerEntry, Order):
+        await session.execute(
+            update(model).where(model.member_id == loser_id).values(member_id=survivor_id)
+        )
+    await session.execute(delete(LinkCode).where(LinkCode.member_id == loser_id))
+    await session.execute(
+        update(Member)
+        .where(Member.id == survivor_id)
+        .values(
+            points=Member.points + loser.points,
+            growth=Member.growth + loser.growth,
+            locale=survivor.locale or loser.locale,
+            birthday=survivor.birthday or loser.birthday,
+            display_name=survivor.display_name or loser.display_name,
+        )
+    )
+    await session.execute(
+        update(Member)
+        .where(Member.id == loser_id)
+        .values(points=0, growth=0, merged_into_id=survivor_id)
+    )
+    await session.refresh(survivor)
+    return Merged(survivor, sorted(duplicates))

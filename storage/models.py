@@ -1,0 +1,157 @@
+"""Typed SQLAlchemy models. Invariants live in constraints; see ledger.py for how points move."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, so BIGINT ids are INTEGER there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) as on PG."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column()
+    display_name: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    birthday: Mapped[str | None] = mapped_column(String(5))  # "MM-DD"
+    points: Mapped[int] = mapped_column(Integer, default=0)  # sum of ledger amounts, kept in step
+    growth: Mapped[int] = mapped_column(Integer, default=0)
+    tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    invite_code: Mapped[str] = mapped_column(String(12), unique=True)
+    merged_into_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+
+    __table_args__ = (
+        CheckConstraint("points >= 0", name="points_not_negative"),
+        CheckConstraint("growth >= 0", name="growth_not_negative"),
+    )
+
+
+class Identity(Base):
+    """One account in one app; (channel, external_id) belongs to exactly one member."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column()
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_ext"),)
+
+
+class LedgerEntry(Base):
+    """Append-only points movement; earn lots carry `remaining` and `expires_at` for FIFO."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # earn, spend, expire, adjust, reverse
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        CheckConstraint("remaining >= 0", name="remaining_not_negative"),
+        Index("ix_ledger_member_created", "member_id", "created_at"),
+        Index("ix_ledger_open_lots", "member_id", "expires_at"),
+    )
+
+
+class Checkin(Base):
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    day: Mapped[date] = mapped_column(Date)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("member_id", "day", name="uq_checkins_member_day"),)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))  # paid, refunded
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    growth: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    refunded_at: Mapped[datetime | None] = mapped_column()
+
+
+class LinkCode(Base):
+    """A one-time 6-digit code that lets a member prove they own an account in another app."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column()
