@@ -208,6 +208,7 @@ async def reverse(
 
 async def expire_due(session: AsyncSession, member_id: int, now: datetime) -> int:
     """Write an expire entry for every lot past its date; returns the points expired."""
+    await lock_member(session, member_id)
     lots = (
         await session.execute(
             select(LedgerEntry.id, LedgerEntry.remaining).where(

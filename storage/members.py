@@ -137,6 +137,7 @@ async def set_tier(session: AsyncSession, member_id: int, tier: str) -> None:
 @dataclass(frozen=True)
 class Merged:
     survivor: Member
+    loser_tier: str
     duplicate_days: list[tuple[date, int]]  # (day, points) of the loser's check-ins dropped
 
 
@@ -197,4 +198,4 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
         .values(points=0, growth=0, merged_into_id=survivor_id)
     )
     await session.refresh(survivor)
-    return Merged(survivor, sorted(duplicates))
+    return Merged(survivor, loser.tier, sorted(duplicates))

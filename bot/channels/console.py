@@ -1,0 +1,81 @@
+"""The terminal as a chat app (channel `console`): `memberbot shell` and the test fixture."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TextIO
+
+from bot.app_core import Core
+from bot.core.messages import Inbound, Reply, clean_text
+
+CHANNEL = "console"
+
+
+def render(reply: Reply) -> str:
+    """Text, then buttons as numbered options the person can answer with the number."""
+    if not reply.buttons:
+        return reply.text
+    options = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1))
+    return f"{reply.text}\n{options}"
+
+
+class ConsoleChat:
+    """One person talking to the bot from the terminal."""
+
+    def __init__(
+        self,
+        core: Core,
+        name: str,
+        locale_hint: str | None = None,
+        channel: str = CHANNEL,
+    ) -> None:
+        self.core = core
+        self.name = name
+        self.locale_hint = locale_hint
+        # Tests speak as a member of another app through the same door (e.g. to link accounts).
+        self.channel = channel
+        self._last: Reply | None = None
+
+    def inbound(self, text: str) -> Inbound:
+        text = clean_text(text, self.core.services.rules.limits.text_length)
+        menu_key = None
+        if self._last and text.isdigit() and 1 <= int(text) <= len(self._last.buttons):
+            menu_key = self._last.buttons[int(text) - 1].action
+        return Inbound(
+            channel=self.channel,
+            external_id=self.name,
+            chat_id=self.name,
+            text=text,
+            menu_key=menu_key,
+            locale_hint=self.locale_hint,
+            display_name=self.name,
+        )
+
+    async def say(self, text: str) -> Reply | None:
+        reply = await self.core.dispatcher.handle(self.inbound(text))
+        if reply is not None:
+            self._last = reply
+        return reply
+
+
+async def run_shell(core: Core, name: str, stdin: TextIO, stdout: TextIO) -> int:
+    """Read lines until end of input; answer each. Blank lines are skipped."""
+    chat = ConsoleChat(core, name)
+    interactive = stdin.isatty()
+    if interactive:
+        stdout.write(
+            f"memberbot shell, chatting as {name}. Try: help, 签到, points. Ctrl-D ends.\n"
+        )
+    while True:
+        if interactive:
+            stdout.write("> ")
+            stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        reply = await chat.say(line)
+        if reply is not None:
+            stdout.write(render(reply) + "\n")
+            stdout.flush()

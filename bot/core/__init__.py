@@ -1,0 +1,1 @@
+"""The channel-agnostic core: message model, router, middlewares, i18n, context."""

@@ -1,0 +1,53 @@
+"""The message model every channel translates into and out of."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a person said or tapped, whatever app it came from."""
+
+    channel: str  # wechat, telegram, console
+    external_id: str  # openid, Telegram user id, console name
+    chat_id: str = ""
+    text: str = ""
+    command: str | None = None  # "checkin" for /checkin; set by channels that have commands
+    args: str = ""
+    menu_key: str | None = None  # WeChat CLICK EventKey or a button's action code
+    locale_hint: str | None = None  # what the app says the person's language is
+    referral: str | None = None  # deep-link / QR payload, e.g. "ref_ABC123"
+    display_name: str | None = None
+    media_id: str | None = None
+    is_group: bool = False
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """An option under a reply; `action` is a short code any process can interpret."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+    private: bool = False  # holds a member's own data: never show it in a group
+
+
+def clean_text(raw: str, limit: int = MAX_TEXT) -> str:
+    """Drop control and format characters (keeping newlines and emoji) and cap the length."""
+    kept = []
+    for ch in raw[: limit * 2]:
+        if ch in "\n\t":
+            kept.append(" " if ch == "\t" else ch)
+        elif unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") and ch != "\u2028":
+            kept.append(ch)
+    return "".join(kept).strip()[:limit]

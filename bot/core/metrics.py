@@ -1,0 +1,33 @@
+"""Prometheus metrics of one app instance (own registry, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "memberbot_requests", "Messages handled", ["channel"], registry=self.registry
+        )
+        self.http_requests = Counter(
+            "memberbot_http_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "memberbot_handler_seconds",
+            "Handler latency",
+            ["action"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.checkins = Counter("memberbot_checkins", "Check-ins credited", registry=self.registry)
+        self.points_issued = Counter(
+            "memberbot_points_issued", "Points credited", ["reason"], registry=self.registry
+        )
+        self.errors = Counter(
+            "memberbot_handler_errors", "Unexpected handler errors", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,71 @@
+"""Middlewares around every handler, outermost first: errors, member, locale, flood limit."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.core.context import Context
+from bot.core.errors import DomainError
+from bot.core.i18n import N_, Translator, pick_locale
+from bot.core.messages import Inbound, Reply
+from bot.core.router import Middleware, Next
+from storage import members
+
+log = logging.getLogger("memberbot.handlers")
+
+
+async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """A domain refusal becomes its translated message; anything else a logged apology."""
+    try:
+        return await handler(msg, ctx)
+    except DomainError as exc:
+        return Reply(ctx.t(exc.message, **exc.params))
+    except Exception:
+        ctx.services.metrics.errors.inc()
+        log.exception(
+            "handler failed action=%s channel=%s member=%s",
+            ctx.action,
+            msg.channel,
+            ctx.member.id if ctx.member else None,
+        )
+        return Reply(ctx.t(N_("Sorry, something went wrong on our side. Please try again.")))
+
+
+async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """Find the member behind the sender, creating them on first contact."""
+    services = ctx.services
+    ctx.member, ctx.is_new = await members.get_or_create(
+        services.db,
+        msg.channel,
+        msg.external_id,
+        services.clock.now(),
+        display_name=msg.display_name,
+    )
+    return await handler(msg, ctx)
+
+
+async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """Past the per-minute limit a member is told once; the rest of that minute is dropped.
+
+    Counted in the cache, so with Redis the limit holds across processes.
+    """
+    services = ctx.services
+    limit = services.rules.limits.flood_per_minute
+    minute = int(services.clock.now().timestamp() // 60)
+    count = await services.cache.incr(services.cache.keys.flood(ctx.me.id, minute), ttl=120)
+    if count <= limit:
+        return await handler(msg, ctx)
+    if count == limit + 1:
+        return Reply(ctx.t(N_("You're sending messages too fast. Please wait a minute.")))
+    return None
+
+
+async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """The member's chosen language, else their app's, else the deployment default."""
+    chosen = pick_locale(ctx.me.locale, msg.locale_hint, ctx.services.settings.default_locale)
+    if chosen != ctx.locale:
+        ctx.locale, ctx.t = chosen, Translator(chosen)
+    return await handler(msg, ctx)
+
+
+DEFAULT_MIDDLEWARES: tuple[Middleware, ...] = (error_replies, member_lookup, locale, flood_limit)

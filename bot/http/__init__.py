@@ -1,0 +1,1 @@
+"""HTTP routes of `memberbot serve`: ops (health, metrics), operator API, shop orders."""

@@ -1,0 +1,9 @@
+"""Channel-agnostic capabilities; each module owns one `Router`, combined here."""
+
+from handlers import checkin, help, link, points, profile, tiers
+from handlers.help import unknown
+
+ROUTERS = [help.router, checkin.router, points.router, tiers.router, link.router, profile.router]
+FALLBACK = unknown
+
+__all__ = ["FALLBACK", "ROUTERS"]

@@ -1,0 +1,83 @@
+"""Daily check-in: streak rewards, tier multiplier, birthday double, exactly once a day."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from bot.core.clock import local_day
+from bot.core.context import Context
+from bot.core.i18n import N_
+from bot.core.messages import Inbound, Reply
+from bot.core.router import Router
+from bot.settings import Rules
+from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
+from storage import checkins, ledger
+
+router = Router("checkin")
+
+
+def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: date) -> int:
+    """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday."""
+    schedule = rules.checkin.streak_rewards
+    points = apply_multiplier(schedule[(streak - 1) % len(schedule)], rules.tier(tier).multiplier)
+    if birthday == day.strftime("%m-%d"):
+        points *= rules.checkin.birthday_multiplier
+    return points
+
+
+@router.action("checkin")
+async def checkin(msg: Inbound, ctx: Context) -> Reply:
+    """Credit today's check-in once, however many arrive at once; tell the streak either way."""
+    services, t, me = ctx.services, ctx.t, ctx.me
+    rules = services.rules
+    now = services.clock.now()
+    today = local_day(now, services.settings.tz)
+    tomorrow = today + timedelta(1)
+    async with services.db.transaction() as session:
+        result = await checkins.record(
+            session,
+            me.id,
+            today,
+            now,
+            lambda streak: reward_for(rules, me.tier, me.birthday, streak, today),
+        )
+        if result.created:
+            moved = await ledger.earn(
+                session,
+                me.id,
+                result.points,
+                "checkin",
+                f"checkin:{me.id}:{today.isoformat()}",
+                now,
+                expiry_days=rules.points.expiry_days,
+            )
+            change = await apply_growth(session, rules, me.id, rules.checkin.growth)
+    tier = change.new if result.created else me.tier
+    next_reward = reward_for(rules, tier, me.birthday, result.streak + 1, tomorrow)
+    if not result.created:
+        return Reply(
+            t(
+                N_(
+                    "You have already checked in today ({streak}-day streak). "
+                    "Come back tomorrow for {next} points."
+                ),
+                streak=result.streak,
+                next=next_reward,
+            )
+        )
+    services.metrics.checkins.inc()
+    services.metrics.points_issued.labels("checkin").inc(result.points)
+    lines = [
+        t(
+            N_("Checked in! +{points} points, {streak}-day streak. Balance: {balance}."),
+            points=result.points,
+            streak=result.streak,
+            balance=moved.balance,
+        )
+    ]
+    if me.birthday == today.strftime("%m-%d"):
+        lines.append(t(N_("Happy birthday! Today's points are doubled.")))
+    lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
+    if change.upgraded:
+        lines.append(upgrade_text(t, rules, change.new))
+    return Reply("\n".join(lines))

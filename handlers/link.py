@@ -1,0 +1,114 @@
+"""Linking accounts: a 6-digit code shown in one app, typed in the other, merges the two members."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.context import Context
+from bot.core.errors import DomainError
+from bot.core.i18n import N_
+from bot.core.messages import Inbound, Reply
+from bot.core.router import Router
+from bot.settings import Rules
+from handlers.tiers import tier_label
+from storage import checkins, ledger, links, members
+
+router = Router("link")
+
+CODE = re.compile(r"^\d{6}$")
+
+
+@router.action("link")
+async def link(msg: Inbound, ctx: Context) -> Reply:
+    code = msg.args.strip()
+    if not code:
+        return await issue_code(msg, ctx)
+    if not CODE.match(code):
+        raise DomainError(N_("A link code has 6 digits. Send /link in your other app to get one."))
+    return await redeem(msg, ctx, code)
+
+
+async def issue_code(msg: Inbound, ctx: Context) -> Reply:
+    services = ctx.services
+    minutes = services.rules.limits.link_code_minutes
+    async with services.db.transaction() as session:
+        issued = await links.issue(session, ctx.me.id, msg.channel, services.clock.now(), minutes)
+    return Reply(
+        ctx.t(
+            N_(
+                "Your link code is {code}. Within {minutes} minutes, send it to me from your "
+                "other app (WeChat or Telegram) to join the two accounts."
+            ),
+            code=issued.code,
+            minutes=minutes,
+        ),
+        private=True,
+    )
+
+
+async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
+    """Redeem another app's code; wrong guesses are counted so codes cannot be brute-forced."""
+    services, t, me = ctx.services, ctx.t, ctx.me
+    rules, cache = services.rules, services.cache
+    attempts_key = cache.keys.link_attempts(me.id)
+    attempts = await cache.get(attempts_key)
+    if attempts is not None and int(attempts) >= rules.limits.link_attempts:
+        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+    now = services.clock.now()
+    outcome: tuple[int, str] | None = None
+    async with services.db.transaction() as session:
+        found = await links.peek(session, code)
+        usable = found is not None and found.expires_at > now
+        if found is not None and usable and found.member_id == me.id:
+            raise DomainError(N_("That is your own code: send it from your other app."))
+        if found is not None and usable and found.channel == msg.channel:
+            raise DomainError(N_("Send this code from your other app, not from this one."))
+        # take() deletes the row: of two people racing with one code, only one gets it.
+        if found is not None and usable and await links.take(session, code) is not None:
+            outcome = await _merge(session, rules, found.member_id, me.id, now)
+    if outcome is None:
+        await cache.incr(attempts_key, ttl=rules.limits.link_code_minutes * 60)
+        raise DomainError(
+            N_("That code is wrong or has expired. Send /link in your other app for a new one.")
+        )
+    balance, tier = outcome
+    return Reply(
+        t(
+            N_("Linked! Your accounts are now one member: {points} points, tier {tier}."),
+            points=balance,
+            tier=tier_label(t, tier),
+        ),
+        private=True,
+    )
+
+
+async def _merge(
+    session: AsyncSession, rules: Rules, a: int, b: int, now: datetime
+) -> tuple[int, str]:
+    """Merge two members, the older surviving; returns the survivor's balance and tier.
+
+    Check-in days both halves have count once: the dropped half's reward for such a day is
+    reversed and its growth taken back, so linking never earns anything by itself.
+    """
+    survivor_id, loser_id = sorted((a, b))
+    merged = await members.merge(session, survivor_id, loser_id)
+    for day, points in merged.duplicate_days:
+        await ledger.reverse(
+            session,
+            survivor_id,
+            points,
+            "link-merge",
+            f"link-merge:{loser_id}:{day.isoformat()}",
+            now,
+            lot_key=f"checkin:{loser_id}:{day.isoformat()}",
+        )
+    growth_back = rules.checkin.growth * len(merged.duplicate_days)
+    growth, _ = await members.add_growth(session, survivor_id, -growth_back)
+    await checkins.recount_streaks(session, survivor_id)
+    candidates = (merged.survivor.tier, merged.loser_tier, rules.tier_for_growth(growth).name)
+    tier = max(candidates, key=rules.tier_rank)
+    await members.set_tier(session, survivor_id, tier)
+    return await ledger.balance_of(session, survivor_id), tier

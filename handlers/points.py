@@ -1,0 +1,54 @@
+"""`/points`: balance, what expires soon, and the last ten ledger entries."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Inbound, Reply
+from bot.core.router import Router
+from storage import ledger
+from storage.models import LedgerEntry
+
+router = Router("points")
+
+REASON_LABELS = {
+    "checkin": N_("Check-in"),
+    "order": N_("Purchase"),
+    "refund": N_("Refund"),
+    "expired": N_("Expired"),
+    "link-merge": N_("Linked accounts: duplicate check-in"),
+}
+
+
+def reason_label(t: Translator, reason: str) -> str:
+    label = REASON_LABELS.get(reason)
+    return t(label) if label else reason
+
+
+def entry_line(t: Translator, entry: LedgerEntry, ctx: Context) -> str:
+    when = entry.created_at.astimezone(ctx.services.settings.tz).strftime("%m-%d")
+    return f"{when} {entry.amount:+d} {reason_label(t, entry.reason)}"
+
+
+@router.action("points")
+async def points(msg: Inbound, ctx: Context) -> Reply:
+    """Expire what is due first, so the balance shown is the balance that can be spent."""
+    services, t, me = ctx.services, ctx.t, ctx.me
+    now = services.clock.now()
+    window = services.rules.points.reminder_days
+    async with services.db.transaction() as session:
+        await ledger.expire_due(session, me.id, now)
+        balance = await ledger.balance_of(session, me.id)
+        expiring = await ledger.expiring_within(session, me.id, now, window)
+        entries = await ledger.recent(session, me.id, 10)
+    lines = [t(N_("Your points: {balance}"), balance=balance)]
+    if expiring:
+        lines.append(
+            t(N_("{points} points expire within {days} days."), points=expiring, days=window)
+        )
+    if entries:
+        lines.append(t(N_("Recent:")))
+        lines.extend(entry_line(t, e, ctx) for e in entries)
+    else:
+        lines.append(t(N_("No points yet. Check in every day to earn some!")))
+    return Reply("\n".join(lines), private=True)

@@ -1,0 +1,83 @@
+"""A member's own settings: language and birthday (settable once)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.core.context import Context
+from bot.core.errors import DomainError
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Button, Inbound, Reply
+from bot.core.router import Router
+from storage import members
+
+router = Router("profile")
+
+LANGUAGE_NAMES = {"zh_CN": "简体中文", "zh_TW": "繁體中文", "en": "English"}
+LANGUAGE_ALIASES = {
+    "zh_cn": "zh_CN",
+    "zh-cn": "zh_CN",
+    "zh": "zh_CN",
+    "cn": "zh_CN",
+    "简体": "zh_CN",
+    "简体中文": "zh_CN",
+    "中文": "zh_CN",
+    "zh_tw": "zh_TW",
+    "zh-tw": "zh_TW",
+    "tw": "zh_TW",
+    "繁體": "zh_TW",
+    "繁體中文": "zh_TW",
+    "繁体": "zh_TW",
+    "en": "en",
+    "english": "en",
+    "英文": "en",
+}
+
+
+def parse_birthday(text: str) -> str | None:
+    """Normalise MM-DD (also M-D, MM/DD, MM.DD); None unless it is a real calendar day."""
+    parts = text.strip().replace("/", "-").replace(".", "-").split("-")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 2 for p in parts):
+        return None
+    month, day = int(parts[0]), int(parts[1])
+    try:
+        date(2000, month, day)  # a leap year, so 02-29 is a valid birthday
+    except ValueError:
+        return None
+    return f"{month:02d}-{day:02d}"
+
+
+@router.action("lang")
+async def language(msg: Inbound, ctx: Context) -> Reply:
+    choice = LANGUAGE_ALIASES.get(msg.args.strip().lower())
+    if choice is None:
+        options = ", ".join(f"{code} {name}" for code, name in LANGUAGE_NAMES.items())
+        return Reply(
+            ctx.t(N_("Choose a language: {options}. For example: /lang en"), options=options),
+            buttons=tuple(Button(name, f"LANG:{code}") for code, name in LANGUAGE_NAMES.items()),
+        )
+    async with ctx.services.db.transaction() as session:
+        await members.set_locale(session, ctx.me.id, choice)
+    return Reply(Translator(choice)(N_("Language set to English.")))
+
+
+@router.action("birthday")
+async def birthday(msg: Inbound, ctx: Context) -> Reply:
+    t, me = ctx.t, ctx.me
+    if not msg.args.strip():
+        if me.birthday:
+            return Reply(t(N_("Your birthday is {birthday}."), birthday=me.birthday))
+        return Reply(t(N_("Tell me your birthday as MM-DD, for example: /birthday 05-20")))
+    parsed = parse_birthday(msg.args)
+    if parsed is None:
+        raise DomainError(N_("Please send your birthday as MM-DD, for example: /birthday 05-20"))
+    async with ctx.services.db.transaction() as session:
+        saved = await members.set_birthday_once(session, me.id, parsed)
+    if not saved:
+        raise DomainError(
+            N_("Your birthday is already set to {birthday}; it can only be set once."),
+            birthday=me.birthday,
+        )
+    return Reply(
+        t(N_("Birthday saved: {birthday}. Check in that day for double points!"), birthday=parsed)
+    )
