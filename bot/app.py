@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.app_core import Core, expiry_loop
+from bot.channels import wechat
+from bot.channels.base import Channel
 from bot.http import members_api, ops, orders_api
 from bot.http.common import CORE, guard
 
@@ -21,11 +23,21 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     ops.setup(app)
     members_api.setup(app)
     orders_api.setup(app)
-    # The chat channels mount their webhooks here in their own issues:
-    # GET/POST /wechat (bot/channels/wechat.py) and POST /telegram (bot/channels/telegram.py).
+    for channel in _channels(core):
+        channel.mount(app)
     if background:
         app.cleanup_ctx.append(_expiry_sweeper)
     return app
+
+
+def _channels(core: Core) -> list[Channel]:
+    """The chat apps that are configured; each mounts its webhook on this server."""
+    settings = core.services.settings
+    found: list[Channel] = []
+    if settings.wechat_token:
+        found.append(wechat.build(core))
+    # POST /telegram (bot/channels/telegram.py) mounts here in its own issue.
+    return found
 
 
 async def _expiry_sweeper(app: web.Application) -> AsyncIterator[None]:

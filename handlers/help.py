@@ -57,6 +57,12 @@ async def coming_soon(msg: Inbound, ctx: Context) -> Reply:
     )
 
 
+@router.action("media")
+async def media_received(msg: Inbound, ctx: Context) -> Reply:
+    """A picture or voice message: acknowledged (complaints will be able to attach it)."""
+    return Reply(ctx.t(N_("Thanks, I received it.")) + "\n\n" + ctx.t(HELP_TEXT))
+
+
 async def unknown(msg: Inbound, ctx: Context) -> Reply:
     """Text that matches no command or keyword: a short help, never silence."""
     return Reply(

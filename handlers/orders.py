@@ -8,7 +8,7 @@ from decimal import ROUND_FLOOR, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
-from handlers.tiers import apply_growth, apply_multiplier
+from handlers.tiers import apply_growth
 from storage import ledger, members, orders
 from storage.ledger import lock_member
 from storage.models import Order
@@ -68,8 +68,9 @@ async def _credit(
 ) -> OrderOutcome:
     rules, now = services.rules, services.clock.now()
     held = (await lock_member(session, member_id)).tier  # the multiplier before this order
-    base = _floor(order.amount * rules.points.per_currency_unit)
-    points = apply_multiplier(base, rules.tier(held).multiplier)
+    # One floor over the exact product (SPEC): 99.90 × 1.2 is 119, not floor(99.90) × 1.2 = 118.
+    multiplier = Decimal(str(rules.tier(held).multiplier))
+    points = _floor(order.amount * rules.points.per_currency_unit * multiplier)
     growth = _floor(order.amount * rules.growth.per_currency_unit)
     if points:
         await ledger.earn(

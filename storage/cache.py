@@ -30,17 +30,29 @@ class Keys:
     def flood(self, member_id: int, minute: int) -> str:
         return f"{self.prefix}:flood:{member_id}:{minute}"
 
-    def flood_told(self, member_id: int, minute: int) -> str:
-        return f"{self.prefix}:flood-told:{member_id}:{minute}"
-
     def link_attempts(self, member_id: int) -> str:
         return f"{self.prefix}:link-attempts:{member_id}"
 
+    def inbound_claim(self, channel: str, delivery_id: str) -> str:
+        return f"{self.prefix}:inbound:{channel}:{delivery_id}"
+
+    def inbound_reply(self, channel: str, delivery_id: str) -> str:
+        return f"{self.prefix}:inbound-reply:{channel}:{delivery_id}"
+
+    def options(self, channel: str, external_id: str) -> str:
+        return f"{self.prefix}:options:{channel}:{external_id}"
+
+    def wechat_token(self, appid: str) -> str:
+        return f"{self.prefix}:wechat-token:{appid}"
+
+    def wechat_window(self, openid: str) -> str:
+        return f"{self.prefix}:wechat-window:{openid}"
+
+    def wechat_sends(self, openid: str, opened: int) -> str:
+        return f"{self.prefix}:wechat-sends:{openid}:{opened}"
+
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
-
-    def health(self) -> str:
-        return f"{self.prefix}:health"
 
 
 class Cache(Protocol):

@@ -92,6 +92,9 @@ class Identity(Base):
     external_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column()
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The app's last refusal to deliver to this person (e.g. WeChat 45015, Telegram Forbidden).
+    send_error: Mapped[str | None] = mapped_column(String(64))
+    send_error_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_ext"),)
 

@@ -6,17 +6,9 @@ import asyncio
 from typing import TextIO
 
 from bot.app_core import Core
-from bot.core.messages import Inbound, Reply, clean_text
+from bot.core.messages import Inbound, Reply, clean_text, numbered_text
 
 CHANNEL = "console"
-
-
-def render(reply: Reply) -> str:
-    """Text, then buttons as numbered options the person can answer with the number."""
-    if not reply.buttons:
-        return reply.text
-    options = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1))
-    return f"{reply.text}\n{options}"
 
 
 class ConsoleChat:
@@ -77,5 +69,5 @@ async def run_shell(core: Core, name: str, stdin: TextIO, stdout: TextIO) -> int
             continue
         reply = await chat.say(line)
         if reply is not None:
-            stdout.write(render(reply) + "\n")
+            stdout.write(numbered_text(reply) + "\n")
             stdout.flush()

@@ -42,6 +42,14 @@ class Reply:
     private: bool = False  # holds a member's own data: never show it in a group
 
 
+def numbered_text(reply: Reply) -> str:
+    """Text, then buttons as numbered options, for apps without buttons (terminal, WeChat)."""
+    if not reply.buttons:
+        return reply.text
+    options = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1))
+    return f"{reply.text}\n{options}"
+
+
 def clean_text(raw: str, limit: int = MAX_TEXT) -> str:
     """Drop control and format characters (keeping newlines and emoji) and cap the length."""
     kept = []

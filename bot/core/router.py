@@ -123,6 +123,8 @@ def resolve(msg: Inbound) -> Route:
     if msg.menu_key:
         key, _, args = msg.menu_key.partition(":")
         return Route(MENU_KEYS.get(key.upper(), UNKNOWN), args.strip())
+    if msg.media_id and not msg.text:
+        return Route("media", "")
     if msg.command is not None:
         return Route(COMMANDS.get(msg.command.lower(), UNKNOWN), msg.args.strip())
     text = msg.text.strip()

@@ -31,7 +31,9 @@ async def read_json_object(request: web.Request) -> tuple[bytes, dict[str, Any]]
     body = await request.read()
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
+    # RecursionError a body of thousands of nested brackets.
+    except (ValueError, RecursionError) as exc:
         raise web.HTTPBadRequest(
             text=json.dumps({"error": "malformed JSON"}), content_type="application/json"
         ) from exc

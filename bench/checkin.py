@@ -1,0 +1,471 @@
+"""Check-in throughput and latency: memberbot's real router against the bare minimum SQL.
+
+For each backend a fresh database is created and migrated, N + W members are created, then:
+
+* memberbot: every member sends "签到" through `core.dispatcher.handle` (middlewares, member
+  lookup, flood counter, check-in row, ledger entry, balance and growth update), at most C in
+  flight, after W warm-up members; afterwards every measured member must hold exactly one
+  check-in and one ledger entry of the rule's day-1 reward (5 points by default).
+* baseline: on the same database and the same N members, one transaction with one INSERT of a
+  check-in row (the next day) and one UPDATE of the member's points, at the same concurrency.
+  PostgreSQL: a raw asyncpg pool as large as memberbot's engine may grow (pool_size +
+  max_overflow). SQLite: raw aiosqlite connections, as many as memberbot's engine may open,
+  with the same PRAGMAs and BEGIN IMMEDIATE.
+
+Usage: .venv/bin/python bench/checkin.py [--members 2000] [--concurrency 50] [--backend both]
+Only the given DSN / Redis URL are contacted (loopback by default); every phase has a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiosqlite
+import asyncpg
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from bot.app_core import Core, build_core
+from bot.channels.console import CHANNEL
+from bot.core.clock import FixedClock, local_day
+from bot.core.messages import Inbound
+from bot.settings import Settings
+from handlers.checkin import reward_for
+from storage import members
+from storage.cache import Keys
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Checkin, Identity, LedgerEntry, Member
+
+CHECKIN_TEXT = "签到"
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    backend: str
+    variant: str
+    n: int
+    concurrency: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.n / self.seconds
+
+    def percentile(self, p: float) -> float:
+        """Nearest-rank percentile, in milliseconds."""
+        ordered = sorted(self.latencies)
+        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+        return ordered[rank - 1] * 1000
+
+
+class BenchError(Exception):
+    """The benchmark measured something other than successful check-ins."""
+
+
+async def run_phase(
+    call: Callable[[int], Awaitable[object]],
+    items: Sequence[int],
+    concurrency: int,
+    deadline: float,
+) -> tuple[float, list[float]]:
+    """Run `call(item)` for every item with at most `concurrency` in flight; (wall s, latencies)."""
+    latencies: list[float] = []
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:  # the iterator is shared: each worker takes the next item
+            started = time.perf_counter()
+            await call(item)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with asyncio.timeout(deadline):
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+# ----------------------------------------------------------------------------------- databases
+
+
+def _with_database(dsn: str, name: str, driver: str | None = None) -> str:
+    parts = urlsplit(dsn)
+    scheme = f"postgresql+{driver}" if driver else "postgresql"
+    return urlunsplit((scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+@asynccontextmanager
+async def scratch_postgres(admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh database next to `admin_dsn`'s; dropped afterwards. Yields its plain DSN."""
+    name = f"memberbot_bench_{os.getpid()}"
+    admin = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(admin_dsn, name)
+    finally:
+        admin = await asyncpg.connect(admin_dsn, timeout=10)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+@asynccontextmanager
+async def scratch_sqlite() -> AsyncIterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="memberbot-bench-"))
+    try:
+        yield folder / "bench.db"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def migrate(url: str) -> None:
+    db = Database(url, pool_size=1)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+
+
+def engine_connections(db: Database) -> int:
+    """How many connections memberbot's engine may hold at once (pool_size + max_overflow)."""
+    pool = db.engine.pool
+    return int(pool.size() + getattr(pool, "_max_overflow", 0))
+
+
+# ----------------------------------------------------------------------------------- memberbot
+
+
+async def create_members(core: Core, names: Sequence[str], concurrency: int) -> dict[str, int]:
+    """Members as first contact would create them; returns external id -> member id."""
+    db, now = core.services.db, core.services.clock.now()
+
+    async def create(i: int) -> None:
+        await members.get_or_create(db, CHANNEL, names[i], now, display_name=names[i])
+
+    await run_phase(create, range(len(names)), concurrency, deadline=600)
+    async with db.sessions() as session:
+        rows = await session.execute(
+            select(Identity.external_id, Identity.member_id).where(Identity.channel == CHANNEL)
+        )
+        ids = {ext: member_id for ext, member_id in rows.all()}
+    return {name: ids[name] for name in names}
+
+
+def checkin_call(core: Core, names: Sequence[str]) -> Callable[[int], Awaitable[object]]:
+    async def call(i: int) -> None:
+        reply = await core.dispatcher.handle(
+            Inbound(channel=CHANNEL, external_id=names[i], chat_id=names[i], text=CHECKIN_TEXT)
+        )
+        if reply is None:
+            raise BenchError(f"{names[i]}: check-in was not answered (flood limit?)")
+
+    return call
+
+
+async def verify_memberbot(core: Core, ids: Sequence[int], day: date, points: int) -> None:
+    """Each measured member: one check-in today, one ledger entry and a balance of `points`."""
+    async with core.services.db.sessions() as session:
+        entries = await session.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(
+                LedgerEntry.member_id.in_(ids),
+                LedgerEntry.reason == "checkin",
+                LedgerEntry.amount == points,
+            )
+        )
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(Checkin)
+            .where(Checkin.member_id.in_(ids), Checkin.day == day)
+        )
+        right = await session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.id.in_(ids), Member.points == points)
+        )
+    errors = core.services.metrics.registry.get_sample_value("memberbot_handler_errors_total")
+    if errors:
+        raise BenchError(f"{errors:.0f} handler errors (see the log above)")
+    if not entries == rows == right == len(ids):
+        raise BenchError(
+            f"expected {len(ids)} check-ins worth {points}: ledger entries={entries}, "
+            f"check-in rows={rows}, members with {points} points={right}"
+        )
+
+
+# ----------------------------------------------------------------------------------- baselines
+
+PG_INSERT = (
+    "INSERT INTO checkins (member_id, day, streak, points, created_at) VALUES ($1, $2, 1, $3, $4)"
+)
+PG_UPDATE = "UPDATE members SET points = points + $2 WHERE id = $1"
+LITE_INSERT = (
+    "INSERT INTO checkins (member_id, day, streak, points, created_at) VALUES (?, ?, 1, ?, ?)"
+)
+LITE_UPDATE = "UPDATE members SET points = points + ? WHERE id = ?"
+
+
+class PgBaseline:
+    """asyncpg pool; one transaction: INSERT check-in, UPDATE points."""
+
+    def __init__(self, pool: asyncpg.Pool, day: date, points: int, now: datetime) -> None:
+        self.pool, self.day, self.points, self.now = pool, day, points, now
+
+    async def __call__(self, member_id: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(PG_INSERT, member_id, self.day, self.points, self.now)
+            await conn.execute(PG_UPDATE, member_id, self.points)
+
+
+class LiteBaseline:
+    """aiosqlite connections in a free list; BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT."""
+
+    def __init__(self, path: Path, size: int, day: date, points: int, now: datetime) -> None:
+        self.path, self.size, self.day, self.points = path, size, day, points
+        self.now = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        self.free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self.all: list[aiosqlite.Connection] = []
+
+    async def open(self) -> None:
+        for _ in range(self.size):
+            conn = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
+            for pragma in SQLITE_PRAGMAS:
+                await conn.execute(pragma)
+            self.all.append(conn)
+            self.free.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self.all:
+            await conn.close()
+
+    async def __call__(self, member_id: int) -> None:
+        conn = await self.free.get()
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute(
+                    LITE_INSERT, (member_id, self.day.isoformat(), self.points, self.now)
+                )
+                await conn.execute(LITE_UPDATE, (self.points, member_id))
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+        finally:
+            self.free.put_nowait(conn)
+
+
+async def verify_baseline(url: str, ids: Sequence[int], day: date, points: int) -> None:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.sessions() as session:
+            rows = await session.scalar(
+                select(func.count())
+                .select_from(Checkin)
+                .where(Checkin.member_id.in_(ids), Checkin.day == day)
+            )
+            right = await session.scalar(
+                select(func.count())
+                .select_from(Member)
+                .where(Member.id.in_(ids), Member.points == points)
+            )
+    finally:
+        await db.close()
+    if not rows == right == len(ids):
+        raise BenchError(
+            f"baseline: expected {len(ids)} check-ins: rows={rows}, members with {points}={right}"
+        )
+
+
+# ----------------------------------------------------------------------------------- one backend
+
+
+async def bench_backend(backend: str, args: argparse.Namespace) -> list[Result]:
+    if backend == "postgres":
+        async with scratch_postgres(args.pg_dsn) as dsn:
+            return await _bench(
+                backend, _with_database(dsn, urlsplit(dsn).path[1:], "asyncpg"), args, pg_dsn=dsn
+            )
+    async with scratch_sqlite() as path:
+        return await _bench(backend, f"sqlite+aiosqlite:///{path}", args, sqlite_path=path)
+
+
+async def _bench(
+    backend: str,
+    url: str,
+    args: argparse.Namespace,
+    *,
+    pg_dsn: str | None = None,
+    sqlite_path: Path | None = None,
+) -> list[Result]:
+    n, c, w = args.members, args.concurrency, args.warmup
+    await migrate(url)
+    clock = FixedClock(datetime.now(UTC))
+    prefix = f"mbbench:{uuid.uuid4().hex}"
+    settings = Settings(
+        database_url=url,
+        redis_url=args.redis_url if backend == "postgres" else None,
+        default_locale="en",
+        timezone="Asia/Shanghai",
+    )
+    core = await build_core(settings, clock=clock, keys=Keys(prefix=prefix), migrate_sqlite=False)
+    rules, now = core.services.rules, clock.now()
+    today = local_day(now, settings.tz)
+    points = reward_for(rules, rules.tiers[0].name, None, 1, today)
+    warm = [f"w{i}" for i in range(w)]
+    measured = [f"m{i}" for i in range(n)]
+    try:
+        ids = await create_members(core, warm + measured, c)
+        pool_size = engine_connections(core.services.db)
+        await run_phase(checkin_call(core, warm), range(w), c, args.timeout)
+        seconds, lat = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
+        await verify_memberbot(core, [ids[m] for m in measured], today, points)
+    finally:
+        await core.close()
+        if settings.redis_url:
+            await _forget_keys(settings.redis_url, prefix)
+    results = [Result(backend, "memberbot", n, c, seconds, lat)]
+
+    tomorrow = today + timedelta(1)
+    warm_ids, measured_ids = [ids[x] for x in warm], [ids[x] for x in measured]
+    if pg_dsn is not None:
+        pool = await asyncpg.create_pool(pg_dsn, min_size=min(c, pool_size), max_size=pool_size)
+        try:
+            call: Callable[[int], Awaitable[None]] = PgBaseline(pool, tomorrow, points, now)
+            seconds, lat = await _baseline_phases(call, warm_ids, measured_ids, c, args.timeout)
+        finally:
+            await pool.close()
+    else:
+        assert sqlite_path is not None
+        lite = LiteBaseline(sqlite_path, pool_size, tomorrow, points, now)
+        await lite.open()
+        try:
+            seconds, lat = await _baseline_phases(lite, warm_ids, measured_ids, c, args.timeout)
+        finally:
+            await lite.close()
+    await verify_baseline(url, measured_ids, tomorrow, 2 * points)
+    results.append(Result(backend, f"baseline ({pool_size} conns)", n, c, seconds, lat))
+    return results
+
+
+async def _baseline_phases(
+    call: Callable[[int], Awaitable[None]],
+    warm_ids: list[int],
+    measured_ids: list[int],
+    c: int,
+    timeout: float,
+) -> tuple[float, list[float]]:
+    await run_phase(lambda i: call(warm_ids[i]), range(len(warm_ids)), c, timeout)
+    return await run_phase(lambda i: call(measured_ids[i]), range(len(measured_ids)), c, timeout)
+
+
+async def _forget_keys(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+# ----------------------------------------------------------------------------------- report
+
+
+def report(results: list[Result]) -> str:
+    head = (
+        f"{'backend':<9} {'variant':<22} {'N':>6} {'C':>4} {'checkins/s':>11} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'thr ratio':>10} {'p99 ratio':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    base = {r.backend: r for r in results if r.variant.startswith("baseline")}
+    for r in results:
+        ratio_t = ratio_p = ""
+        if r.variant == "memberbot" and r.backend in base:
+            b = base[r.backend]
+            ratio_t = f"{r.throughput / b.throughput:.2f}"
+            ratio_p = f"{r.percentile(99) / b.percentile(99):.2f}"
+        lines.append(
+            f"{r.backend:<9} {r.variant:<22} {r.n:>6} {r.concurrency:>4} {r.throughput:>11.0f} "
+            f"{r.percentile(50):>8.1f} {r.percentile(99):>8.1f} {ratio_t:>10} {ratio_p:>10}"
+        )
+    lines.append(
+        "ratios are memberbot / baseline (aim on PostgreSQL at C=50: thr >= 0.60, p99 <= 2.00)"
+    )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=2000, help="measured members (N)")
+    parser.add_argument("--concurrency", type=int, default=50, help="check-ins in flight (C)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--pg-dsn",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="a database to connect to for CREATE/DROP of the scratch database",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="Redis for the PostgreSQL run (keys under a unique prefix, removed)",
+    )
+    parser.add_argument("--warmup", type=int, default=300, help="warm-up members, not counted")
+    parser.add_argument("--timeout", type=float, default=300.0, help="deadline per phase, s")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.members < 1 or args.concurrency < 1 or args.warmup < 0:
+        print("--members and --concurrency must be positive, --warmup not negative")
+        return 2
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    print(
+        f"memberbot check-in bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
+    results: list[Result] = []
+    for backend in backends:
+        try:
+            results += asyncio.run(bench_backend(backend, args))
+        except BenchError as exc:
+            print(f"{backend}: FAILED: {exc}")
+            return 1
+        except TimeoutError:
+            print(f"{backend}: FAILED: a phase took longer than {args.timeout:.0f} s")
+            return 1
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Outbound calls to the WeChat Official Account API (aiohttp), sharing one access token.
+
+The token comes from /cgi-bin/stable_token: in normal mode it returns the same token while
+it is valid, so processes refreshing at once never invalidate each other's token (plain
+/cgi-bin/token would). It is cached for all processes and refreshed under a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.core.clock import Clock
+from storage import identities
+from storage.cache import Cache
+from storage.db import Database
+
+log = logging.getLogger("memberbot.wechat")
+
+TOKEN_EXPIRED = {40001, 40014, 42001}
+NOT_RETRIED = {45015: "wechat:45015", 45047: "wechat:45047", 43004: "wechat:43004"}
+REFRESH_MARGIN = 300  # seconds before expiry when a cached token stops being used
+MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
+EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
+
+
+class WeChatAPIError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"WeChat API error {code}: {message}")
+        self.code = code
+
+
+class OutboundDisabled(Exception):
+    """No AppID/secret configured: the bot can answer passively but not send on its own."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: bool
+    reason: str = ""  # why not: outside-window, 45015, 45047, 43004, error
+
+
+class WeChatAPI:
+    def __init__(
+        self,
+        base: str,
+        appid: str | None,
+        secret: str | None,
+        cache: Cache,
+        db: Database,
+        clock: Clock,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.appid = appid or ""
+        self.secret = secret or ""
+        self.cache = cache
+        self.db = db
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.appid and self.secret)
+
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _post(self, path: str, payload: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if self._http is None:
+            await self.start()
+        assert self._http is not None
+        params = {"access_token": token} if token else None
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        async with self._http.post(
+            f"{self.base}{path}",
+            params=params,
+            data=body,
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            data = await resp.json(content_type=None)
+        if not isinstance(data, dict):
+            raise WeChatAPIError(-2, "answer is not a JSON object")
+        return data
+
+    async def access_token(self, *, stale: str | None = None) -> str:
+        """The shared token; `stale` is one the API just rejected, which forces a refresh once."""
+        if not self.enabled:
+            raise OutboundDisabled("WECHAT_APPID / WECHAT_SECRET are not set")
+        key = self.cache.keys.wechat_token(self.appid)
+        cached = await self.cache.get(key)
+        if cached and cached != stale:
+            return cached
+        async with self.cache.lock(f"wechat-token:{self.appid}", ttl=20, wait=15):
+            cached = await self.cache.get(key)
+            if cached and cached != stale:
+                return cached  # another worker refreshed while we waited
+            data = await self._post(
+                "/cgi-bin/stable_token",
+                {
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self.secret,
+                    "force_refresh": stale is not None,
+                },
+                None,
+            )
+            token, expires = data.get("access_token"), data.get("expires_in")
+            if not isinstance(token, str) or not isinstance(expires, int):
+                raise WeChatAPIError(int(data.get("errcode", -1)), str(data.get("errmsg", "")))
+            await self.cache.set(key, token, max(expires - REFRESH_MARGIN, 30))
+            return token
+
+    async def call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with the token; a token WeChat calls expired is refreshed once and retried."""
+        token = await self.access_token()
+        data = await self._post(path, payload, token)
+        if data.get("errcode") in TOKEN_EXPIRED:
+            token = await self.access_token(stale=token)
+            data = await self._post(path, payload, token)
+        code = int(data.get("errcode", 0) or 0)
+        if code:
+            raise WeChatAPIError(code, str(data.get("errmsg", "")))
+        return data
+
+    async def open_window(self, openid: str, *, message: bool) -> None:
+        """Note that the follower just wrote (48 h, 5 sends) or tapped (1 minute, 3 sends)."""
+        seconds, sends = MESSAGE_WINDOW if message else EVENT_WINDOW
+        now = int(self.clock.now().timestamp())
+        key = self.cache.keys.wechat_window(openid)
+        current = await self.cache.get(key)
+        if current is not None and int(current.split(":")[0]) >= now + seconds:
+            return
+        await self.cache.set(key, f"{now + seconds}:{sends}:{now}", seconds)
+
+    async def _spend_window(self, openid: str) -> bool:
+        current = await self.cache.get(self.cache.keys.wechat_window(openid))
+        if current is None:
+            return False
+        until, sends, opened = (int(x) for x in current.split(":"))
+        if until <= self.clock.now().timestamp():
+            return False
+        used = await self.cache.incr(self.cache.keys.wechat_sends(openid, opened), until - opened)
+        return used <= sends
+
+    async def send(self, openid: str, message: dict[str, Any]) -> SendResult:
+        """A customer-service message inside the follower's window; refusals are recorded."""
+        if not await self._spend_window(openid):
+            return SendResult(False, "outside-window")
+        payload = {"touser": openid, **message}
+        for attempt in range(self.attempts):
+            try:
+                await self.call("/cgi-bin/message/custom/send", payload)
+                return SendResult(True)
+            except WeChatAPIError as exc:
+                if exc.code in NOT_RETRIED:
+                    await self._record(openid, exc.code)
+                    return SendResult(False, str(exc.code))
+                log.warning("wechat send failed code=%d attempt=%d", exc.code, attempt + 1)
+            except (aiohttp.ClientError, TimeoutError):
+                log.warning("wechat send failed: network attempt=%d", attempt + 1)
+            await asyncio.sleep(self.backoff * 2**attempt)
+        return SendResult(False, "error")
+
+    async def send_text(self, openid: str, text: str) -> SendResult:
+        return await self.send(openid, {"msgtype": "text", "text": {"content": text}})
+
+    async def send_image(self, openid: str, media_id: str) -> SendResult:
+        return await self.send(openid, {"msgtype": "image", "image": {"media_id": media_id}})
+
+    async def _record(self, openid: str, code: int) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            if code == 43004:
+                await identities.mark_unreachable(session, "wechat", openid, now, NOT_RETRIED[code])
+            else:
+                await identities.record_send_error(
+                    session, "wechat", openid, now, NOT_RETRIED[code]
+                )
+
+    async def create_qrcode(
+        self, scene: str, *, permanent: bool, expire_seconds: int = 2592000
+    ) -> dict[str, Any]:
+        """A parametric QR code with a scene string (for invites); returns ticket and url."""
+        payload: dict[str, Any] = {
+            "action_name": "QR_LIMIT_STR_SCENE" if permanent else "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+        if not permanent:
+            payload["expire_seconds"] = expire_seconds
+        return await self.call("/cgi-bin/qrcode/create", payload)
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        await self.call("/cgi-bin/menu/create", menu)

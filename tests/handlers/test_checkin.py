@@ -1,0 +1,244 @@
+"""Daily check-in through the console door: rewards, streaks, local days, tiers, birthdays."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.channels.console import ConsoleChat
+from tests.handlers.conftest import Day, Entry
+
+SHANGHAI_DAY = date(2026, 3, 10)
+
+
+async def test_first_checkin_credits_five_points_and_tells_tomorrows_reward(chat, probe):
+    alice = chat("alice")
+
+    reply = await alice.say("签到")
+
+    assert reply is not None
+    assert reply.text == "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+    assert await probe.balance(alice) == 5
+    assert await probe.entries(alice) == [Entry("earn", 5, "checkin")]
+    assert await probe.checkins(alice) == [Day(SHANGHAI_DAY, 1, 5)]
+    assert (await probe.member(alice)).growth == 1
+
+
+async def test_second_checkin_same_day_credits_nothing(chat, probe, clock):
+    alice = chat("alice")
+    await alice.say("/checkin")
+    clock.advance(hours=13, minutes=59)  # 23:59 in Shanghai, still the same day
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        "You have already checked in today (1-day streak). Come back tomorrow for 5 points."
+    )
+    assert await probe.balance(alice) == 5
+    assert len(await probe.entries(alice)) == 1
+    assert (await probe.member(alice)).growth == 1
+
+
+async def test_already_checked_in_tells_the_streak_and_tomorrows_reward(chat, clock):
+    alice = chat("alice")
+    for _ in range(3):
+        await alice.say("checkin")
+        clock.advance(days=1)
+    await alice.say("checkin")  # day 4: +10
+
+    reply = await alice.say("簽到")
+
+    assert reply is not None
+    assert reply.text == (
+        "You have already checked in today (4-day streak). Come back tomorrow for 15 points."
+    )
+
+
+async def test_fifty_concurrent_checkins_credit_exactly_once(core, chat, probe, no_flood_limit):
+    await chat("alice").say("help")
+    doors = [ConsoleChat(core, "alice", locale_hint="en") for _ in range(50)]
+
+    replies = await asyncio.gather(*(door.say("checkin") for door in doors))
+
+    texts = [r.text for r in replies if r is not None]
+    assert len(texts) == 50
+    assert [t for t in texts if t.startswith("Checked in!")] == [
+        "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+    ]
+    already = "You have already checked in today (1-day streak). Come back tomorrow for 5 points."
+    assert texts.count(already) == 49
+    assert await probe.balance(chat("alice")) == 5
+    assert await probe.checkins(chat("alice")) == [Day(SHANGHAI_DAY, 1, 5)]
+    assert await probe.entries(chat("alice")) == [Entry("earn", 5, "checkin")]
+    assert (await probe.member(chat("alice"))).growth == 1
+
+
+async def test_fifty_concurrent_first_messages_make_one_member_checked_in_once(
+    core, probe, no_flood_limit
+):
+    doors = [ConsoleChat(core, "newcomer", locale_hint="en") for _ in range(50)]
+
+    replies = await asyncio.gather(*(door.say("checkin") for door in doors))
+
+    assert sum(1 for r in replies if r is not None and r.text.startswith("Checked in!")) == 1
+    assert await probe.balance(doors[0]) == 5
+    assert len(await probe.checkins(doors[0])) == 1
+
+
+async def test_day_boundary_is_midnight_in_shanghai_not_utc(chat, probe, clock):
+    alice = chat("alice")
+    clock.set(datetime(2026, 3, 10, 15, 59, tzinfo=UTC))  # 23:59 in Shanghai
+    await alice.say("checkin")
+    clock.set(datetime(2026, 3, 10, 16, 1, tzinfo=UTC))  # 00:01 on the 11th in Shanghai
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text.splitlines()[0] == "Checked in! +5 points, 2-day streak. Balance: 10."
+    assert await probe.checkins(alice) == [
+        Day(date(2026, 3, 10), 1, 5),
+        Day(date(2026, 3, 11), 2, 5),
+    ]
+
+
+async def test_two_utc_days_within_one_shanghai_day_are_one_checkin_day(chat, probe, clock):
+    alice = chat("alice")
+    clock.set(datetime(2026, 3, 9, 16, 1, tzinfo=UTC))  # 00:01 on the 10th in Shanghai
+    await alice.say("checkin")
+    clock.set(datetime(2026, 3, 10, 15, 59, tzinfo=UTC))  # 23:59 on the 10th in Shanghai
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text.startswith("You have already checked in today (1-day streak).")
+    assert await probe.balance(alice) == 5
+
+
+async def test_missed_day_resets_the_streak(chat, probe, clock):
+    alice = chat("alice")
+    await alice.say("checkin")
+    clock.advance(days=1)
+    await alice.say("checkin")
+    clock.advance(days=2)  # the 12th is skipped
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == "Checked in! +5 points, 1-day streak. Balance: 15.\nTomorrow: +5 points."
+    assert [d.streak for d in await probe.checkins(alice)] == [1, 2, 1]
+
+
+async def test_seven_day_cycle_pays_5_5_10_10_15_15_30_then_starts_again(chat, probe, clock):
+    alice = chat("alice")
+    credited = []
+    for _ in range(8):
+        reply = await alice.say("checkin")
+        assert reply is not None
+        credited.append(int(reply.text.split("+", 1)[1].split(" ", 1)[0]))
+        clock.advance(days=1)
+
+    assert credited == [5, 5, 10, 10, 15, 15, 30, 5]
+    assert [d.streak for d in await probe.checkins(alice)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await probe.balance(alice) == 95
+
+
+async def test_day_seven_reply_announces_the_cycle_restarting_at_five(chat, clock):
+    alice = chat("alice")
+    for _ in range(6):
+        await alice.say("checkin")
+        clock.advance(days=1)
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == "Checked in! +30 points, 7-day streak. Balance: 90.\nTomorrow: +5 points."
+
+
+@pytest.mark.parametrize(
+    ("tier", "growth", "points", "tomorrow"),
+    [("silver", 500, 6, 6), ("gold", 2000, 7, 7), ("diamond", 10000, 10, 10)],
+)
+async def test_tier_multiplier_applies_to_checkin_points(
+    chat, probe, tier, growth, points, tomorrow
+):
+    alice = chat("alice")
+    await probe.set_growth(alice, growth, tier)
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        f"Checked in! +{points} points, 1-day streak. Balance: {points}.\n"
+        f"Tomorrow: +{tomorrow} points."
+    )
+    assert await probe.balance(alice) == points
+
+
+async def test_birthday_checkin_doubles_the_points(chat, probe):
+    alice = chat("alice")
+    await alice.say("/birthday 03-10")
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        "Checked in! +10 points, 1-day streak. Balance: 10.\n"
+        "Happy birthday! Today's points are doubled.\n"
+        "Tomorrow: +5 points."
+    )
+    assert await probe.balance(alice) == 10
+
+
+async def test_birthday_double_stacks_with_the_tier_multiplier(chat, probe):
+    alice = chat("alice")
+    await probe.set_growth(alice, 500, "silver")
+    await alice.say("/birthday 03-10")
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text.splitlines()[0] == "Checked in! +12 points, 1-day streak. Balance: 12."
+
+
+async def test_eve_of_birthday_announces_double_points_tomorrow(chat):
+    alice = chat("alice")
+    await alice.say("/birthday 03-11")
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +10 points."
+
+
+async def test_crossing_500_growth_upgrades_to_silver_at_once_and_lists_benefits(chat, probe):
+    alice = chat("alice")
+    await probe.set_growth(alice, 499, "bronze")
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        "Checked in! +5 points, 1-day streak. Balance: 5.\n"
+        "Tomorrow: +6 points.\n"
+        "Congratulations, you are now Silver! Your benefits:\n"
+        "• Daily check-in points\n"
+        "• Double check-in points on your birthday\n"
+        "• 1.2× points on purchases and check-ins\n"
+        "• Members-only communities"
+    )
+    upgraded = await probe.member(alice)
+    assert (upgraded.tier, upgraded.growth) == ("silver", 500)
+
+
+async def test_checkin_without_crossing_a_threshold_announces_no_upgrade(chat, probe):
+    alice = chat("alice")
+    await probe.set_growth(alice, 498, "bronze")
+
+    reply = await alice.say("checkin")
+
+    assert reply is not None
+    assert "Congratulations" not in reply.text
+    assert (await probe.member(alice)).tier == "bronze"
