@@ -15,6 +15,10 @@ from aiohttp import web
 from bot.app import create_app
 from bot.app_core import build_core
 from bot.channels.console import run_shell
+from bot.channels.wechat import wechat_api_for
+from bot.channels.wechat_api import WeChatAPIError
+from bot.channels.wechat_menu import custom_menu
+from bot.core.i18n import Translator
 from bot.settings import ConfigError, Settings, load_settings
 from storage.db import Database
 from storage.migrate import upgrade
@@ -33,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
+    wechat = sub.add_parser("wechat", help="WeChat Official Account tasks")
+    wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)
+    wechat_sub.add_parser("menu", help="publish the custom menu (labels in zh_CN)")
     return parser
 
 
@@ -50,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "shell":
             logging.getLogger().setLevel(logging.WARNING)
             return asyncio.run(_shell(settings, args.name or _login_name()))
+        if args.command == "wechat":
+            return asyncio.run(_wechat_menu(settings))
         return asyncio.run(_db_upgrade(settings))
     except ConfigError as exc:
         print(f"memberbot: {exc}", file=sys.stderr)
@@ -72,6 +81,27 @@ async def _db_upgrade(settings: Settings) -> int:
     finally:
         await db.close()
     print("database is up to date")
+    return 0
+
+
+async def _wechat_menu(settings: Settings) -> int:
+    core = await build_core(settings)
+    api = wechat_api_for(core)
+    try:
+        if not api.enabled:
+            print(
+                "memberbot: set MEMBERBOT_WECHAT_APPID and MEMBERBOT_WECHAT_SECRET first",
+                file=sys.stderr,
+            )
+            return 2
+        await api.create_menu(custom_menu(Translator("zh_CN")))
+    except WeChatAPIError as exc:
+        print(f"memberbot: WeChat refused the menu: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await api.close()
+        await core.close()
+    print("menu published")
     return 0
 
 

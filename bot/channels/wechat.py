@@ -251,14 +251,18 @@ class WeChatChannel:
         return actions[index] if 0 <= index < len(actions) else None
 
 
-def build(core: Core) -> WeChatChannel:
-    settings = core.services.settings
-    api = WeChatAPI(
+def wechat_api_for(core: Core) -> WeChatAPI:
+    services = core.services
+    settings = services.settings
+    return WeChatAPI(
         settings.wechat_api_base,
         settings.wechat_appid,
         settings.wechat_secret,
-        core.services.cache,
-        core.services.db,
-        core.services.clock,
+        services.cache,
+        services.db,
+        services.clock,
     )
-    return WeChatChannel(core, api)
+
+
+def build(core: Core) -> WeChatChannel:
+    return WeChatChannel(core, wechat_api_for(core))

@@ -50,7 +50,8 @@ def bearer_ok(request: web.Request, token: str | None) -> bool:
     scheme, _, given = header.partition(" ")
     if token is None or scheme.lower() != "bearer" or not given:
         return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # surrogateescape: a header with bytes that are not UTF-8 is a wrong token, not a crash.
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode())
 
 
 @web.middleware
