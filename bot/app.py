@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.app_core import Core, expiry_loop
-from bot.channels import wechat
+from bot.channels import telegram, wechat
 from bot.channels.base import Channel
 from bot.http import members_api, ops, orders_api
 from bot.http.common import CORE, guard
@@ -36,7 +36,8 @@ def _channels(core: Core) -> list[Channel]:
     found: list[Channel] = []
     if settings.wechat_token:
         found.append(wechat.build(core))
-    # POST /telegram (bot/channels/telegram.py) mounts here in its own issue.
+    if settings.telegram_token:
+        found.append(telegram.build(core))
     return found
 
 

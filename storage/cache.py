@@ -51,6 +51,9 @@ class Keys:
     def wechat_sends(self, openid: str, opened: int) -> str:
         return f"{self.prefix}:wechat-sends:{openid}:{opened}"
 
+    def rate(self, name: str, bucket: int) -> str:
+        return f"{self.prefix}:rate:{name}:{bucket}"
+
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
 

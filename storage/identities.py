@@ -11,13 +11,19 @@ from storage.models import Identity, Member
 
 
 async def mark_unreachable(
-    session: AsyncSession, channel: str, external_id: str, now: datetime, reason: str
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    erase_personal: bool = False,
 ) -> int | None:
     """Flag the account as gone (unfollowed/blocked); returns its member id, if known.
 
-    WeChat asks that a follower's personal data go when they leave: unless the member is
-    still reachable in another app, the display name and birthday are erased; the ledger
-    (and the openid that keys it) stays for the points owed.
+    WeChat asks that a follower's personal data go when they leave (`erase_personal`):
+    unless the member is still reachable in another app, the display name and birthday are
+    erased; the ledger (and the openid that keys it) stays for the points owed.
     """
     result = await session.execute(
         update(Identity)
@@ -26,8 +32,8 @@ async def mark_unreachable(
         .returning(Identity.member_id)
     )
     member_id = result.scalar_one_or_none()
-    if member_id is None:
-        return None
+    if member_id is None or not erase_personal:
+        return member_id
     still_reachable = (
         await session.execute(
             select(Identity.id).where(

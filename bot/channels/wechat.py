@@ -218,7 +218,12 @@ class WeChatChannel:
         if event == "unsubscribe":
             async with services.db.transaction() as session:
                 await identities.mark_unreachable(
-                    session, CHANNEL, openid, services.clock.now(), "wechat:unsubscribed"
+                    session,
+                    CHANNEL,
+                    openid,
+                    services.clock.now(),
+                    "wechat:unsubscribed",
+                    erase_personal=True,
                 )
             return None
         if event not in ("subscribe", "subscribe_scan", "scan", "click"):

@@ -1,0 +1,259 @@
+"""Telegram channel: a python-telegram-bot Application in webhook or polling mode.
+
+Webhook mode (TELEGRAM_WEBHOOK_URL set) feeds POST /telegram into PTB's update queue;
+otherwise PTB polls getUpdates. Either way every update becomes an `Inbound` for the core
+and every `Reply` an HTML message with an inline keyboard.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.app_core import Core
+from bot.channels.telegram_flow import PerMemberProcessor, SharedRateLimiter
+from bot.core.deliveries import Deliveries
+from bot.core.i18n import N_, Translator, normalise_hint
+from bot.core.messages import Inbound, Reply, clean_text
+from storage import identities
+
+log = logging.getLogger("memberbot.telegram")
+
+CHANNEL = "telegram"
+MAX_BODY = 64 * 1024
+MAX_TEXT = 4096
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = [
+    "message",
+    "callback_query",
+    "chat_member",
+    "my_chat_member",
+    "chat_join_request",
+]
+REFERRAL = re.compile(r"^ref_[A-Za-z0-9_-]{1,60}$")
+GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+COMMANDS = (
+    ("checkin", N_("Check in for today's points")),
+    ("points", N_("Your points and recent history")),
+    ("tier", N_("Your tier, benefits and progress")),
+    ("link", N_("Join your WeChat and Telegram accounts")),
+    ("lang", N_("Choose your language")),
+    ("birthday", N_("Set your birthday for double points")),
+    ("help", N_("What I can do")),
+)
+# Telegram takes two-letter language codes only, so zh_TW cannot be told apart here.
+COMMAND_LANGUAGES = {None: "en", "zh": "zh_CN"}
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Buttons two to a row; callback_data is the short action code (at most 64 bytes)."""
+    if not reply.buttons:
+        return None
+    buttons = [InlineKeyboardButton(b.label, callback_data=b.action[:64]) for b in reply.buttons]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def as_html(text: str) -> str:
+    """Every reply is plain text from the core: escape all of it (member strings included)."""
+    return html.escape(text, quote=False)[:MAX_TEXT]
+
+
+class TelegramChannel:
+    name = CHANNEL
+
+    def __init__(self, core: Core, *, max_connections: int = 40) -> None:
+        settings = core.services.settings
+        if not settings.telegram_token:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self.core = core
+        self.webhook_url = settings.telegram_webhook_url
+        self.secret = settings.telegram_webhook_secret or ""
+        if self.webhook_url and not self.secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL")
+        self.max_connections = max_connections
+        self.deliveries = Deliveries(core.services.cache, CHANNEL)
+        base = settings.telegram_api_base.rstrip("/")
+        builder = (
+            Application.builder()
+            .token(settings.telegram_token)
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .concurrent_updates(PerMemberProcessor())
+            .rate_limiter(SharedRateLimiter(core.services.cache))
+        )
+        if self.webhook_url:
+            builder = builder.updater(None)
+        self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.app.add_handler(TypeHandler(Update, self.on_update))
+
+    def mount(self, app: web.Application) -> None:
+        if self.webhook_url:
+            app.router.add_post("/telegram", self.webhook)
+        app.on_startup.append(self._start)
+        app.on_shutdown.append(self._stop)
+
+    async def _start(self, _app: web.Application) -> None:
+        await self.app.initialize()
+        await self.app.start()
+        await self._publish_commands()
+        if self.webhook_url:
+            await self.app.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self.secret,
+                max_connections=self.max_connections,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("telegram webhook set")
+        else:
+            await self.app.bot.delete_webhook()
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            log.info("telegram polling started")
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _publish_commands(self) -> None:
+        for language, locale in COMMAND_LANGUAGES.items():
+            t = Translator(locale)
+            commands = [BotCommand(name, t(text)) for name, text in COMMANDS]
+            await self.app.bot.set_my_commands(commands, language_code=language)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Check the secret, queue the update, answer 200 at once (work happens after)."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return web.Response(status=403, text="bad secret")
+        if (request.content_length or 0) > MAX_BODY:
+            return web.Response(status=413, text="body too large")
+        body = await request.read()
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, self.app.bot)
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            log.info("telegram update rejected: %s", type(exc).__name__)
+            return web.Response(status=400, text="bad update")
+        await self.app.update_queue.put(update)
+        return web.Response(text="ok")
+
+    async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        # A redelivered update (same update_id) is handled once, in any process.
+        if not await self.deliveries.claim(str(update.update_id)):
+            return
+        if update.callback_query is not None:
+            await self._on_button(update.callback_query)
+        elif update.message is not None and update.message.from_user is not None:
+            await self._on_message(update.message, update.message.from_user)
+
+    async def _on_button(self, query: CallbackQuery) -> None:
+        await query.answer()  # stop the button's spinner before the work
+        message = query.message
+        chat_id = message.chat.id if message is not None else query.from_user.id
+        in_group = message is not None and message.chat.type in GROUPS
+        inbound = self._inbound(query.from_user, chat_id, in_group, menu_key=query.data or "HELP")
+        await self._answer(inbound, query.from_user)
+
+    async def _on_message(self, message: Message, user: User) -> None:
+        text = clean_text(message.text or "", self.core.services.rules.limits.text_length)
+        in_group = message.chat.type in GROUPS
+        if in_group and not self._addressed_to_me(text):
+            return
+        extra: dict[str, Any] = {"text": text}
+        command, _, args = text.partition(" ")
+        if command.split("@")[0] == "/start" and REFERRAL.match(args.strip()):
+            extra["referral"] = args.strip()
+            extra["text"] = "/start"
+        if message.photo:
+            extra["media_id"] = message.photo[-1].file_id
+        inbound = self._inbound(user, message.chat.id, in_group, **extra)
+        await self._answer(inbound, user)
+
+    def _addressed_to_me(self, text: str) -> bool:
+        """In groups only commands count, and only those without @ or with our @name."""
+        if not text.startswith("/"):
+            return False
+        head = text.split(" ", 1)[0]
+        _, at, target = head.partition("@")
+        return not at or target.lower() == (self.app.bot.username or "").lower()
+
+    def _inbound(self, user: User, chat_id: int, in_group: bool, **extra: Any) -> Inbound:
+        return Inbound(
+            channel=CHANNEL,
+            external_id=str(user.id),
+            chat_id=str(chat_id),
+            locale_hint=normalise_hint(user.language_code) or "en",
+            display_name=user.first_name,
+            is_group=in_group,
+            **extra,
+        )
+
+    async def _answer(self, inbound: Inbound, user: User) -> None:
+        reply = await self.core.dispatcher.handle(inbound)
+        if reply is None:
+            return
+        if inbound.is_group and reply.private:
+            # A member's own numbers never go to a group: DM them, point at the DM.
+            sent = await self._send(user.id, reply)
+            t = Translator(normalise_hint(user.language_code) or "en")
+            pointer = (
+                N_("I sent you the answer in a private chat.")
+                if sent
+                else N_("Please open a private chat with me first, then ask again.")
+            )
+            await self._send(int(inbound.chat_id), Reply(t(pointer)))
+            return
+        await self._send(int(inbound.chat_id), reply)
+
+    async def _send(self, chat_id: int, reply: Reply) -> bool:
+        try:
+            await self.app.bot.send_message(
+                chat_id,
+                as_html(reply.text),
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply),
+            )
+            return True
+        except Forbidden:
+            if chat_id > 0:
+                await self._blocked(chat_id)
+            return False
+        except TelegramError as exc:
+            log.warning("telegram send failed error=%s", type(exc).__name__)
+            return False
+
+    async def _blocked(self, user_id: int) -> None:
+        """The person blocked the bot: recorded on the identity, never retried."""
+        services = self.core.services
+        async with services.db.transaction() as session:
+            await identities.mark_unreachable(
+                session, CHANNEL, str(user_id), services.clock.now(), "telegram:forbidden"
+            )
+
+
+def build(core: Core) -> TelegramChannel:
+    return TelegramChannel(core)

@@ -1,0 +1,146 @@
+"""Flow control for the Telegram bot: per-member ordering of updates and outbound rate limits.
+
+PTB's own AIORateLimiter counts per process; this one counts in the core's cache, so with
+Redis several processes together stay under Telegram's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
+
+from storage.cache import Cache
+
+log = logging.getLogger("memberbot.telegram")
+
+GLOBAL_PER_SECOND = 30
+PRIVATE_PER_SECOND = 1
+GROUP_PER_MINUTE = 20
+SENDING = {
+    "sendMessage",
+    "sendPhoto",
+    "sendDocument",
+    "sendMediaGroup",
+    "editMessageText",
+    "copyMessage",
+    "forwardMessage",
+}
+MAX_WAIT = 90.0
+
+
+class PerMemberProcessor(BaseUpdateProcessor):
+    """Updates of one person run one at a time, in order; different people run in parallel."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        if user is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(user.id, asyncio.Lock())
+        self._waiting[user.id] = self._waiting.get(user.id, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[user.id] -= 1
+            if not self._waiting[user.id]:
+                del self._waiting[user.id], self._locks[user.id]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class SharedRateLimiter(BaseRateLimiter[int]):
+    """Fixed-window counters in the cache: 30 sends/s in all, 1/s per private chat,
+    20/min per group; Telegram's RetryAfter is waited out and the call retried."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        max_retries: int = 3,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.cache = cache
+        self.max_retries = max_retries
+        self._sleep = sleep
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def _slot(self, name: str, limit: int, window: int) -> float:
+        """0 when a send fits in the current window, else seconds until the next one."""
+        now = time.time()
+        bucket = int(now // window)
+        used = await self.cache.incr(self.cache.keys.rate(f"telegram:{name}", bucket), window * 2)
+        return 0.0 if used <= limit else (bucket + 1) * window - now
+
+    async def _acquire(self, chat_id: object) -> None:
+        deadline = time.monotonic() + MAX_WAIT
+        chat = _chat_number(chat_id)
+        while time.monotonic() < deadline:
+            wait = await self._slot("all", GLOBAL_PER_SECOND, 1)
+            if not wait and chat is not None:
+                if chat < 0:
+                    wait = await self._slot(f"group:{chat}", GROUP_PER_MINUTE, 60)
+                else:
+                    wait = await self._slot(f"chat:{chat}", PRIVATE_PER_SECOND, 1)
+            if not wait:
+                return
+            await self._sleep(wait)
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint in SENDING:
+            await self._acquire(data.get("chat_id"))
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                if attempt == self.max_retries:
+                    raise
+                delay = _seconds(exc)
+                log.info("telegram flood control endpoint=%s retry_after=%.1f", endpoint, delay)
+                await self._sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _chat_number(chat_id: object) -> int | None:
+    """Chat ids are numbers (negative for groups); "@channel" usernames are not rate-keyed."""
+    text = str(chat_id) if chat_id is not None else ""
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB 22 warns that retry_after will become a timedelta; either form is handled here.
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
