@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import logging
 import signal
 import sys
@@ -106,6 +107,11 @@ async def _wechat_menu(settings: Settings) -> int:
 
 
 async def _shell(settings: Settings, name: str) -> int:
+    # Bytes that are not text in the terminal's encoding (a pasted binary, a Latin-1 terminal
+    # showing Chinese replies) become replacement characters instead of ending the shell.
+    for stream in (sys.stdin, sys.stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     core = await build_core(settings)
     try:
         return await run_shell(core, name, sys.stdin, sys.stdout)

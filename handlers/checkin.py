@@ -76,7 +76,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         )
     ]
     if me.birthday == today.strftime("%m-%d"):
-        lines.append(t(N_("Happy birthday! Today's points are doubled.")))
+        lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
     if change.upgraded:
         lines.append(upgrade_text(t, rules, change.new))

@@ -14,8 +14,8 @@ HELP_TEXT = N_(
     "• Check in daily for points: send “checkin” or /checkin\n"
     "• Your points and history: “points” or /points\n"
     "• Your tier and benefits: “tier” or /tier\n"
-    "• Join your WeChat and Telegram accounts: /link\n"
-    "• Language: /lang en · Birthday (double points): /birthday MM-DD"
+    "• Link your WeChat and Telegram accounts: /link\n"
+    "• Language: /lang zh_CN | zh_TW | en · Birthday (double points): /birthday MM-DD"
 )
 
 

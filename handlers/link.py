@@ -40,7 +40,7 @@ async def issue_code(msg: Inbound, ctx: Context) -> Reply:
         ctx.t(
             N_(
                 "Your link code is {code}. Within {minutes} minutes, send it to me from your "
-                "other app (WeChat or Telegram) to join the two accounts."
+                "other app (WeChat or Telegram) to link the two accounts."
             ),
             code=issued.code,
             minutes=minutes,

@@ -73,10 +73,12 @@ async def birthday(msg: Inbound, ctx: Context) -> Reply:
         raise DomainError(N_("Please send your birthday as MM-DD, for example: /birthday 05-20"))
     async with ctx.services.db.transaction() as session:
         saved = await members.set_birthday_once(session, me.id, parsed)
-    if not saved:
+        # Read what is stored: a concurrent /birthday may have set it after `me` was loaded.
+        stored = None if saved else await members.get(session, me.id)
+    if stored is not None:
         raise DomainError(
             N_("Your birthday is already set to {birthday}; it can only be set once."),
-            birthday=me.birthday,
+            birthday=stored.birthday,
         )
     return Reply(
         t(N_("Birthday saved: {birthday}. Check in that day for double points!"), birthday=parsed)

@@ -84,16 +84,16 @@ def test_english_catalog_repeats_the_source_text() -> None:
     assert not differing
 
 
-@pytest.mark.parametrize(
-    ("locale", "expected"),
-    [
-        ("zh_CN", "语言已设置为简体中文。"),
-        ("zh_TW", "語言已設定為繁體中文。"),
-        ("en", "Language set to English."),
-    ],
-)
-def test_language_confirmation_names_the_chosen_language(locale: str, expected: str) -> None:
-    assert Translator(locale)("Language set to English.") == expected
+LANGUAGE_CONFIRMATIONS = {
+    "zh_CN": "语言已设置为简体中文。",
+    "zh_TW": "語言已設定為繁體中文。",
+    "en": "Language set to English.",
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_language_confirmation_names_the_chosen_language(locale: str) -> None:
+    assert Translator(locale)("Language set to English.") == LANGUAGE_CONFIRMATIONS[locale]
 
 
 def test_translator_fills_placeholders_after_translating() -> None:

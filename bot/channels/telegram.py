@@ -55,7 +55,7 @@ COMMANDS = (
     ("checkin", N_("Check in for today's points")),
     ("points", N_("Your points and recent history")),
     ("tier", N_("Your tier, benefits and progress")),
-    ("link", N_("Join your WeChat and Telegram accounts")),
+    ("link", N_("Link your WeChat and Telegram accounts")),
     ("lang", N_("Choose your language")),
     ("birthday", N_("Set your birthday for double points")),
     ("help", N_("What I can do")),

@@ -28,7 +28,9 @@ def signature(*parts: str) -> str:
 
 
 def signature_ok(expected: str, *parts: str) -> bool:
-    return hmac.compare_digest(signature(*parts), expected.lower())
+    # Bytes: compare_digest raises on str with non-ASCII characters (a forged query has them).
+    given = expected.lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(signature(*parts).encode(), given)
 
 
 class WeChatCipher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -109,6 +110,19 @@ class Admin:
 @pytest.fixture
 def admin(http: ClientSession) -> Admin:
     return Admin(http)
+
+
+async def raw_status_line(http: ClientSession, request: bytes) -> bytes:
+    """Send hand-made HTTP bytes (e.g. a header that is not UTF-8) and return the status line."""
+    url = http._base_url  # the TestServer on loopback
+    assert url is not None and url.host is not None and url.port is not None
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(request)
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return raw.split(b"\r\n", 1)[0]
 
 
 @asynccontextmanager

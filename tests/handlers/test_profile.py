@@ -1,0 +1,165 @@
+"""A member's own settings: `/lang` (kept) and `/birthday` (validated, settable once)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.channels.console import ConsoleChat
+from bot.core.messages import Button
+
+ASK_FORMAT = "Please send your birthday as MM-DD, for example: /birthday 05-20"
+
+
+@pytest.mark.parametrize(
+    ("said", "locale"),
+    [
+        ("/lang en", "en"),
+        ("/lang zh_CN", "zh_CN"),
+        ("/lang zh_TW", "zh_TW"),
+        ("/lang zh-tw", "zh_TW"),
+        ("语言 简体中文", "zh_CN"),
+        ("language English", "en"),
+    ],
+)
+async def test_language_choice_is_kept_on_the_member(chat, probe, said, locale):
+    alice = chat("alice")
+
+    await alice.say(said)
+
+    assert (await probe.member(alice)).locale == locale
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN", "zh_TW"])
+async def test_language_confirmation_is_in_the_chosen_language(chat, tagged_catalogs, locale):
+    reply = await chat("alice", locale_hint="zh-hant").say(f"/lang {locale}")
+
+    assert reply is not None
+    assert reply.text == f"[{locale}] Language set to English."
+
+
+async def test_chosen_language_is_used_for_later_replies(chat, tagged_catalogs):
+    alice = chat("alice", locale_hint="en")
+    await alice.say("/lang zh_CN")
+
+    reply = await alice.say("/points")
+
+    assert reply is not None
+    assert reply.text.splitlines()[0] == "[zh_CN] Your points: 0"
+
+
+async def test_language_can_be_changed_again(chat, probe):
+    alice = chat("alice")
+    await alice.say("/lang zh_TW")
+
+    await alice.say("/lang en")
+
+    assert (await probe.member(alice)).locale == "en"
+
+
+@pytest.mark.parametrize("said", ["/lang", "/lang klingon"])
+async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said):
+    alice = chat("alice")
+
+    reply = await alice.say(said)
+
+    assert reply is not None
+    assert reply.text == (
+        "Choose a language: zh_CN 简体中文, zh_TW 繁體中文, en English. For example: /lang en"
+    )
+    assert reply.buttons == (
+        Button("简体中文", "LANG:zh_CN"),
+        Button("繁體中文", "LANG:zh_TW"),
+        Button("English", "LANG:en"),
+    )
+    assert (await probe.member(alice)).locale is None
+
+
+async def test_language_button_sets_the_language(chat, probe):
+    alice = chat("alice")
+    await alice.say("/lang")
+
+    await alice.say("2")  # [2] 繁體中文
+
+    assert (await probe.member(alice)).locale == "zh_TW"
+
+
+@pytest.mark.parametrize("said", ["13-40", "02-30", "00-10", "04-31", "12-32", "1205", "abc", "5"])
+async def test_impossible_birthdays_are_refused(chat, probe, said):
+    alice = chat("alice")
+
+    reply = await alice.say(f"/birthday {said}")
+
+    assert reply is not None
+    assert reply.text == ASK_FORMAT
+    assert (await probe.member(alice)).birthday is None
+
+
+async def test_leap_day_birthday_is_accepted(chat, probe):
+    alice = chat("alice")
+
+    reply = await alice.say("/birthday 02-29")
+
+    assert reply is not None
+    assert reply.text == "Birthday saved: 02-29. Check in that day for double points!"
+    assert (await probe.member(alice)).birthday == "02-29"
+
+
+@pytest.mark.parametrize(("said", "stored"), [("5-2", "05-02"), ("12/31", "12-31"), ("生日07.04", "07-04")])
+async def test_birthday_is_normalised_to_mm_dd(chat, probe, said, stored):
+    alice = chat("alice")
+
+    await alice.say(said if said.startswith("生日") else f"/birthday {said}")
+
+    assert (await probe.member(alice)).birthday == stored
+
+
+async def test_birthday_can_only_be_set_once(chat, probe):
+    alice = chat("alice")
+    await alice.say("/birthday 05-20")
+
+    reply = await alice.say("/birthday 03-10")
+
+    assert reply is not None
+    assert reply.text == "Your birthday is already set to 05-20; it can only be set once."
+    assert (await probe.member(alice)).birthday == "05-20"
+
+
+async def test_birthday_without_a_date_shows_the_one_set(chat):
+    alice = chat("alice")
+    await alice.say("/birthday 05-20")
+
+    reply = await alice.say("/birthday")
+
+    assert reply is not None
+    assert reply.text == "Your birthday is 05-20."
+
+
+async def test_birthday_without_a_date_asks_for_one_when_unset(chat):
+    reply = await chat("alice").say("/birthday")
+
+    assert reply is not None
+    assert reply.text == "Tell me your birthday as MM-DD, for example: /birthday 05-20"
+
+
+async def test_two_birthdays_sent_at_once_save_one_and_name_it_to_the_other(core, probe):
+    first, second = ConsoleChat(core, "alice", "en"), ConsoleChat(core, "alice", "en")
+    await first.say("help")
+
+    replies = await asyncio.gather(first.say("/birthday 05-20"), second.say("/birthday 06-21"))
+
+    saved = (await probe.member(first)).birthday
+    texts = sorted(r.text for r in replies if r is not None)
+    assert texts == [
+        f"Birthday saved: {saved}. Check in that day for double points!",
+        f"Your birthday is already set to {saved}; it can only be set once.",
+    ]
+
+
+@pytest.mark.parametrize("said", ["²-5", "05-2¹"])
+async def test_digit_like_symbols_are_refused_not_crashed_on(chat, said):
+    reply = await chat("alice").say(f"/birthday {said}")
+
+    assert reply is not None
+    assert reply.text == ASK_FORMAT

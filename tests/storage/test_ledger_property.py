@@ -1,0 +1,238 @@
+"""Property: any sequence of ledger operations keeps the balance, the lots and FIFO honest.
+
+Each hypothesis example is a fresh member on the test's shared database, so one test covers a
+backend. pytest-asyncio runs `@given` async tests on the test's own event loop (every example
+is awaited there), so the function-scoped `db` fixture is usable across examples.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage import ledger, members
+from storage.db import Database
+from storage.errors import InsufficientPoints
+from tests.conftest import START
+from tests.storage.support import Entry, entries, points
+
+
+@dataclass(frozen=True)
+class Earn:
+    amount: int
+    days: int  # the lot expires this many days after now
+
+
+@dataclass(frozen=True)
+class Spend:
+    amount: int
+
+
+@dataclass(frozen=True)
+class Adjust:
+    amount: int  # positive opens a lot, negative spends
+
+
+@dataclass(frozen=True)
+class Refund:
+    pick: int  # which earlier earn (modulo how many there are) to reverse by its key
+
+
+@dataclass(frozen=True)
+class Advance:
+    days: int  # time passes; due lots wait for the next sweep or spend
+
+
+@dataclass(frozen=True)
+class Expire:
+    days: int  # time passes, then the expiry sweep runs
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.builds(Earn, st.integers(1, 120), st.integers(1, 60)),
+        st.builds(Spend, st.integers(1, 200)),
+        st.builds(Adjust, st.integers(-80, 80).filter(bool)),
+        st.builds(Refund, st.integers(0, 20)),
+        st.builds(Advance, st.integers(0, 20)),
+        st.builds(Expire, st.integers(0, 30)),
+    ),
+    min_size=1,
+    max_size=18,
+)
+ADJUST_EXPIRY_DAYS = 45
+
+
+@dataclass
+class Lot:
+    key: str
+    expires_at: datetime
+    remaining: int
+
+
+class Model:
+    """What the ledger must hold: lots consumed soonest-expiring first (ties: oldest)."""
+
+    def __init__(self) -> None:
+        self.lots: list[Lot] = []
+
+    def balance(self) -> int:
+        return sum(lot.remaining for lot in self.lots)
+
+    def held_at(self, now: datetime) -> int:
+        """The balance once lots due at `now` are expired."""
+        return sum(lot.remaining for lot in self.lots if lot.expires_at > now)
+
+    def expire(self, now: datetime) -> None:
+        for lot in self.lots:
+            if lot.expires_at <= now:
+                lot.remaining = 0
+
+    def take(self, amount: int, first: str | None = None) -> None:
+        order = sorted(
+            (lot for lot in self.lots if lot.remaining),
+            key=lambda lot: (lot.key != first, lot.expires_at),  # stable: creation order
+        )
+        for lot in order:
+            used = min(amount, lot.remaining)
+            lot.remaining -= used
+            amount -= used
+        assert amount == 0
+
+
+def lots_of(rows: list[Entry]) -> dict[str, Entry]:
+    return {e.key: e for e in rows if e.expires_at is not None}
+
+
+async def check_invariants(db: Database, mid: int, model: Model, now: datetime) -> list[Entry]:
+    rows = await entries(db, mid)
+    balance = await points(db, mid)
+    async with db.sessions() as session:
+        assert await ledger.ledger_sum(session, mid) == balance
+        assert await ledger.balance_of(session, mid) == balance
+    lots = lots_of(rows)
+    assert sum(lot.remaining for lot in lots.values()) == balance
+    assert balance >= 0
+    assert all(lot.remaining >= 0 for lot in lots.values())
+    assert balance == model.balance()
+    assert {k: lot.remaining for k, lot in lots.items()} == {
+        lot.key: lot.remaining for lot in model.lots
+    }
+    return rows
+
+
+def assert_fifo(before: dict[str, Entry], after: dict[str, Entry], now: datetime) -> None:
+    """No lot consumed by this debit expires later than a lot it left open."""
+    consumed = [k for k in after if after[k].remaining < before[k].remaining]
+    left_open = [k for k in after if after[k].remaining > 0 and after[k].expires_at > now]
+    for taken in consumed:
+        for kept in left_open:
+            assert after[kept].expires_at >= after[taken].expires_at, (taken, kept)
+
+
+async def run_example(db: Database, operations: list[object]) -> None:
+    now = START
+    member, created = await members.get_or_create(db, "console", f"prop-{uuid.uuid4().hex}", now)
+    assert created
+    mid, model = member.id, Model()
+    prefix = f"{mid}:"
+    earned: list[tuple[str, int]] = []  # (key, amount) of every earn, for refunds
+    await check_invariants(db, mid, model, now)
+    for step, op in enumerate(operations):
+        before = await entries(db, mid)
+        key = f"{prefix}{step}"
+        refused = False
+        match op:
+            case Earn(amount, days):
+                async with db.transaction() as session:
+                    moved = await ledger.earn(
+                        session, mid, amount, "prop", key, now, expiry_days=days
+                    )
+                assert moved.applied and moved.amount == amount
+                model.lots.append(Lot(key, now + timedelta(days=days), amount))
+                earned.append((key, amount))
+            case Spend(amount) | Adjust(amount) if isinstance(op, Spend) or amount < 0:
+                wanted = abs(amount)
+                try:
+                    async with db.transaction() as session:
+                        if isinstance(op, Spend):
+                            moved = await ledger.spend(session, mid, wanted, "prop", key, now)
+                        else:
+                            moved = await ledger.adjust(
+                                session, mid, -wanted, "prop", key, now, expiry_days=1
+                            )
+                except InsufficientPoints as exc:
+                    refused = True
+                    assert exc.wanted == wanted
+                    assert exc.balance == model.held_at(now) < wanted
+                else:
+                    assert moved.amount == -wanted
+                    model.expire(now)
+                    model.take(wanted)
+                    assert_fifo(lots_of(before), lots_of(await entries(db, mid)), now)
+            case Adjust(amount):
+                async with db.transaction() as session:
+                    moved = await ledger.adjust(
+                        session, mid, amount, "prop", key, now, expiry_days=ADJUST_EXPIRY_DAYS
+                    )
+                assert moved.amount == amount
+                model.lots.append(Lot(key, now + timedelta(days=ADJUST_EXPIRY_DAYS), amount))
+            case Refund(pick):
+                if not earned:
+                    continue
+                lot_key, amount = earned[pick % len(earned)]
+                refund_key = f"{prefix}refund:{lot_key}"
+                already = any(e.key == refund_key for e in before)
+                async with db.transaction() as session:
+                    moved = await ledger.reverse(
+                        session, mid, amount, "prop", refund_key, now, lot_key=lot_key
+                    )
+                assert moved.applied is not already
+                if not already:
+                    model.expire(now)
+                    take = min(amount, model.balance())
+                    assert moved.amount == -take
+                    model.take(take, first=lot_key)
+            case Advance(days):
+                now += timedelta(days=days)
+            case Expire(days):
+                now += timedelta(days=days)
+                due = sum(lot.remaining for lot in model.lots if lot.expires_at <= now)
+                async with db.transaction() as session:
+                    assert await ledger.expire_due(session, mid, now) == due
+                model.expire(now)
+                rows = await entries(db, mid)
+                assert not [
+                    e for e in lots_of(rows).values() if e.expires_at <= now and e.remaining > 0
+                ]
+                assert sum(
+                    e.remaining for e in lots_of(rows).values() if e.expires_at > now
+                ) == await points(db, mid)
+        after = await check_invariants(db, mid, model, now)
+        if refused:
+            assert after == before
+
+
+COMMON = {
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    "deadline": None,
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@settings(max_examples=40, **COMMON)
+@given(operations=OPERATIONS)
+async def test_any_operation_sequence_keeps_ledger_invariants_on_sqlite(db, operations):
+    await run_example(db, operations)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@settings(max_examples=25, **COMMON)
+@given(operations=OPERATIONS)
+async def test_any_operation_sequence_keeps_ledger_invariants_on_postgres(db, operations):
+    await run_example(db, operations)

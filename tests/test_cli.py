@@ -1,0 +1,108 @@
+"""The real `memberbot` command in a subprocess: shell, db upgrade, bad rules files (SQLite only)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("memberbot")
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
+UNKNOWN_REPLY = "Sorry, I didn't understand that."
+CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5."
+
+
+def run(
+    tmp_path: Path, *args: str, stdin: bytes = b"", **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    """`memberbot ARGS` in an empty directory with a clean environment and its own SQLite file."""
+    clean = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MEMBERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'memberbot.db'}",
+        "MEMBERBOT_DEFAULT_LOCALE": "en",
+        **env,
+    }
+    return subprocess.run(
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=tmp_path,
+        env=clean,
+        timeout=60,
+        check=False,
+    )
+
+
+def no_traceback(done: subprocess.CompletedProcess[bytes]) -> bool:
+    return b"Traceback" not in done.stdout and b"Traceback" not in done.stderr
+
+
+def test_shell_answers_help_and_checkin_then_exits_zero(tmp_path):
+    done = run(tmp_path, "shell", "--as", "alice", stdin="help\n签到\n\n".encode())
+
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Hi! Here is what I can do:" in out
+    assert CHECKED_IN in out
+    assert out.index("Hi! Here is what I can do:") < out.index(CHECKED_IN)
+    assert no_traceback(done)
+
+
+def test_shell_survives_blank_huge_emoji_control_and_undecodable_lines(tmp_path):
+    lines = [
+        "",
+        "   ",
+        "x" * 100_000,
+        "😀🎉👍🏽",
+        "\x00签到\x00",
+        "\x1b[31mpoints\x1b[0m",
+        "\x07",
+        "\u202eknurd",
+        "\t",
+    ]
+    stdin = "\n".join(lines).encode() + b"\n\xff\xfe not utf-8\n"
+
+    # PYTHONIOENCODING=utf-8 decodes strictly, as a UTF-8 locale such as en_US.UTF-8 does.
+    done = run(tmp_path, "shell", "--as", "mallory", stdin=stdin, PYTHONIOENCODING="utf-8")
+
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert no_traceback(done)
+    assert CHECKED_IN in out  # control characters are dropped, the keyword still works
+    assert out.count(UNKNOWN_REPLY) == 6  # every other non-blank line is answered, once
+    assert not {"\x00", "\x1b", "\x07"} & set(out)
+
+
+def test_db_upgrade_creates_the_tables(tmp_path):
+    done = run(tmp_path, "db", "upgrade")
+
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"database is up to date" in done.stdout
+    with sqlite3.connect(tmp_path / "memberbot.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    expected = {"members", "identities", "ledger_entries", "checkins", "orders", "link_codes"}
+    assert expected | {"alembic_version"} <= tables
+
+
+@pytest.mark.parametrize(
+    ("rules", "key"),
+    [
+        ('[checkin]\nstreak_rewards = "x"\n', "checkin.streak_rewards"),
+        ("[checkin]\nstreak_reward = [5, 10]\n", "checkin.streak_reward"),
+    ],
+    ids=["wrong-type", "unknown-key"],
+)
+def test_bad_rules_file_exits_2_naming_the_key(tmp_path, rules, key):
+    path = tmp_path / "rules.toml"
+    path.write_text(rules, encoding="utf-8")
+
+    done = run(tmp_path, "shell", "--as", "alice", stdin=b"help\n", MEMBERBOT_RULES_FILE=str(path))
+
+    assert done.returncode == 2
+    assert key in done.stderr.decode()
+    assert done.stdout == b""
+    assert no_traceback(done)
