@@ -63,21 +63,37 @@ SQLITE_PRAGMAS = (
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One timed run: wall seconds, per-call latencies, CPU seconds of this process."""
+
+    seconds: float
+    latencies: list[float]
+    cpu: float
+
+
+@dataclass(frozen=True)
 class Result:
     backend: str
     variant: str
-    n: int
     concurrency: int
-    seconds: float
-    latencies: list[float]
+    phase: Phase
+
+    @property
+    def n(self) -> int:
+        return len(self.phase.latencies)
 
     @property
     def throughput(self) -> float:
-        return self.n / self.seconds
+        return self.n / self.phase.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU of the bench process per check-in (memberbot runs in it; the database does not)."""
+        return self.phase.cpu / self.n * 1000
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile, in milliseconds."""
-        ordered = sorted(self.latencies)
+        ordered = sorted(self.phase.latencies)
         rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
         return ordered[rank - 1] * 1000
 
@@ -91,8 +107,8 @@ async def run_phase(
     items: Sequence[int],
     concurrency: int,
     deadline: float,
-) -> tuple[float, list[float]]:
-    """Run `call(item)` for every item with at most `concurrency` in flight; (wall s, latencies)."""
+) -> Phase:
+    """Run `call(item)` for every item with at most `concurrency` in flight."""
     latencies: list[float] = []
     pending = iter(items)
 
@@ -102,10 +118,10 @@ async def run_phase(
             await call(item)
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with asyncio.timeout(deadline):
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
+    return Phase(time.perf_counter() - started, latencies, time.process_time() - cpu)
 
 
 # ----------------------------------------------------------------------------------- databases
@@ -345,35 +361,38 @@ async def _bench(
     measured = [f"m{i}" for i in range(n)]
     try:
         ids = await create_members(core, warm + measured, c)
-        pool_size = engine_connections(core.services.db)
+        conns = engine_connections(core.services.db)
         await run_phase(checkin_call(core, warm), range(w), c, args.timeout)
-        seconds, lat = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
+        timed = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
         await verify_memberbot(core, [ids[m] for m in measured], today, points)
     finally:
         await core.close()
         if settings.redis_url:
             await _forget_keys(settings.redis_url, prefix)
-    results = [Result(backend, "memberbot", n, c, seconds, lat)]
+    results = [Result(backend, f"memberbot (<={conns} conns)", c, timed)]
 
+    # The baseline credits the same members for tomorrow, so its rows never collide with today's.
     tomorrow = today + timedelta(1)
     warm_ids, measured_ids = [ids[x] for x in warm], [ids[x] for x in measured]
     if pg_dsn is not None:
-        pool = await asyncpg.create_pool(pg_dsn, min_size=min(c, pool_size), max_size=pool_size)
+        pool = await asyncpg.create_pool(pg_dsn, min_size=min(c, conns), max_size=conns)
         try:
-            call: Callable[[int], Awaitable[None]] = PgBaseline(pool, tomorrow, points, now)
-            seconds, lat = await _baseline_phases(call, warm_ids, measured_ids, c, args.timeout)
+            pg = PgBaseline(pool, tomorrow, points, now)
+            timed = await _baseline_phases(pg, warm_ids, measured_ids, c, args.timeout)
         finally:
             await pool.close()
+        variant = f"asyncpg ({conns} conns)"
     else:
         assert sqlite_path is not None
-        lite = LiteBaseline(sqlite_path, pool_size, tomorrow, points, now)
+        lite = LiteBaseline(sqlite_path, conns, tomorrow, points, now)
         await lite.open()
         try:
-            seconds, lat = await _baseline_phases(lite, warm_ids, measured_ids, c, args.timeout)
+            timed = await _baseline_phases(lite, warm_ids, measured_ids, c, args.timeout)
         finally:
             await lite.close()
+        variant = f"aiosqlite ({conns} conns)"
     await verify_baseline(url, measured_ids, tomorrow, 2 * points)
-    results.append(Result(backend, f"baseline ({pool_size} conns)", n, c, seconds, lat))
+    results.append(Result(backend, f"baseline {variant}", c, timed))
     return results
 
 
@@ -383,7 +402,7 @@ async def _baseline_phases(
     measured_ids: list[int],
     c: int,
     timeout: float,
-) -> tuple[float, list[float]]:
+) -> Phase:
     await run_phase(lambda i: call(warm_ids[i]), range(len(warm_ids)), c, timeout)
     return await run_phase(lambda i: call(measured_ids[i]), range(len(measured_ids)), c, timeout)
 
@@ -402,24 +421,28 @@ async def _forget_keys(redis_url: str, prefix: str) -> None:
 
 def report(results: list[Result]) -> str:
     head = (
-        f"{'backend':<9} {'variant':<22} {'N':>6} {'C':>4} {'checkins/s':>11} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'thr ratio':>10} {'p99 ratio':>10}"
+        f"{'backend':<9} {'variant':<30} {'N':>5} {'C':>4} {'checkins/s':>10} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'cpu ms':>7} {'thr ratio':>9} {'p99 ratio':>9}"
     )
     lines = [head, "-" * len(head)]
     base = {r.backend: r for r in results if r.variant.startswith("baseline")}
     for r in results:
         ratio_t = ratio_p = ""
-        if r.variant == "memberbot" and r.backend in base:
+        if r.variant.startswith("memberbot") and r.backend in base:
             b = base[r.backend]
             ratio_t = f"{r.throughput / b.throughput:.2f}"
             ratio_p = f"{r.percentile(99) / b.percentile(99):.2f}"
         lines.append(
-            f"{r.backend:<9} {r.variant:<22} {r.n:>6} {r.concurrency:>4} {r.throughput:>11.0f} "
-            f"{r.percentile(50):>8.1f} {r.percentile(99):>8.1f} {ratio_t:>10} {ratio_p:>10}"
+            f"{r.backend:<9} {r.variant:<30} {r.n:>5} {r.concurrency:>4} {r.throughput:>10.0f} "
+            f"{r.percentile(50):>8.1f} {r.percentile(99):>8.1f} {r.cpu_ms:>7.2f} "
+            f"{ratio_t:>9} {ratio_p:>9}"
         )
-    lines.append(
-        "ratios are memberbot / baseline (aim on PostgreSQL at C=50: thr >= 0.60, p99 <= 2.00)"
-    )
+    lines += [
+        "ratios: memberbot / baseline; aim on PostgreSQL at C=50: thr ratio >= 0.60, "
+        "p99 ratio <= 2.00",
+        "cpu ms: CPU time of this process per check-in (memberbot runs inside it, "
+        "the database does not)",
+    ]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 
 from bot.core.clock import local_day
@@ -16,11 +17,20 @@ from storage import checkins, ledger
 router = Router("checkin")
 
 
+def is_birthday(birthday: str | None, day: date) -> bool:
+    """MM-DD matches the day; a 02-29 birthday is kept on 02-28 in years without one."""
+    if birthday is None:
+        return False
+    if birthday == "02-29" and not calendar.isleap(day.year):
+        return (day.month, day.day) == (2, 28)
+    return birthday == day.strftime("%m-%d")
+
+
 def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: date) -> int:
     """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday."""
     schedule = rules.checkin.streak_rewards
     points = apply_multiplier(schedule[(streak - 1) % len(schedule)], rules.tier(tier).multiplier)
-    if birthday == day.strftime("%m-%d"):
+    if is_birthday(birthday, day):
         points *= rules.checkin.birthday_multiplier
     return points
 
@@ -75,7 +85,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             balance=moved.balance,
         )
     ]
-    if me.birthday == today.strftime("%m-%d"):
+    if is_birthday(me.birthday, today):
         lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
     if change.upgraded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,12 +19,13 @@ from storage import checkins, ledger, links, members
 
 router = Router("link")
 
-CODE = re.compile(r"^\d{6}$")
+CODE = re.compile(r"^[0-9]{6}$")
 
 
 @router.action("link")
 async def link(msg: Inbound, ctx: Context) -> Reply:
-    code = msg.args.strip()
+    # NFKC: Chinese input methods in full-width mode send "１２３４５６" for 123456.
+    code = unicodedata.normalize("NFKC", msg.args).strip()
     if not code:
         return await issue_code(msg, ctx)
     if not CODE.match(code):
@@ -50,12 +52,15 @@ async def issue_code(msg: Inbound, ctx: Context) -> Reply:
 
 
 async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
-    """Redeem another app's code; wrong guesses are counted so codes cannot be brute-forced."""
+    """Redeem another app's code; tries are counted so codes cannot be brute-forced.
+
+    The try is counted before the code is looked at (one atomic increment), so a burst of
+    guesses sent at once gets no more tries than guesses sent one by one.
+    """
     services, t, me = ctx.services, ctx.t, ctx.me
     rules, cache = services.rules, services.cache
-    attempts_key = cache.keys.link_attempts(me.id)
-    attempts = await cache.get(attempts_key)
-    if attempts is not None and int(attempts) >= rules.limits.link_attempts:
+    ttl = rules.limits.link_code_minutes * 60
+    if await cache.incr(cache.keys.link_attempts(me.id), ttl=ttl) > rules.limits.link_attempts:
         raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
     now = services.clock.now()
     outcome: tuple[int, str] | None = None
@@ -70,7 +75,6 @@ async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
         if found is not None and usable and await links.take(session, code) is not None:
             outcome = await _merge(session, rules, found.member_id, me.id, now)
     if outcome is None:
-        await cache.incr(attempts_key, ttl=rules.limits.link_code_minutes * 60)
         raise DomainError(
             N_("That code is wrong or has expired. Send /link in your other app for a new one.")
         )

@@ -91,13 +91,19 @@ async def _refunded(services: Services, order: OrderIn, member_id: int) -> Order
     now = services.clock.now()
     async with services.db.transaction() as session:
         paid = await orders.mark_refunded(session, order.order_id, now)
+        recorded = False
         if paid is None:
             recorded = await orders.insert_refunded_unknown(
                 session, order.order_id, member_id, order.amount, order.currency, now
             )
-            tier = (await lock_member(session, member_id)).tier
-        else:
+            if not recorded:
+                # The id exists: a repeated refund, or its paid order committed while this insert
+                # waited on it (PostgreSQL); a fresh statement sees that order and reverses it.
+                paid = await orders.mark_refunded(session, order.order_id, now)
+        if paid is not None:
             outcome = await _reverse(services, session, order, paid)
+        elif recorded:
+            tier = (await lock_member(session, member_id)).tier
     if paid is not None:
         return outcome
     if recorded:

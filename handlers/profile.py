@@ -37,7 +37,8 @@ LANGUAGE_ALIASES = {
 def parse_birthday(text: str) -> str | None:
     """Normalise MM-DD (also M-D, MM/DD, MM.DD); None unless it is a real calendar day."""
     parts = text.strip().replace("/", "-").replace(".", "-").split("-")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 2 for p in parts):
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if len(parts) != 2 or not all(p.isdecimal() and len(p) <= 2 for p in parts):
         return None
     month, day = int(parts[0]), int(parts[1])
     try:

@@ -1,10 +1,11 @@
-"""The real `memberbot` command in a subprocess: shell, db upgrade, bad rules files (SQLite only)."""
+"""The real `memberbot` command in a subprocess: shell, db upgrade, bad rules (SQLite only)."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,53 @@ def no_traceback(done: subprocess.CompletedProcess[bytes]) -> bool:
     return b"Traceback" not in done.stdout and b"Traceback" not in done.stderr
 
 
-def test_shell_answers_help_and_checkin_then_exits_zero(tmp_path):
-    done = run(tmp_path, "shell", "--as", "alice", stdin="help\n签到\n\n".encode())
+NASTY_LINES = [
+    "",
+    "   ",
+    "x" * 100_000,
+    "😀🎉👍🏽",
+    "\x00签到\x00",
+    "\x1b[31mpoints\x1b[0m",
+    "\x07",
+    "\u202eknurd",
+    "\t",
+    "²",  # a digit to str.isdigit(), not to int(), right after a reply with numbered options
+    "١",
+]
+BAD_RULES = {
+    "rules-wrong-type": '[checkin]\nstreak_rewards = "x"\n',
+    "rules-unknown-key": "[checkin]\nstreak_reward = [5, 10]\n",
+}
+
+
+def _case(name: str, tmp: Path) -> subprocess.CompletedProcess[bytes]:
+    if name == "shell-checkin":
+        return run(tmp, "shell", "--as", "alice", stdin="help\n签到\n\n".encode())
+    if name == "shell-nasty":
+        stdin = "\n".join(NASTY_LINES).encode() + b"\n\xff\xfe not utf-8\n"
+        # PYTHONIOENCODING=utf-8 decodes strictly, as a UTF-8 locale such as en_US.UTF-8 does.
+        return run(tmp, "shell", "--as", "mallory", stdin=stdin, PYTHONIOENCODING="utf-8")
+    if name == "db-upgrade":
+        return run(tmp, "db", "upgrade")
+    rules = tmp / "rules.toml"
+    rules.write_text(BAD_RULES[name], encoding="utf-8")
+    return run(tmp, "shell", "--as", "alice", stdin=b"help\n", MEMBERBOT_RULES_FILE=str(rules))
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, subprocess.CompletedProcess[bytes]]]:
+    """Every command of this module, started at once (each pays the interpreter's start-up)."""
+    names = ["shell-checkin", "shell-nasty", "db-upgrade", *BAD_RULES]
+    dirs = {name: tmp_path_factory.mktemp(name) for name in names}
+    with ThreadPoolExecutor(len(names)) as pool:
+        futures = {name: pool.submit(_case, name, dirs[name]) for name in names}
+    return {name: (dirs[name], future.result()) for name, future in futures.items()}
+
+
+def test_shell_answers_help_and_checkin_then_exits_zero(runs):
+    _, done = runs["shell-checkin"]
 
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
@@ -52,55 +98,37 @@ def test_shell_answers_help_and_checkin_then_exits_zero(tmp_path):
     assert no_traceback(done)
 
 
-def test_shell_survives_blank_huge_emoji_control_and_undecodable_lines(tmp_path):
-    lines = [
-        "",
-        "   ",
-        "x" * 100_000,
-        "😀🎉👍🏽",
-        "\x00签到\x00",
-        "\x1b[31mpoints\x1b[0m",
-        "\x07",
-        "\u202eknurd",
-        "\t",
-    ]
-    stdin = "\n".join(lines).encode() + b"\n\xff\xfe not utf-8\n"
-
-    # PYTHONIOENCODING=utf-8 decodes strictly, as a UTF-8 locale such as en_US.UTF-8 does.
-    done = run(tmp_path, "shell", "--as", "mallory", stdin=stdin, PYTHONIOENCODING="utf-8")
+def test_shell_survives_blank_huge_emoji_control_and_undecodable_lines(runs):
+    _, done = runs["shell-nasty"]
 
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
     assert no_traceback(done)
     assert CHECKED_IN in out  # control characters are dropped, the keyword still works
-    assert out.count(UNKNOWN_REPLY) == 6  # every other non-blank line is answered, once
+    assert out.count(UNKNOWN_REPLY) == 8  # every other non-blank line is answered, once
     assert not {"\x00", "\x1b", "\x07"} & set(out)
 
 
-def test_db_upgrade_creates_the_tables(tmp_path):
-    done = run(tmp_path, "db", "upgrade")
+def test_db_upgrade_creates_the_tables(runs):
+    tmp, done = runs["db-upgrade"]
 
     assert done.returncode == 0, done.stderr.decode()
     assert b"database is up to date" in done.stdout
-    with sqlite3.connect(tmp_path / "memberbot.db") as conn:
+    with sqlite3.connect(tmp / "memberbot.db") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     expected = {"members", "identities", "ledger_entries", "checkins", "orders", "link_codes"}
     assert expected | {"alembic_version"} <= tables
 
 
 @pytest.mark.parametrize(
-    ("rules", "key"),
+    ("case", "key"),
     [
-        ('[checkin]\nstreak_rewards = "x"\n', "checkin.streak_rewards"),
-        ("[checkin]\nstreak_reward = [5, 10]\n", "checkin.streak_reward"),
+        ("rules-wrong-type", "checkin.streak_rewards"),
+        ("rules-unknown-key", "checkin.streak_reward"),
     ],
-    ids=["wrong-type", "unknown-key"],
 )
-def test_bad_rules_file_exits_2_naming_the_key(tmp_path, rules, key):
-    path = tmp_path / "rules.toml"
-    path.write_text(rules, encoding="utf-8")
-
-    done = run(tmp_path, "shell", "--as", "alice", stdin=b"help\n", MEMBERBOT_RULES_FILE=str(path))
+def test_bad_rules_file_exits_2_naming_the_key(runs, case, key):
+    _, done = runs[case]
 
     assert done.returncode == 2
     assert key in done.stderr.decode()

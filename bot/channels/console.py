@@ -31,7 +31,9 @@ class ConsoleChat:
     def inbound(self, text: str) -> Inbound:
         text = clean_text(text, self.core.services.rules.limits.text_length)
         menu_key = None
-        if self._last and text.isdigit() and 1 <= int(text) <= len(self._last.buttons):
+        # ASCII only: "²" passes str.isdigit() but not int(); "١" would pick an option unasked.
+        numeric = text.isascii() and text.isdigit() and len(text) <= 2
+        if self._last and numeric and 1 <= int(text) <= len(self._last.buttons):
             menu_key = self._last.buttons[int(text) - 1].action
         return Inbound(
             channel=self.channel,

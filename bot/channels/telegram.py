@@ -73,8 +73,11 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 def as_html(text: str) -> str:
-    """Every reply is plain text from the core: escape all of it (member strings included)."""
-    return html.escape(text, quote=False)[:MAX_TEXT]
+    """Every reply is plain text from the core: escape all of it (member strings included).
+
+    Cut before escaping: Telegram's limit counts the text after entity parsing, and a cut
+    after escaping could split an entity ("&am") and get the whole message refused."""
+    return html.escape(text[:MAX_TEXT], quote=False)
 
 
 class TelegramChannel:
@@ -145,17 +148,22 @@ class TelegramChannel:
     async def webhook(self, request: web.Request) -> web.Response:
         """Check the secret, queue the update, answer 200 at once (work happens after)."""
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+        # surrogateescape: a header with bytes that are not UTF-8 is a wrong secret, not a 500.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret.encode()):
             return web.Response(status=403, text="bad secret")
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="body too large")
         body = await request.read()
         try:
             data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            if not isinstance(update_id, int) or isinstance(update_id, bool):
                 raise ValueError("not an update")
             update = Update.de_json(data, self.app.bot)
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        # ValueError: bad UTF-8 or JSON; RecursionError: thousands of nested brackets; and PTB's
+        # de_json fails with whatever a wrongly shaped field makes it trip on (AttributeError
+        # for "message": "text", ...): every one of them is a bad request, not a server error.
+        except Exception as exc:
             log.info("telegram update rejected: %s", type(exc).__name__)
             return web.Response(status=400, text="bad update")
         await self.app.update_queue.put(update)

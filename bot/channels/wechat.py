@@ -33,6 +33,18 @@ MAX_BODY = 64 * 1024
 REPLY_DEADLINE = 4.0  # WeChat gives up at 5 s and retries; answer "success" before that
 SUCCESS = "success"
 MESSAGE_TYPES = {"text", "image", "voice", "video", "shortvideo", "location", "link"}
+# Fields read from a message; each must be one element holding text.
+TEXT_FIELDS = (
+    "ToUserName",
+    "FromUserName",
+    "CreateTime",
+    "MsgType",
+    "MsgId",
+    "Event",
+    "EventKey",
+    "Content",
+    "MediaId",
+)
 
 
 class BadRequest(Exception):
@@ -48,6 +60,21 @@ def parse_xml(body: bytes) -> Element:
     if root.tag != "xml":
         raise BadRequest("root element is not <xml>")
     return root
+
+
+def check_message(root: Element) -> None:
+    """A sender and a type, and the fields the adapter reads as single text elements.
+
+    wechatpy (xmltodict) turns a repeated or nested element into a list or dict and then
+    fails on `.lower()`; an absent sender would become the openid "None".
+    """
+    for tag in TEXT_FIELDS:
+        found = root.findall(tag)
+        if len(found) > 1 or any(len(element) for element in found):
+            raise BadRequest(f"{tag} is not a single text element")
+    for tag in ("FromUserName", "MsgType"):
+        if not (root.findtext(tag) or "").strip():
+            raise BadRequest(f"no {tag}")
 
 
 def delivery_id(root: Element) -> str:
@@ -132,6 +159,7 @@ class WeChatChannel:
                 root = parse_xml(plain.encode())
             else:
                 plain = body.decode()
+            check_message(root)
             message = parse_message(plain)
         except (BadRequest, CryptoError, UnicodeDecodeError, KeyError) as exc:
             log.info("wechat post rejected: %s", exc)
@@ -169,6 +197,9 @@ class WeChatChannel:
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
+        except Exception:
+            await self.deliveries.release(did)  # nothing answered: WeChat's retry may try again
+            raise
         answer = self._render(reply, message) if reply is not None else SUCCESS
         await self.deliveries.store(did, answer)
         return answer
@@ -180,13 +211,17 @@ class WeChatChannel:
 
     async def _deliver_late(self, work: asyncio.Task[Reply | None], openid: str) -> None:
         """The 5-second rule: a slow answer goes out as a customer-service message."""
-        reply = await work
-        if reply is None:
+        try:
+            reply = await work
+            if reply is None:
+                return
+            if not self.api.enabled:
+                log.warning("wechat late reply dropped: outbound is off")
+                return
+            result = await self.api.send_text(openid, numbered_text(reply))
+        except Exception:  # a background task: nobody else would see the failure
+            log.exception("wechat late reply failed")
             return
-        if not self.api.enabled:
-            log.warning("wechat late reply dropped: outbound is off")
-            return
-        result = await self.api.send_text(openid, numbered_text(reply))
         if not result.sent:
             log.warning("wechat late reply not delivered reason=%s", result.reason)
 
@@ -246,7 +281,8 @@ class WeChatChannel:
 
     async def _option(self, openid: str, text: str) -> str | None:
         """A bare number answers the numbered options of the last reply."""
-        if not text.isdigit() or len(text) > 2:
+        # ASCII only: "²" passes str.isdigit() but not int(); "١" would pick an option unasked.
+        if not (text.isascii() and text.isdigit()) or len(text) > 2:
             return None
         stored = await self.core.services.cache.get(
             self.core.services.cache.keys.options(CHANNEL, openid)

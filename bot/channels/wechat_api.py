@@ -93,7 +93,10 @@ class WeChatAPI:
             data=body,
             headers={"Content-Type": "application/json"},
         ) as resp:
-            data = await resp.json(content_type=None)
+            try:
+                data = await resp.json(content_type=None)
+            except ValueError as exc:  # e.g. a gateway's HTML error page: transient
+                raise WeChatAPIError(-2, f"answer is not JSON (HTTP {resp.status})") from exc
         if not isinstance(data, dict):
             raise WeChatAPIError(-2, "answer is not a JSON object")
         return data

@@ -24,6 +24,10 @@ class Deliveries:
         key = self.cache.keys.inbound_claim(self.channel, delivery_id)
         return await self.cache.set_if_absent(key, "1", self.ttl)
 
+    async def release(self, delivery_id: str) -> None:
+        """Give up a claim whose handling failed, so that a later repeat is handled afresh."""
+        await self.cache.delete(self.cache.keys.inbound_claim(self.channel, delivery_id))
+
     async def store(self, delivery_id: str, answer: str) -> None:
         key = self.cache.keys.inbound_reply(self.channel, delivery_id)
         await self.cache.set(key, answer, self.ttl)

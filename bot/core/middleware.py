@@ -17,9 +17,12 @@ log = logging.getLogger("memberbot.handlers")
 async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """A domain refusal becomes its translated message; anything else a logged apology."""
     try:
-        return await handler(msg, ctx)
-    except DomainError as exc:
-        return Reply(ctx.t(exc.message, **exc.params))
+        try:
+            return await handler(msg, ctx)
+        except DomainError as exc:
+            # Rendering can fail too (a translation naming a placeholder that does not exist):
+            # that lands in the apology below instead of escaping to the channel.
+            return Reply(ctx.t(exc.message, **exc.params))
     except Exception:
         ctx.services.metrics.errors.inc()
         log.exception(

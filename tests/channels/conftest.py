@@ -107,9 +107,8 @@ class Answer:
 def _safe_body(plain_xml: str, sealed: str, mode: str) -> str:
     if mode == "compat":  # the plaintext fields and the ciphertext side by side
         return plain_xml.replace("</xml>", f"  <Encrypt><![CDATA[{sealed}]]></Encrypt>\n</xml>")
-    to = ET.fromstring(plain_xml).findtext("ToUserName") or ACCOUNT
     return (
-        f"<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
         f"<Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"
     )
 

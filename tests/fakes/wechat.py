@@ -70,6 +70,7 @@ class FakeWeChat:
         self.qrcodes: list[dict[str, Any]] = []
         self._refusals: dict[str, deque[int]] = defaultdict(deque)
         self._failures: deque[int] = deque()
+        self._outages = 0
         self._server: TestServer | None = None
 
     @property
@@ -93,6 +94,16 @@ class FakeWeChat:
     def fail_next(self, count: int, code: int = -1) -> None:
         """The next `count` sends (to anyone) get `code`, e.g. WeChat's transient -1."""
         self._failures.extend([code] * count)
+
+    def gateway_errors(self, count: int) -> None:
+        """The next `count` sends get an HTML 502 from the gateway instead of JSON."""
+        self._outages += count
+
+    def rotate_token(self) -> None:
+        """Someone else force-refreshed: the current token is replaced (calls with it: 40001)."""
+        if self.token is not None:
+            self.retired[self.token] = 40001
+        self.token = "TOKEN-" + secrets.token_hex(16)
 
     def expire_token(self) -> None:
         """The current token runs out now: calls with it get 42001 until a new one is issued."""
@@ -147,12 +158,13 @@ class FakeWeChat:
         if data.get("secret") != self.secret:
             return _error(40125)
         if force or self.token is None:
-            if self.token is not None:
-                self.retired[self.token] = 40001
-            self.token = "TOKEN-" + secrets.token_hex(16)
+            self.rotate_token()
         return web.json_response({"access_token": self.token, "expires_in": self.expires_in})
 
     async def _custom_send(self, request: web.Request) -> web.Response:
+        if self._outages:
+            self._outages -= 1
+            return web.Response(status=502, text="<html>502 Bad Gateway</html>")
         refused = self._token_error(request)
         if refused is not None:
             return refused

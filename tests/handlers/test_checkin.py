@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.channels.console import ConsoleChat
+from tests.conftest import SHANGHAI
 from tests.handlers.conftest import Day, Entry
 
 SHANGHAI_DAY = date(2026, 3, 10)
@@ -186,7 +187,7 @@ async def test_birthday_checkin_doubles_the_points(chat, probe):
     assert reply is not None
     assert reply.text == (
         "Checked in! +10 points, 1-day streak. Balance: 10.\n"
-        "Happy birthday! Today's points are doubled.\n"
+        "Happy birthday! Today's check-in points are doubled.\n"
         "Tomorrow: +5 points."
     )
     assert await probe.balance(alice) == 10
@@ -242,3 +243,17 @@ async def test_checkin_without_crossing_a_threshold_announces_no_upgrade(chat, p
     assert reply is not None
     assert "Congratulations" not in reply.text
     assert (await probe.member(alice)).tier == "bronze"
+
+
+async def test_leap_day_birthday_is_celebrated_on_feb_28_in_common_years(chat, clock):
+    alice = chat("alice")
+    clock.set(datetime(2027, 2, 27, 10, 0, tzinfo=SHANGHAI))
+    await alice.say("/birthday 02-29")
+    await alice.say("checkin")  # day 1: 5
+    clock.advance(days=1)  # 2027-02-28: a common year, so the leap-day birthday is today
+    reply = await alice.say("checkin")
+    assert reply is not None
+    assert reply.text.splitlines()[:2] == [
+        "Checked in! +10 points, 2-day streak. Balance: 15.",
+        "Happy birthday! Today's check-in points are doubled.",
+    ]

@@ -13,7 +13,7 @@ from tests.handlers.conftest import Day
 
 CODE_REPLY = re.compile(
     r"Your link code is (\d{6})\. Within 10 minutes, send it to me from your other app "
-    r"\(WeChat or Telegram\) to join the two accounts\."
+    r"\(WeChat or Telegram\) to link the two accounts\."
 )
 WRONG = "That code is wrong or has expired. Send /link in your other app for a new one."
 

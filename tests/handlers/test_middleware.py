@@ -10,7 +10,7 @@ import pytest
 
 from bot.core import i18n
 from bot.core.errors import DomainError
-from bot.core.i18n import N_
+from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
 from storage import members
 
@@ -177,13 +177,10 @@ async def test_domain_error_is_translated_into_the_members_language(chat, tagged
         ("zh_CN", "zh_CN"),
         ("zh", "zh_CN"),
         ("en-US", "en"),
-        ("fr", "en"),
         (None, "en"),  # no hint: the deployment default (en in tests)
     ],
 )
-async def test_the_apps_language_hint_picks_the_reply_language(
-    chat, tagged_catalogs, hint, locale
-):
+async def test_the_apps_language_hint_picks_the_reply_language(chat, tagged_catalogs, hint, locale):
     reply = await chat("alice", locale_hint=hint).say("points")
 
     assert reply is not None
@@ -238,3 +235,37 @@ async def test_domain_error_with_a_broken_translation_still_gets_an_answer(chat,
 
     assert reply is not None
     assert reply.text == APOLOGY
+
+
+async def test_chinese_hint_gets_the_catalogs_chinese_reply(chat):
+    reply = await chat("alice", locale_hint="zh_CN").say("签到")
+
+    zh = Translator("zh_CN")
+    english = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+    assert reply is not None
+    assert reply.text == (
+        zh(
+            N_("Checked in! +{points} points, {streak}-day streak. Balance: {balance}."),
+            points=5,
+            streak=1,
+            balance=5,
+        )
+        + "\n"
+        + zh(N_("Tomorrow: +{next} points."), next=5)
+    )
+    assert reply.text != english
+
+
+@pytest.fixture
+def chinese_by_default(core):
+    core.services.settings = core.services.settings.model_copy(update={"default_locale": "zh_CN"})
+
+
+@pytest.mark.parametrize(("hint", "locale"), [(None, "zh_CN"), ("en", "en"), ("zh-hant", "zh_TW")])
+async def test_the_deployment_default_is_used_only_without_a_hint(
+    chat, tagged_catalogs, chinese_by_default, hint, locale
+):
+    reply = await chat("alice", locale_hint=hint).say("points")
+
+    assert reply is not None
+    assert reply.text.splitlines()[0] == f"[{locale}] Your points: 0"

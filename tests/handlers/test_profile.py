@@ -106,11 +106,19 @@ async def test_leap_day_birthday_is_accepted(chat, probe):
     assert (await probe.member(alice)).birthday == "02-29"
 
 
-@pytest.mark.parametrize(("said", "stored"), [("5-2", "05-02"), ("12/31", "12-31"), ("生日07.04", "07-04")])
+@pytest.mark.parametrize(
+    ("said", "stored"),
+    [
+        ("/birthday 5-2", "05-02"),
+        ("/birthday 12/31", "12-31"),
+        ("生日07.04", "07-04"),
+        ("/birthday ０５-２０", "05-20"),
+    ],
+)
 async def test_birthday_is_normalised_to_mm_dd(chat, probe, said, stored):
     alice = chat("alice")
 
-    await alice.say(said if said.startswith("生日") else f"/birthday {said}")
+    await alice.say(said)
 
     assert (await probe.member(alice)).birthday == stored
 

@@ -45,8 +45,20 @@ async def test_halfway_to_silver_fills_half_the_bar(chat, probe):
 @pytest.mark.parametrize(
     ("tier", "growth", "header", "bar", "needed"),
     [
-        ("silver", 1700, "Your tier: Silver (points ×1.2)", "▓▓▓▓▓▓▓▓░░ 80%", "300 more growth to Gold"),
-        ("gold", 6000, "Your tier: Gold (points ×1.5)", "▓▓▓▓▓░░░░░ 50%", "4000 more growth to Diamond"),
+        (
+            "silver",
+            1700,
+            "Your tier: Silver (points ×1.2)",
+            "▓▓▓▓▓▓▓▓░░ 80%",
+            "300 more growth to Gold",
+        ),
+        (
+            "gold",
+            6000,
+            "Your tier: Gold (points ×1.5)",
+            "▓▓▓▓▓░░░░░ 50%",
+            "4000 more growth to Diamond",
+        ),
     ],
 )
 async def test_progress_is_measured_from_the_tier_held_to_the_next(

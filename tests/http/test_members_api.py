@@ -22,22 +22,29 @@ async def _checked_in_alice(chat) -> None:
     assert reply is not None and reply.text.startswith("Checked in! +5 points")
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [None, "", "Bearer", "Bearer ", "Bearer wrong-token", f"Basic {ADMIN_TOKEN}", ADMIN_TOKEN],
-    ids=["missing", "empty", "scheme-only", "blank-token", "wrong", "basic", "no-scheme"],
-)
+WRONG_AUTHORIZATIONS = [
+    None,
+    "",
+    "Bearer",
+    "Bearer ",
+    "Bearer wrong-token",
+    f"Bearer {ADMIN_TOKEN}x",
+    f"Basic {ADMIN_TOKEN}",
+    ADMIN_TOKEN,
+]
+
+
 @pytest.mark.parametrize(("method", "path"), MEMBER_PATHS, ids=["member", "ledger", "points"])
-async def test_missing_or_wrong_token_is_401(http, admin, chat, method, path, authorization):
+async def test_missing_or_wrong_token_is_401(http, admin, chat, method, path):
     await _checked_in_alice(chat)
-    headers = {} if authorization is None else {"Authorization": authorization}
     payload = {"amount": 100, "reason": "x", "idempotency_key": "k1"}
 
-    async with http.request(method, path, headers=headers, json=payload) as resp:
-        status, body = resp.status, await resp.json()
+    for authorization in WRONG_AUTHORIZATIONS:
+        headers = {} if authorization is None else {"Authorization": authorization}
+        async with http.request(method, path, headers=headers, json=payload) as resp:
+            answer = (resp.status, await resp.json())
+        assert answer == (401, {"error": "missing or wrong bearer token"}), authorization
 
-    assert status == 401
-    assert body == {"error": "missing or wrong bearer token"}
     assert await admin.balance("console", "alice") == 5  # nothing adjusted
 
 

@@ -1,4 +1,4 @@
-"""POST /api/orders end to end: signed shop orders credit once, refunds reverse, bad input refused."""
+"""POST /api/orders end to end: signed orders credit once, refunds reverse, bad input refused."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ async def test_order_for_unseen_member_creates_the_member(post_order, admin):
     status, _ = await admin.member("wechat", "o-new-openid")
     assert status == 404
 
-    status, body = await post_order("W-1", channel="wechat", external_id="o-new-openid", amount="10")
+    status, body = await post_order(
+        "W-1", channel="wechat", external_id="o-new-openid", amount="10"
+    )
 
     assert (status, body["result"], body["points"]) == (200, "credited", 10)
     status, member = await admin.member("wechat", "o-new-openid")
@@ -249,3 +251,16 @@ async def test_body_over_64_kib_is_413(post_raw, admin):
 
     assert status == 413
     assert (await admin.member())[0] == 404
+
+
+async def test_refund_racing_its_paid_order_is_never_lost(post_order, admin):
+    for n in range(15):
+        paid, refund = await asyncio.gather(
+            post_order(f"R-{n}", amount="10"),
+            post_order(f"R-{n}", amount="10", status="refunded"),
+        )
+        results = {paid[1]["result"], refund[1]["result"]}
+        assert results in ({"credited", "reversed"}, {"duplicate", "refund_recorded"}), n
+
+    _, member = await admin.member()
+    assert (member["points"], member["growth"]) == (0, 0)

@@ -1,0 +1,381 @@
+"""The outbound WeChat client against the local fake of WeChat's API, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app_core import Core
+from bot.channels.wechat_api import OutboundDisabled, SendResult, WeChatAPI, WeChatAPIError
+from bot.channels.wechat_menu import custom_menu
+from bot.core.clock import FixedClock
+from bot.core.i18n import Translator
+from bot.core.router import MENU_KEYS
+from tests.channels.conftest import (
+    Probe,
+    ServeFn,
+    WeChatServer,
+    new_core,
+    wechat_settings,
+)
+from tests.fakes.wechat import FakeWeChat, TokenCall
+
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+NORMAL = TokenCall("wx1234567890abcdef", force_refresh=False)
+FORCED = TokenCall("wx1234567890abcdef", force_refresh=True)
+
+
+@pytest.fixture
+async def api(wechat: WeChatServer) -> WeChatAPI:
+    """The client of the running app's WeChat channel (tiny backoff)."""
+    return wechat.channel.api
+
+
+async def written(wechat: WeChatServer, openid: str = OPENID) -> None:
+    """The follower writes to the account: that opens their 48-hour, 5-send window."""
+    answer = await wechat.text(openid, "积分")
+    assert answer.status == 200
+
+
+# -- the access token --------------------------------------------------------------------------
+
+
+async def test_token_is_fetched_once_and_shared_by_two_app_instances(
+    backend: tuple[str, str | None],
+    clock: FixedClock,
+    fake_wechat: FakeWeChat,
+    wechat_core: Core,
+    serve: ServeFn,
+) -> None:
+    other = await new_core(
+        wechat_settings(backend, fake_wechat),
+        clock,
+        prefix=wechat_core.services.cache.keys.prefix,  # the same Redis keys
+    )
+    if backend[1] is None:  # one process's in-memory cache, shared by both instances
+        await other.services.cache.close()
+        other.services.cache = wechat_core.services.cache
+    try:
+        first, second = await serve(wechat_core), await serve(other)
+        await written(first)
+
+        results = await asyncio.gather(
+            first.channel.api.send_text(OPENID, "from one"),
+            second.channel.api.send_text(OPENID, "from two"),
+        )
+    finally:
+        await other.close()
+
+    assert results == [SendResult(True), SendResult(True)]
+    assert fake_wechat.token_calls == [NORMAL]
+    assert sorted(fake_wechat.texts_to(OPENID)) == ["from one", "from two"]
+    assert first.channel.api is not second.channel.api
+
+
+async def test_twenty_concurrent_callers_fetch_the_token_once(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    tokens = await asyncio.gather(*(api.access_token() for _ in range(20)))
+
+    assert set(tokens) == {fake_wechat.token}
+    assert fake_wechat.token_calls == [NORMAL]
+
+
+async def test_cached_token_is_reused_by_later_calls(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    first = await api.access_token()
+
+    assert await api.access_token() == first
+    assert fake_wechat.token_calls == [NORMAL]
+
+
+@pytest.mark.parametrize("lost", ["replaced", "expired"])
+async def test_rejected_token_forces_one_refresh_and_the_send_succeeds(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat, lost: str
+) -> None:
+    await written(wechat)
+    old = await api.access_token()
+    if lost == "replaced":
+        fake_wechat.rotate_token()  # 40001 for the old one
+    else:
+        fake_wechat.expire_token()  # 42001 for the old one
+
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(True)
+    assert fake_wechat.token_calls == [NORMAL, FORCED]
+    assert fake_wechat.texts_to(OPENID) == ["hello"]
+    assert await api.access_token() == fake_wechat.token != old
+
+
+async def test_concurrent_senders_with_a_rejected_token_refresh_once(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    for n in range(4):
+        await written(wechat, f"{OPENID}{n}")
+    await api.access_token()
+    fake_wechat.expire_token()
+
+    results = await asyncio.gather(*(api.send_text(f"{OPENID}{n}", "hi") for n in range(4)))
+
+    assert results == [SendResult(True)] * 4
+    assert fake_wechat.token_calls == [NORMAL, FORCED]
+
+
+async def test_wrong_secret_is_an_api_error_and_nothing_is_cached(
+    backend: tuple[str, str | None],
+    clock: FixedClock,
+    fake_wechat: FakeWeChat,
+) -> None:
+    core = await new_core(wechat_settings(backend, fake_wechat, wechat_secret="wrong"), clock)
+    api = WeChatAPI(
+        fake_wechat.url, "wx1234567890abcdef", "wrong", core.services.cache,
+        core.services.db, clock,
+    )
+    try:
+        with pytest.raises(WeChatAPIError) as refused:
+            await api.access_token()
+        with pytest.raises(WeChatAPIError):
+            await api.access_token()
+    finally:
+        await api.close()
+        await core.close()
+
+    assert refused.value.code == 40125
+    assert len(fake_wechat.token_calls) == 2
+
+
+# -- customer-service messages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "unreachable"), [(45015, False), (45047, False), (43004, True)]
+)
+async def test_final_refusals_are_recorded_and_not_retried(
+    wechat: WeChatServer,
+    api: WeChatAPI,
+    fake_wechat: FakeWeChat,
+    probe: Probe,
+    code: int,
+    unreachable: bool,
+) -> None:
+    await written(wechat)
+    fake_wechat.refuse(OPENID, code)
+
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(False, str(code))
+    assert len(fake_wechat.send_attempts) == 1
+    assert fake_wechat.sent == []
+    identity = await probe.identity(OPENID)
+    assert identity.send_error == f"wechat:{code}"
+    assert identity.send_error_at is not None
+    assert identity.unreachable is unreachable
+
+
+async def test_transient_errors_are_retried_with_backoff(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat, probe: Probe
+) -> None:
+    await written(wechat)
+    fake_wechat.fail_next(2, -1)
+
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(True)
+    assert len(fake_wechat.send_attempts) == 3
+    assert fake_wechat.texts_to(OPENID) == ["hello"]
+    assert (await probe.identity(OPENID)).send_error is None
+
+
+async def test_transient_errors_are_retried_a_bounded_number_of_times(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    await written(wechat)
+    fake_wechat.fail_next(10, -1)
+
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(False, "error")
+    assert len(fake_wechat.send_attempts) == api.attempts == 3
+    assert fake_wechat.sent == []
+
+
+async def test_a_gateway_error_page_is_retried_like_a_transient_error(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    await written(wechat)
+    fake_wechat.gateway_errors(1)
+
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(True)
+    assert fake_wechat.texts_to(OPENID) == ["hello"]
+
+
+async def test_image_message_is_sent_with_its_media_id(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    await written(wechat)
+
+    result = await api.send_image(OPENID, "MEDIA_ID_1")
+
+    assert result == SendResult(True)
+    assert fake_wechat.sent == [
+        {"touser": OPENID, "msgtype": "image", "image": {"media_id": "MEDIA_ID_1"}}
+    ]
+
+
+# -- the sending window ----------------------------------------------------------------------
+
+
+async def test_no_call_is_made_outside_the_window(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    result = await api.send_text(OPENID, "hello")
+
+    assert result == SendResult(False, "outside-window")
+    assert fake_wechat.token_calls == []
+    assert fake_wechat.send_attempts == []
+
+
+async def test_a_message_allows_five_sends_and_the_sixth_makes_no_call(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    await written(wechat)
+
+    results = [await api.send_text(OPENID, f"n{n}") for n in range(6)]
+
+    assert results == [SendResult(True)] * 5 + [SendResult(False, "outside-window")]
+    assert fake_wechat.texts_to(OPENID) == [f"n{n}" for n in range(5)]
+    assert len(fake_wechat.send_attempts) == 5
+
+
+async def test_a_message_window_lasts_48_hours(
+    wechat: WeChatServer, api: WeChatAPI, clock: FixedClock
+) -> None:
+    await written(wechat)
+    clock.advance(hours=47, minutes=59)
+    assert await api.send_text(OPENID, "still open") == SendResult(True)
+
+    clock.advance(minutes=2)
+
+    assert await api.send_text(OPENID, "too late") == SendResult(False, "outside-window")
+
+
+async def test_a_menu_click_allows_three_sends_within_a_minute(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    await wechat.click(OPENID, "POINTS")
+
+    results = [await api.send_text(OPENID, f"n{n}") for n in range(4)]
+
+    assert results == [SendResult(True)] * 3 + [SendResult(False, "outside-window")]
+    assert len(fake_wechat.send_attempts) == 3
+
+
+async def test_a_click_window_closes_after_a_minute(
+    wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat, clock: FixedClock
+) -> None:
+    await wechat.click(OPENID, "POINTS")
+    clock.advance(seconds=61)
+
+    assert await api.send_text(OPENID, "late") == SendResult(False, "outside-window")
+    assert fake_wechat.send_attempts == []
+
+
+async def test_a_click_does_not_shrink_an_open_message_window(
+    wechat: WeChatServer, api: WeChatAPI
+) -> None:
+    await written(wechat)
+    await wechat.click(OPENID, "POINTS")
+
+    results = [await api.send_text(OPENID, f"n{n}") for n in range(6)]
+
+    assert results == [SendResult(True)] * 5 + [SendResult(False, "outside-window")]
+
+
+async def test_follow_opens_the_short_window(wechat: WeChatServer, api: WeChatAPI) -> None:
+    await wechat.event(OPENID, "subscribe")
+
+    results = [await api.send_text(OPENID, f"n{n}") for n in range(4)]
+
+    assert results == [SendResult(True)] * 3 + [SendResult(False, "outside-window")]
+
+
+# -- QR codes and the menu ---------------------------------------------------------------
+
+
+async def test_permanent_qrcode_with_a_scene_string(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    answer = await api.create_qrcode("ref_ABC", permanent=True)
+
+    assert fake_wechat.qrcodes == [
+        {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "ref_ABC"}}}
+    ]
+    assert answer["ticket"] and answer["url"].startswith("http://weixin.qq.com/q/")
+    assert "expire_seconds" not in answer
+
+
+async def test_temporary_qrcode_with_a_scene_string(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    answer = await api.create_qrcode("ref_ABC", permanent=False, expire_seconds=604800)
+
+    assert fake_wechat.qrcodes == [
+        {
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": "ref_ABC"}},
+            "expire_seconds": 604800,
+        }
+    ]
+    assert answer["expire_seconds"] == 604800
+    assert answer["ticket"]
+
+
+async def test_menu_is_published_with_the_spec_menu_keys(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    menu = custom_menu(Translator("zh_CN"))
+
+    await api.create_menu(menu)
+
+    assert fake_wechat.menus == [menu]
+    buttons = [b for top in menu["button"] for b in [top, *top.get("sub_button", [])]]
+    keys = {b["key"] for b in buttons if b.get("type") == "click"}
+    assert keys <= set(MENU_KEYS)
+    assert {"CHECKIN", "POINTS", "TIER", "HELP"} <= keys
+
+
+# -- outbound off ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("appid", "secret"), [("", ""), (None, None), ("wx1", ""), ("", "s")])
+async def test_without_appid_or_secret_outbound_is_off(
+    backend: tuple[str, str | None],
+    clock: FixedClock,
+    fake_wechat: FakeWeChat,
+    serve: ServeFn,
+    appid: str | None,
+    secret: str | None,
+) -> None:
+    core = await new_core(
+        wechat_settings(backend, fake_wechat, wechat_appid=appid, wechat_secret=secret), clock
+    )
+    try:
+        wechat = await serve(core)
+        answer = await wechat.text(OPENID, "签到")  # passive replies still work
+        api = wechat.channel.api
+        with pytest.raises(OutboundDisabled, match="WECHAT_APPID"):
+            await api.access_token()
+        result = await api.send_text(OPENID, "hello")
+    finally:
+        await core.close()
+
+    assert api.enabled is False
+    assert answer.status == 200 and answer.content is not None
+    assert answer.content.startswith("Checked in!")
+    assert result == SendResult(False, "outside-window")
+    assert fake_wechat.token_calls == []
