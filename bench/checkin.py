@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiosqlite
 import asyncpg
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.app_core import Core, build_core
 from bot.channels.console import CHANNEL
@@ -54,6 +54,7 @@ from storage.migrate import upgrade
 from storage.models import Checkin, Identity, LedgerEntry, Member
 
 CHECKIN_TEXT = "签到"
+MEASURED, WARMUP = "m", "w"  # external id prefixes of the two groups of members
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -206,8 +207,16 @@ def checkin_call(core: Core, names: Sequence[str]) -> Callable[[int], Awaitable[
     return call
 
 
-async def verify_memberbot(core: Core, ids: Sequence[int], day: date, points: int) -> None:
+def measured_members(prefix: str = MEASURED) -> Select[tuple[int]]:
+    """The measured members' ids as a subquery (no bound list: N may exceed SQLite's limit)."""
+    return select(Identity.member_id).where(
+        Identity.channel == CHANNEL, Identity.external_id.like(f"{prefix}%")
+    )
+
+
+async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
     """Each measured member: one check-in today, one ledger entry and a balance of `points`."""
+    ids = measured_members()
     async with core.services.db.sessions() as session:
         entries = await session.scalar(
             select(func.count())
@@ -231,9 +240,9 @@ async def verify_memberbot(core: Core, ids: Sequence[int], day: date, points: in
     errors = core.services.metrics.registry.get_sample_value("memberbot_handler_errors_total")
     if errors:
         raise BenchError(f"{errors:.0f} handler errors (see the log above)")
-    if not entries == rows == right == len(ids):
+    if not entries == rows == right == n:
         raise BenchError(
-            f"expected {len(ids)} check-ins worth {points}: ledger entries={entries}, "
+            f"expected {n} check-ins worth {points}: ledger entries={entries}, "
             f"check-in rows={rows}, members with {points} points={right}"
         )
 
@@ -300,7 +309,8 @@ class LiteBaseline:
             self.free.put_nowait(conn)
 
 
-async def verify_baseline(url: str, ids: Sequence[int], day: date, points: int) -> None:
+async def verify_baseline(url: str, n: int, day: date, points: int) -> None:
+    ids = measured_members()
     db = Database(url, pool_size=1)
     try:
         async with db.sessions() as session:
@@ -316,9 +326,9 @@ async def verify_baseline(url: str, ids: Sequence[int], day: date, points: int) 
             )
     finally:
         await db.close()
-    if not rows == right == len(ids):
+    if not rows == right == n:
         raise BenchError(
-            f"baseline: expected {len(ids)} check-ins: rows={rows}, members with {points}={right}"
+            f"baseline: expected {n} check-ins: rows={rows}, members with {points}={right}"
         )
 
 
@@ -357,14 +367,14 @@ async def _bench(
     rules, now = core.services.rules, clock.now()
     today = local_day(now, settings.tz)
     points = reward_for(rules, rules.tiers[0].name, None, 1, today)
-    warm = [f"w{i}" for i in range(w)]
-    measured = [f"m{i}" for i in range(n)]
+    warm = [f"{WARMUP}{i}" for i in range(w)]
+    measured = [f"{MEASURED}{i}" for i in range(n)]
     try:
         ids = await create_members(core, warm + measured, c)
         conns = engine_connections(core.services.db)
         await run_phase(checkin_call(core, warm), range(w), c, args.timeout)
         timed = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
-        await verify_memberbot(core, [ids[m] for m in measured], today, points)
+        await verify_memberbot(core, n, today, points)
     finally:
         await core.close()
         if settings.redis_url:
@@ -391,7 +401,7 @@ async def _bench(
         finally:
             await lite.close()
         variant = f"aiosqlite ({conns} conns)"
-    await verify_baseline(url, measured_ids, tomorrow, 2 * points)
+    await verify_baseline(url, n, tomorrow, 2 * points)
     results.append(Result(backend, f"baseline {variant}", c, timed))
     return results
 

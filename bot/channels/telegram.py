@@ -18,13 +18,14 @@ from aiohttp import web
 from telegram import (
     BotCommand,
     CallbackQuery,
+    ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     Update,
     User,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
@@ -177,9 +178,15 @@ class TelegramChannel:
             await self._on_button(update.callback_query)
         elif update.message is not None and update.message.from_user is not None:
             await self._on_message(update.message, update.message.from_user)
+        elif update.my_chat_member is not None:
+            await self._on_my_status(update.my_chat_member)
 
     async def _on_button(self, query: CallbackQuery) -> None:
-        await query.answer()  # stop the button's spinner before the work
+        try:
+            await query.answer()  # stop the button's spinner before the work
+        except TelegramError as exc:
+            # e.g. "query is too old" after a backlog: the tap still deserves its answer.
+            log.info("telegram callback answer failed error=%s", type(exc).__name__)
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
         in_group = message is not None and message.chat.type in GROUPS
@@ -253,6 +260,18 @@ class TelegramChannel:
         except TelegramError as exc:
             log.warning("telegram send failed error=%s", type(exc).__name__)
             return False
+
+    async def _on_my_status(self, change: ChatMemberUpdated) -> None:
+        """In a private chat Telegram reports the person blocking the bot (kicked) and
+        unblocking or restarting it (member): the identity follows, so pushes resume."""
+        if change.chat.type != ChatType.PRIVATE:
+            return
+        status = change.new_chat_member.status
+        if status == ChatMemberStatus.BANNED:
+            await self._blocked(change.chat.id)
+        elif status == ChatMemberStatus.MEMBER:
+            async with self.core.services.db.transaction() as session:
+                await identities.mark_reachable(session, CHANNEL, str(change.chat.id))
 
     async def _blocked(self, user_id: int) -> None:
         """The person blocked the bot: recorded on the identity, never retried."""

@@ -96,15 +96,27 @@ class SharedRateLimiter(BaseRateLimiter[int]):
         return 0.0 if used <= limit else (bucket + 1) * window - now
 
     async def _acquire(self, chat_id: object) -> None:
+        """Wait for a slot in every window the send counts in.
+
+        A counter that is taken while another window refuses is spent for nothing (the cache
+        has no way to give it back), so the cheap one to waste is taken first: a private
+        chat's second before the overall budget (a send held for its chat would otherwise eat
+        a slot of everybody's 30/s on every try), the overall second before a group's minute
+        (which a busy second would otherwise drain, one slot per try).
+        """
         deadline = time.monotonic() + MAX_WAIT
         chat = _chat_number(chat_id)
+        windows: list[tuple[str, int, int]] = [("all", GLOBAL_PER_SECOND, 1)]
+        if chat is not None and chat < 0:
+            windows.append((f"group:{chat}", GROUP_PER_MINUTE, 60))
+        elif chat is not None:
+            windows.insert(0, (f"chat:{chat}", PRIVATE_PER_SECOND, 1))
         while time.monotonic() < deadline:
-            wait = await self._slot("all", GLOBAL_PER_SECOND, 1)
-            if not wait and chat is not None:
-                if chat < 0:
-                    wait = await self._slot(f"group:{chat}", GROUP_PER_MINUTE, 60)
-                else:
-                    wait = await self._slot(f"chat:{chat}", PRIVATE_PER_SECOND, 1)
+            wait = 0.0
+            for name, limit, window in windows:
+                wait = await self._slot(name, limit, window)
+                if wait:
+                    break
             if not wait:
                 return
             await self._sleep(wait)

@@ -194,6 +194,12 @@ class FakeTelegram:
         await self._wait(lambda: len(self.sent) >= n, timeout, f"{n} sendMessage")
         return list(self.sent)
 
+    async def wait_until(
+        self, ready: Callable[[], bool], timeout: float = 5.0, what: str = "a condition"
+    ) -> None:
+        """Wait until `ready()` holds, checked whenever the fake receives a call."""
+        await self._wait(ready, timeout, what)
+
     async def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         async with self._changed:
             try:
