@@ -28,8 +28,10 @@ class Core:
     dispatcher: Dispatcher
 
     async def close(self) -> None:
-        await self.services.cache.close()
-        await self.services.db.close()
+        try:
+            await self.services.cache.close()
+        finally:
+            await self.services.db.close()
 
 
 async def build_core(
@@ -57,7 +59,7 @@ async def build_core(
 async def sweep_expired_points(services: Services) -> int:
     """Expire every lot past its date (the ledger gets an entry per lot); returns points expired."""
     now = services.clock.now()
-    async with services.db.sessions() as session:
+    async with services.db.reader() as session:
         due = await ledger.members_with_due_lots(session, now)
     total = 0
     for member_id in due:

@@ -131,7 +131,7 @@ async def _reverse(
 
 
 async def _duplicate(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:
-    async with services.db.sessions() as session:
+    async with services.db.reader() as session:
         known = await orders.get(session, order.order_id)
         member = await members.get(session, known.member_id if known else member_id)
     tier = member.tier if member else "bronze"

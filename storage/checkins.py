@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import upsert_insert
+from storage.db import insert_ignoring
 from storage.models import Checkin
 
 
@@ -20,11 +20,31 @@ class CheckinResult:
     points: int  # credited now, or on the earlier check-in of the day
 
 
-async def last(session: AsyncSession, member_id: int) -> Checkin | None:
-    stmt = (
-        select(Checkin).where(Checkin.member_id == member_id).order_by(Checkin.day.desc()).limit(1)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+_checkins: Table = Checkin.__table__  # type: ignore[assignment]
+_INSERT = insert_ignoring(
+    _checkins,
+    ("member_id", "day", "streak", "points", "created_at"),
+    ("member_id", "day"),
+    "id",
+)
+_LAST = (
+    select(_checkins.c.day, _checkins.c.streak, _checkins.c.points)
+    .where(_checkins.c.member_id == bindparam("member_id"))
+    .order_by(_checkins.c.day.desc())
+    .limit(1)
+)
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    streak: int
+    points: int
+
+
+async def last(session: AsyncSession, member_id: int) -> Day | None:
+    row = (await session.execute(_LAST, {"member_id": member_id})).first()
+    return Day(row.day, row.streak, row.points) if row is not None else None
 
 
 async def record(
@@ -46,14 +66,14 @@ async def record(
         previous.streak + 1 if previous is not None and previous.day == day - timedelta(1) else 1
     )
     points = reward(streak)
-    inserted = (
-        await session.execute(
-            upsert_insert(session, Checkin)
-            .values(member_id=member_id, day=day, streak=streak, points=points, created_at=now)
-            .on_conflict_do_nothing(index_elements=["member_id", "day"])
-            .returning(Checkin.id)
-        )
-    ).scalar_one_or_none()
+    values = {
+        "member_id": member_id,
+        "day": day,
+        "streak": streak,
+        "points": points,
+        "created_at": now,
+    }
+    inserted = (await session.execute(_INSERT, values)).scalar_one_or_none()
     if inserted is None:
         winner = (
             await session.execute(

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, bindparam, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql import Insert
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL, foreign keys and write-serialising transactions."""
+def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> AsyncEngine:
+    """Create the engine; SQLite gets WAL, foreign keys and (`immediate`) writer transactions.
+
+    No pre-ping on PostgreSQL: it costs round trips on every checkout of the hot path;
+    connections are recycled instead, and a dead one fails one request, not the process.
+    """
     if not is_sqlite(url):
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -41,9 +43,11 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -56,10 +60,21 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = "sqlite" if is_sqlite(url) else "postgresql"
+        # SQLite: reads take no write lock (WAL lets them run beside the one writer).
+        self._read_engine = (
+            make_engine(url, immediate=False) if self.dialect == "sqlite" else self.engine
+        )
+        self._readers = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only; on SQLite it does not queue behind writers."""
+        async with self._readers() as session:
             yield session
 
     async def ping(self) -> None:
@@ -68,10 +83,24 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
 
 
-def upsert_insert(session: AsyncSession, table: Any) -> Insert:
-    """A dialect insert, so callers can say ON CONFLICT DO NOTHING on both backends."""
-    if session.get_bind().dialect.name == "sqlite":
-        return sqlite.insert(table)
-    return postgresql.insert(table)
+def insert_ignoring(
+    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str
+) -> TextClause:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING one column.
+
+    The same SQL runs on SQLite (3.35+) and PostgreSQL. Built once as a text statement with
+    typed parameters: SQLAlchemy cannot cache dialect upserts, and recompiling one costs more
+    than running it on the check-in path. No row back means the conflict won.
+    """
+    names = ", ".join(columns)
+    params = ", ".join(f":{c}" for c in columns)
+    sql = (
+        f"INSERT INTO {table.name} ({names}) VALUES ({params}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"
+    )
+    typed = [bindparam(c, type_=table.c[c].type) for c in columns]
+    return text(sql).bindparams(*typed).columns(table.c[returning])

@@ -11,14 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import upsert_insert
+from storage.db import insert_ignoring
 from storage.errors import InsufficientPoints
 from storage.models import LedgerEntry, Member
 
 EARN, SPEND, EXPIRE, ADJUST, REVERSE = "earn", "spend", "expire", "adjust", "reverse"
+
+_entries: Table = LedgerEntry.__table__  # type: ignore[assignment]
+_members: Table = Member.__table__  # type: ignore[assignment]
+_INSERT_ENTRY = insert_ignoring(
+    _entries,
+    (
+        "member_id",
+        "kind",
+        "amount",
+        "reason",
+        "idempotency_key",
+        "created_at",
+        "expires_at",
+        "remaining",
+    ),
+    ("idempotency_key",),
+    "id",
+)
+_BUMP_POINTS = (
+    update(_members)
+    .where(_members.c.id == bindparam("member_id"))
+    .values(points=_members.c.points + bindparam("amount"))
+    .returning(_members.c.points)
+)
 
 
 @dataclass(frozen=True)
@@ -48,30 +72,20 @@ async def _append(
     expires_at: datetime | None = None,
 ) -> int | None:
     """Insert one entry unless its key exists; returns the new balance, or None for a repeat."""
-    stmt = (
-        upsert_insert(session, LedgerEntry)
-        .values(
-            member_id=member_id,
-            kind=kind,
-            amount=amount,
-            reason=reason[:64],
-            idempotency_key=key,
-            created_at=now,
-            expires_at=expires_at,
-            remaining=amount if expires_at is not None else 0,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerEntry.id)
-    )
-    if (await session.execute(stmt)).scalar_one_or_none() is None:
+    params = {
+        "member_id": member_id,
+        "kind": kind,
+        "amount": amount,
+        "reason": reason[:64],
+        "idempotency_key": key,
+        "created_at": now,
+        "expires_at": expires_at,
+        "remaining": amount if expires_at is not None else 0,
+    }
+    if (await session.execute(_INSERT_ENTRY, params)).scalar_one_or_none() is None:
         return None
-    bumped = (
-        update(Member)
-        .where(Member.id == member_id)
-        .values(points=Member.points + amount)
-        .returning(Member.points)
-    )
-    return (await session.execute(bumped)).scalar_one()
+    bumped = await session.execute(_BUMP_POINTS, {"member_id": member_id, "amount": amount})
+    return int(bumped.scalar_one())
 
 
 async def earn(

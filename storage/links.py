@@ -8,8 +8,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import upsert_insert
+from storage.db import insert_ignoring
 from storage.models import LinkCode
+
+_INSERT = insert_ignoring(
+    LinkCode.__table__,  # type: ignore[arg-type]
+    ("code", "member_id", "channel", "expires_at"),
+    ("code",),
+    "code",
+)
 
 
 async def issue(
@@ -21,14 +28,8 @@ async def issue(
     expires = now + timedelta(minutes=minutes)
     while True:
         code = f"{secrets.randbelow(1_000_000):06d}"
-        inserted = (
-            await session.execute(
-                upsert_insert(session, LinkCode)
-                .values(code=code, member_id=member_id, channel=channel, expires_at=expires)
-                .on_conflict_do_nothing(index_elements=["code"])
-                .returning(LinkCode.code)
-            )
-        ).scalar_one_or_none()
+        values = {"code": code, "member_id": member_id, "channel": channel, "expires_at": expires}
+        inserted = (await session.execute(_INSERT, values)).scalar_one_or_none()
         if inserted is not None:
             return LinkCode(code=code, member_id=member_id, channel=channel, expires_at=expires)
 

@@ -6,12 +6,37 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, case, delete, select, update
+from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, upsert_insert
+from storage.db import Database, insert_ignoring
 from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
+
+_members: Table = Member.__table__  # type: ignore[assignment]
+_identities: Table = Identity.__table__  # type: ignore[assignment]
+_BY_IDENTITY = (
+    select(_members)
+    .join(_identities, _identities.c.member_id == _members.c.id)
+    .where(
+        _identities.c.channel == bindparam("channel"),
+        _identities.c.external_id == bindparam("external_id"),
+    )
+)
+_grown = _members.c.growth + bindparam("delta")
+_ADD_GROWTH = (
+    update(_members)
+    .where(_members.c.id == bindparam("member_id"))
+    .values(growth=case((_grown < 0, 0), else_=_grown))
+    .returning(_members.c.growth, _members.c.tier)
+)
+
+_INSERT_IDENTITY = insert_ignoring(
+    _identities,
+    ("member_id", "channel", "external_id", "created_at", "unreachable"),
+    ("channel", "external_id"),
+    "id",
+)
 
 # No 0/O, 1/I/L: codes are read aloud and typed from screenshots.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -22,12 +47,12 @@ def new_invite_code(length: int = 6) -> str:
 
 
 async def find_by_identity(session: AsyncSession, channel: str, external_id: str) -> Member | None:
-    stmt = (
-        select(Member)
-        .join(Identity, Identity.member_id == Member.id)
-        .where(Identity.channel == channel, Identity.external_id == external_id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The member behind an account, as a detached snapshot (one cached Core query: this runs
+    for every message, and loading through the ORM costs several times more)."""
+    row = (
+        await session.execute(_BY_IDENTITY, {"channel": channel, "external_id": external_id})
+    ).first()
+    return Member(**row._mapping) if row is not None else None
 
 
 async def get(session: AsyncSession, member_id: int) -> Member | None:
@@ -47,7 +72,7 @@ async def get_or_create(
     Two first messages racing each other both try to insert the identity; the unique
     constraint lets one win and the other reads the winner's member.
     """
-    async with db.sessions() as session:
+    async with db.reader() as session:
         found = await find_by_identity(session, channel, external_id)
         if found is not None:
             return found, False
@@ -64,25 +89,19 @@ async def get_or_create(
                 )
                 session.add(member)
                 await session.flush()
-                inserted = (
-                    await session.execute(
-                        upsert_insert(session, Identity)
-                        .values(
-                            member_id=member.id,
-                            channel=channel,
-                            external_id=external_id,
-                            created_at=now,
-                            unreachable=False,
-                        )
-                        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                        .returning(Identity.id)
-                    )
-                ).scalar_one_or_none()
+                values = {
+                    "member_id": member.id,
+                    "channel": channel,
+                    "external_id": external_id,
+                    "created_at": now,
+                    "unreachable": False,
+                }
+                inserted = (await session.execute(_INSERT_IDENTITY, values)).scalar_one_or_none()
                 if inserted is None:
                     raise _LostRace
                 return member, True
         except _LostRace:
-            async with db.sessions() as session:
+            async with db.reader() as session:
                 found = await find_by_identity(session, channel, external_id)
                 if found is not None:
                     return found, False
@@ -116,18 +135,9 @@ async def set_birthday_once(session: AsyncSession, member_id: int, birthday: str
 
 async def add_growth(session: AsyncSession, member_id: int, delta: int) -> tuple[int, str]:
     """Add (or, for refunds, take back down to zero) growth; returns (growth, tier held)."""
-    stmt = (
-        update(Member)
-        .where(Member.id == member_id)
-        .values(growth=_floor_zero(Member.growth + delta))
-        .returning(Member.growth, Member.tier)
-    )
-    growth, tier = (await session.execute(stmt)).one()
+    result = await session.execute(_ADD_GROWTH, {"member_id": member_id, "delta": delta})
+    growth, tier = result.one()
     return int(growth), str(tier)
-
-
-def _floor_zero(expr: ColumnElement[int]) -> ColumnElement[int]:
-    return case((expr < 0, 0), else_=expr)
 
 
 async def set_tier(session: AsyncSession, member_id: int, tier: str) -> None:

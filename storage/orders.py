@@ -8,8 +8,25 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import upsert_insert
+from storage.db import insert_ignoring
 from storage.models import Order
+
+_INSERT = insert_ignoring(
+    Order.__table__,  # type: ignore[arg-type]
+    (
+        "order_id",
+        "member_id",
+        "amount",
+        "currency",
+        "status",
+        "points",
+        "growth",
+        "created_at",
+        "refunded_at",
+    ),
+    ("order_id",),
+    "id",
+)
 
 
 async def insert_paid(
@@ -21,22 +38,7 @@ async def insert_paid(
     now: datetime,
 ) -> bool:
     """Record a paid order; False when the order id is known already (paid or refunded)."""
-    stmt = (
-        upsert_insert(session, Order)
-        .values(
-            order_id=order_id,
-            member_id=member_id,
-            amount=amount,
-            currency=currency,
-            status="paid",
-            points=0,
-            growth=0,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-        .returning(Order.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return await _insert(session, order_id, member_id, amount, currency, "paid", now, None)
 
 
 async def set_credit(session: AsyncSession, order_id: str, points: int, growth: int) -> None:
@@ -65,23 +67,31 @@ async def insert_refunded_unknown(
     now: datetime,
 ) -> bool:
     """A refund for an order never seen paid: remember it so a late 'paid' credits nothing."""
-    stmt = (
-        upsert_insert(session, Order)
-        .values(
-            order_id=order_id,
-            member_id=member_id,
-            amount=amount,
-            currency=currency,
-            status="refunded",
-            points=0,
-            growth=0,
-            created_at=now,
-            refunded_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-        .returning(Order.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return await _insert(session, order_id, member_id, amount, currency, "refunded", now, now)
+
+
+async def _insert(
+    session: AsyncSession,
+    order_id: str,
+    member_id: int,
+    amount: Decimal,
+    currency: str,
+    status: str,
+    now: datetime,
+    refunded_at: datetime | None,
+) -> bool:
+    values = {
+        "order_id": order_id,
+        "member_id": member_id,
+        "amount": amount,
+        "currency": currency,
+        "status": status,
+        "points": 0,
+        "growth": 0,
+        "created_at": now,
+        "refunded_at": refunded_at,
+    }
+    return (await session.execute(_INSERT, values)).scalar_one_or_none() is not None
 
 
 async def get(session: AsyncSession, order_id: str) -> Order | None:

@@ -35,25 +35,35 @@ SENDING = {
     "forwardMessage",
 }
 MAX_WAIT = 90.0
+UNBOUNDED = 1 << 30
 
 
 class PerMemberProcessor(BaseUpdateProcessor):
-    """Updates of one person run one at a time, in order; different people run in parallel."""
+    """Updates of one person run one at a time, in order; different people run in parallel,
+    at most `max_concurrent_updates` at once.
+
+    PTB takes its concurrency slot before `do_process_update`, that is before the member's
+    turn: a member with a backlog (quick taps, a script) would hold slots while merely
+    waiting, and with enough of them stall everybody else. So PTB's own bound is lifted and
+    the slot is taken here, once the member's turn has come.
+    """
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(UNBOUNDED)
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         user = update.effective_user if isinstance(update, Update) else None
         if user is None:
-            await coroutine
+            async with self._slots:
+                await coroutine
             return
         lock = self._locks.setdefault(user.id, asyncio.Lock())
         self._waiting[user.id] = self._waiting.get(user.id, 0) + 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             self._waiting[user.id] -= 1

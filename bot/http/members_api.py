@@ -26,7 +26,7 @@ async def require_admin(request: web.Request, handler: Any) -> web.StreamRespons
 
 async def _member(request: web.Request) -> Member:
     services = core_of(request).services
-    async with services.db.sessions() as session:
+    async with services.db.reader() as session:
         found = await members.find_by_identity(
             session, request.match_info["channel"], request.match_info["external_id"]
         )
@@ -39,7 +39,7 @@ async def get_member(request: web.Request) -> web.Response:
     services = core_of(request).services
     member = await _member(request)
     today = local_day(services.clock.now(), services.settings.tz)
-    async with services.db.sessions() as session:
+    async with services.db.reader() as session:
         streak = await checkins.current_streak(session, member.id, today)
         identities = await members.identities_of(session, member.id)
     return web.json_response(
@@ -83,7 +83,7 @@ async def get_ledger(request: web.Request) -> web.Response:
         return error(400, "limit must be a whole number")
     if not 1 <= limit <= MAX_LEDGER_PAGE:
         return error(400, f"limit must be between 1 and {MAX_LEDGER_PAGE}")
-    async with services.db.sessions() as session:
+    async with services.db.reader() as session:
         entries = await ledger.recent(session, member.id, limit)
     return web.json_response([_entry_json(e) for e in entries])
 

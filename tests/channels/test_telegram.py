@@ -166,6 +166,18 @@ class TelegramBot:
         async with self.core.services.db.sessions() as session:
             return await identities.get(session, "telegram", str(user_id))
 
+    async def idle(self, timeout: float = 5) -> None:
+        """Wait until PTB has no update queued or in progress, twice in a row (an update
+        taken off the queue is in neither place for a moment)."""
+        app = self.channel.app
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            assert time.monotonic() < deadline, "updates still in progress"
+            await asyncio.sleep(0.01)
+            busy = app.update_processor.current_concurrent_updates
+            quiet = quiet + 1 if app.update_queue.empty() and not busy else 0
+
     async def reachable_becomes(self, user_id: int, expected: bool, timeout: float = 5) -> Any:
         """Wait until the identity's `unreachable` flag is `not expected`; returns the row."""
         deadline = time.monotonic() + timeout
@@ -419,10 +431,27 @@ async def test_redelivered_update_is_handled_once(tg: TelegramBot, fake: FakeTel
     assert await tg.post(update) == 200
     # Ann's updates are handled in order, so once her next one is answered both are done.
     assert await tg.post(message_update(ann, "/help")) == 200
-    sent = await fake.wait_sent(2)
-    assert [s.text for s in sent] == [CHECKED_IN, HELP]
+    await fake.wait_sent(2)
+    await tg.idle()
+    assert [s.text for s in fake.sent] == [CHECKED_IN, HELP]
     assert [m.text for m in tg.inbounds] == ["/checkin", "/help"]
     assert await tg.balance(ann) == 5
+
+
+async def test_many_members_at_once_each_redelivered_are_each_credited_once(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    people = [new_user() for _ in range(12)]  # 24 posts, under the 30 sends/s budget
+    updates = [message_update(p, "/checkin") for p in people]
+    statuses = await asyncio.gather(*(tg.post(u) for u in updates + updates))
+    assert statuses == [200] * 24
+    await fake.wait_sent(12)
+    await tg.idle()
+    sent = fake.sent
+    assert sorted(s.chat_id for s in sent) == sorted(people)
+    assert {s.text for s in sent} == {CHECKED_IN}
+    assert [await tg.balance(p) for p in people] == [5] * 12
+    assert len(tg.inbounds) == 12
 
 
 async def test_start_shows_the_menu_with_action_codes(tg: TelegramBot, fake: FakeTelegram) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from storage import ledger, members
@@ -53,17 +53,20 @@ class Expire:
     days: int  # time passes, then the expiry sweep runs
 
 
-OPERATIONS = st.lists(
-    st.one_of(
-        st.builds(Earn, st.integers(1, 120), st.integers(1, 60)),
-        st.builds(Spend, st.integers(1, 200)),
-        st.builds(Adjust, st.integers(-80, 80).filter(bool)),
-        st.builds(Refund, st.integers(0, 20)),
-        st.builds(Advance, st.integers(0, 20)),
-        st.builds(Expire, st.integers(0, 30)),
-    ),
-    min_size=1,
-    max_size=18,
+EARNS = st.builds(Earn, st.integers(1, 100), st.integers(1, 60))
+ANY_OPERATION = st.one_of(
+    EARNS,
+    st.builds(Spend, st.integers(1, 150)),
+    st.builds(Adjust, st.integers(-80, 80).filter(bool)),
+    st.builds(Refund, st.integers(0, 20)),
+    st.builds(Advance, st.integers(0, 20)),
+    st.builds(Expire, st.integers(0, 30)),
+)
+# A few lots first (their expiries cross their creation order), so debits have a FIFO choice.
+OPERATIONS = st.builds(
+    lambda opening, rest: opening + rest,
+    st.lists(EARNS, min_size=2, max_size=5),
+    st.lists(ANY_OPERATION, min_size=1, max_size=14),
 )
 ADJUST_EXPIRY_DAYS = 45
 
@@ -218,6 +221,23 @@ async def run_example(db: Database, operations: list[object]) -> None:
             assert after == before
 
 
+EXAMPLES = [
+    # Created late-expiring first: the spend must take the 10-day lot, then the 25-day one.
+    [Earn(50, 40), Earn(30, 10), Earn(20, 25), Spend(60)],
+    # The 5-day lot is due but unswept when the spend comes: refused, then partly served.
+    [Earn(40, 5), Earn(40, 50), Advance(10), Spend(50), Spend(30)],
+    # A refund takes from its own lot first, repeats do nothing, and expiry follows.
+    [Earn(60, 30), Earn(30, 10), Refund(0), Expire(15), Adjust(-5), Refund(0), Adjust(7)],
+    [Earn(10, 5), Earn(10, 10), Expire(7), Spend(11), Expire(3), Spend(1)],
+]
+
+
+def with_examples(test):  # type: ignore[no-untyped-def]
+    for operations in EXAMPLES:
+        test = example(operations=operations)(test)
+    return test
+
+
 COMMON = {
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     "deadline": None,
@@ -226,6 +246,7 @@ COMMON = {
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @settings(max_examples=40, **COMMON)
+@with_examples
 @given(operations=OPERATIONS)
 async def test_any_operation_sequence_keeps_ledger_invariants_on_sqlite(db, operations):
     await run_example(db, operations)
@@ -233,6 +254,7 @@ async def test_any_operation_sequence_keeps_ledger_invariants_on_sqlite(db, oper
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 @settings(max_examples=25, **COMMON)
+@with_examples
 @given(operations=OPERATIONS)
 async def test_any_operation_sequence_keeps_ledger_invariants_on_postgres(db, operations):
     await run_example(db, operations)

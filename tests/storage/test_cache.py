@@ -1,0 +1,183 @@
+"""One cache contract, run on MemoryCache and on RedisCache (the `cache` fixture).
+
+The TTL tests sleep for real (tens of milliseconds): they test real expiry on both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage.cache import Keys, LockTimeout, MemoryCache, RedisCache, make_cache
+
+SHORT = 0.05  # seconds
+PAST_SHORT = 0.12
+
+
+async def test_get_of_an_unknown_key_is_none(cache):
+    assert await cache.get(f"{cache.keys.prefix}:nothing") is None
+
+
+async def test_set_then_get_returns_the_value_until_the_ttl_passes(cache):
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v1", ttl=SHORT)
+    assert await cache.get(key) == "v1"
+    await asyncio.sleep(PAST_SHORT)
+    assert await cache.get(key) is None
+
+
+async def test_set_overwrites_the_value_and_the_ttl(cache):
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "old", ttl=SHORT)
+    await cache.set(key, "new", ttl=30)
+    await asyncio.sleep(PAST_SHORT)
+    assert await cache.get(key) == "new"
+
+
+async def test_delete_removes_the_key(cache):
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v", ttl=30)
+    await cache.delete(key)
+    assert await cache.get(key) is None
+    await cache.delete(key)  # deleting what is gone is fine
+
+
+async def test_set_if_absent_succeeds_only_once(cache):
+    key = f"{cache.keys.prefix}:once"
+    assert await cache.set_if_absent(key, "first", ttl=30) is True
+    assert await cache.set_if_absent(key, "second", ttl=30) is False
+    assert await cache.get(key) == "first"
+
+
+async def test_set_if_absent_succeeds_again_after_expiry(cache):
+    key = f"{cache.keys.prefix}:once"
+    assert await cache.set_if_absent(key, "first", ttl=SHORT) is True
+    await asyncio.sleep(PAST_SHORT)
+    assert await cache.set_if_absent(key, "second", ttl=30) is True
+    assert await cache.get(key) == "second"
+
+
+async def test_concurrent_set_if_absent_has_exactly_one_winner(cache):
+    key = f"{cache.keys.prefix}:race"
+    won = await asyncio.gather(*(cache.set_if_absent(key, str(i), ttl=30) for i in range(40)))
+    assert won.count(True) == 1
+    assert await cache.get(key) == str(won.index(True))
+
+
+async def test_incr_counts_from_one(cache):
+    key = f"{cache.keys.prefix}:n"
+    assert [await cache.incr(key, ttl=30) for _ in range(3)] == [1, 2, 3]
+    assert await cache.get(key) == "3"
+
+
+async def test_incr_window_expires_from_the_first_increment(cache):
+    key = f"{cache.keys.prefix}:n"
+    assert await cache.incr(key, ttl=0.4) == 1
+    await asyncio.sleep(0.15)
+    assert await cache.incr(key, ttl=0.4) == 2  # must not push the deadline back
+    await asyncio.sleep(0.3)
+    assert await cache.get(key) is None
+    assert await cache.incr(key, ttl=30) == 1
+
+
+async def test_fifty_concurrent_incr_give_exactly_one_to_fifty(cache):
+    key = f"{cache.keys.prefix}:n"
+    counts = await asyncio.gather(*(cache.incr(key, ttl=30) for _ in range(50)))
+    assert sorted(counts) == list(range(1, 51))
+    assert await cache.get(key) == "50"
+
+
+async def test_compare_and_delete_deletes_only_with_the_matching_value(cache):
+    key = f"{cache.keys.prefix}:owned"
+    await cache.set(key, "token-a", ttl=30)
+    await cache.compare_and_delete(key, "token-b")
+    assert await cache.get(key) == "token-a"
+    await cache.compare_and_delete(key, "token-a")
+    assert await cache.get(key) is None
+
+
+async def test_lock_gives_mutual_exclusion_to_many_tasks(cache):
+    counter = {"value": 0, "inside": 0, "most_inside": 0}
+
+    async def bump() -> None:
+        async with cache.lock("counter", ttl=10, wait=10):
+            counter["inside"] += 1
+            counter["most_inside"] = max(counter["most_inside"], counter["inside"])
+            seen = counter["value"]
+            await asyncio.sleep(0.001)  # a read-sleep-write race without the lock
+            counter["value"] = seen + 1
+            counter["inside"] -= 1
+
+    await asyncio.gather(*(bump() for _ in range(25)))
+    assert counter["value"] == 25
+    assert counter["most_inside"] == 1
+    assert await cache.get(cache.keys.lock("counter")) is None  # released at the end
+
+
+async def test_lock_is_released_when_the_body_raises(cache):
+    with pytest.raises(RuntimeError):
+        async with cache.lock("boom", ttl=10, wait=1):
+            raise RuntimeError("inside")
+    async with cache.lock("boom", ttl=10, wait=0.05):
+        pass
+
+
+async def test_lock_held_elsewhere_times_out(cache):
+    async with cache.lock("held", ttl=10, wait=1):
+        with pytest.raises(LockTimeout):
+            async with cache.lock("held", ttl=10, wait=0.05):
+                pytest.fail("entered a lock that is held")
+    async with cache.lock("held", ttl=10, wait=0.05):  # free again once released
+        pass
+
+
+async def test_lock_of_a_crashed_holder_frees_itself_after_its_ttl(cache):
+    await cache.set_if_absent(cache.keys.lock("stale"), "dead-holder", ttl=SHORT)
+    async with cache.lock("stale", ttl=10, wait=2):
+        assert await cache.get(cache.keys.lock("stale")) not in (None, "dead-holder")
+
+
+async def test_lock_cannot_be_released_by_a_non_owner(cache):
+    key = cache.keys.lock("mine")
+    async with cache.lock("mine", ttl=10, wait=1):
+        token = await cache.get(key)
+        assert token
+        await cache.compare_and_delete(key, "not-" + token)
+        assert await cache.get(key) == token
+        with pytest.raises(LockTimeout):
+            async with cache.lock("mine", ttl=10, wait=0.05):
+                pass
+    assert await cache.get(key) is None
+
+
+async def test_lock_expired_and_retaken_is_not_released_by_the_first_holder(cache):
+    key = cache.keys.lock("slow")
+    async with cache.lock("slow", ttl=SHORT, wait=1):
+        await asyncio.sleep(PAST_SHORT)  # our lock lapsed; someone else takes it
+        assert await cache.set_if_absent(key, "second-holder", ttl=30)
+    assert await cache.get(key) == "second-holder"
+
+
+async def test_ping_answers(cache):
+    assert await cache.ping() is None
+
+
+async def test_keys_are_namespaced_by_prefix(cache):
+    keys = cache.keys
+    assert keys.lock("x").startswith(f"{keys.prefix}:")
+    assert keys.flood(7, 3).startswith(f"{keys.prefix}:")
+    assert keys.flood(7, 3) != keys.flood(7, 4) != keys.flood(8, 4)
+    assert Keys(prefix="a").lock("x") != Keys(prefix="b").lock("x")
+
+
+def test_make_cache_picks_memory_without_a_redis_url():
+    assert isinstance(make_cache(None), MemoryCache)
+
+
+async def test_make_cache_picks_redis_with_a_url():
+    made = make_cache("redis://127.0.0.1:6379/15")
+    try:
+        assert isinstance(made, RedisCache)
+    finally:
+        await made.close()
