@@ -29,7 +29,10 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
         return create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # SQLite has one writer at a time anyway: a single pooled writer connection makes writers
+    # queue in order in the pool instead of sleeping in SQLite's busy handler (long tails).
+    sizing = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {}
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **sizing)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -60,11 +63,15 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = "sqlite" if is_sqlite(url) else "postgresql"
-        # SQLite: reads take no write lock (WAL lets them run beside the one writer).
-        self._read_engine = (
-            make_engine(url, immediate=False) if self.dialect == "sqlite" else self.engine
-        )
-        self._readers = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        # Reads take no write lock on SQLite (WAL lets them run beside the one writer) and run
+        # in autocommit on PostgreSQL (no BEGIN/ROLLBACK round trips around one SELECT).
+        if self.dialect == "sqlite":
+            self._read_engine = make_engine(url, immediate=False)
+            reads: AsyncEngine = self._read_engine
+        else:
+            self._read_engine = self.engine
+            reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = async_sessionmaker(reads, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

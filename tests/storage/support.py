@@ -49,7 +49,9 @@ async def remaining_by_key(db: Database, member_id: int) -> dict[str, int]:
 async def points(db: Database, member_id: int) -> int:
     async with db.sessions() as session:
         return int(
-            (await session.execute(select(Member.points).where(Member.id == member_id))).scalar_one()
+            (
+                await session.execute(select(Member.points).where(Member.id == member_id))
+            ).scalar_one()
         )
 
 

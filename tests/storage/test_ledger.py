@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, timedelta
 
 import pytest
@@ -216,9 +217,7 @@ async def test_zero_adjustment_is_refused(db, new_member):
 
 async def reverse(db, member_id, amount, key, now, lot_key=None):
     async with db.transaction() as session:
-        return await ledger.reverse(
-            session, member_id, amount, "refund", key, now, lot_key=lot_key
-        )
+        return await ledger.reverse(session, member_id, amount, "refund", key, now, lot_key=lot_key)
 
 
 async def test_reverse_with_lot_key_takes_from_that_lot_first(db, new_member):
@@ -295,7 +294,9 @@ async def test_expire_due_expires_only_lots_past_their_date(db, new_member):
     assert await expire(db, mid, START + timedelta(days=20)) == 170
     ids = {e.key: e.id for e in await entries(db, mid)}
     expired = [(e.amount, e.key) for e in await entries(db, mid) if e.kind == "expire"]
-    assert sorted(expired) == sorted([(-70, f"expire:{ids['d10']}"), (-100, f"expire:{ids['d20']}")])
+    assert sorted(expired) == sorted(
+        [(-70, f"expire:{ids['d10']}"), (-100, f"expire:{ids['d20']}")]
+    )
     assert await remaining_by_key(db, mid) == {"d10": 0, "d20": 0, "d30": 100}
     assert await points(db, mid) == 100
 
@@ -392,3 +393,54 @@ async def test_recent_lists_newest_first_up_to_the_limit(db, new_member):
     assert [e.idempotency_key for e in newest] == ["e4", "e2", "e3", "e1"]
     assert [e.idempotency_key for e in top2] == ["e4", "e2"]
     assert newest[0].created_at == (START + timedelta(hours=2)).astimezone(UTC)
+
+
+# --- concurrency (each call in its own transaction; PostgreSQL runs them side by side) -----
+
+
+async def test_concurrent_spends_never_overdraw(db, new_member):
+    mid = await new_member()
+    await earn(db, mid, 100, "e1", START)
+
+    async def attempt(i: int) -> Movement | None:
+        try:
+            return await spend(db, mid, 30, f"s{i}", START)
+        except InsufficientPoints:
+            return None
+
+    results = await asyncio.gather(*(attempt(i) for i in range(10)))
+    assert sorted(r.balance for r in results if r is not None) == [10, 40, 70]
+    assert results.count(None) == 7
+    assert await points(db, mid) == 10
+    assert await remaining_by_key(db, mid) == {"e1": 10}
+
+
+async def test_concurrent_spends_with_one_key_apply_once(db, new_member):
+    mid = await new_member()
+    await earn(db, mid, 100, "e1", START)
+    results = await asyncio.gather(*(spend(db, mid, 30, "redeem:1", START) for _ in range(10)))
+    assert [r.applied for r in results].count(True) == 1
+    assert {r.balance for r in results} == {70}
+    assert [e.kind for e in await entries(db, mid)] == ["earn", "spend"]
+
+
+async def test_concurrent_earns_with_one_key_apply_once(db, new_member):
+    mid = await new_member()
+    results = await asyncio.gather(*(earn(db, mid, 25, "order:1", START) for _ in range(10)))
+    assert [r.applied for r in results].count(True) == 1
+    assert await points(db, mid) == 25
+    assert len(await entries(db, mid)) == 1
+
+
+async def test_concurrent_expiry_sweeps_expire_each_lot_once(db, new_member):
+    mid = await new_member()
+    await earn(db, mid, 30, "a", START, days=5)
+    await earn(db, mid, 20, "b", START, days=6)
+    later = START + timedelta(days=7)
+    swept = await asyncio.gather(*(expire(db, mid, later) for _ in range(8)))
+    assert sorted(swept) == [0] * 7 + [50]
+    assert [e.amount for e in await entries(db, mid) if e.kind == "expire"] in (
+        [-30, -20],
+        [-20, -30],
+    )
+    assert await points(db, mid) == 0

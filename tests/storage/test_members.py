@@ -38,9 +38,7 @@ async def test_first_contact_creates_a_member_and_the_second_finds_it(db):
     assert again.invite_code == first.invite_code == stored.invite_code
     async with db.sessions() as session:
         ids = await members.identities_of(session, first.id)
-    assert [(i.channel, i.external_id, i.unreachable) for i in ids] == [
-        ("telegram", "1001", False)
-    ]
+    assert [(i.channel, i.external_id, i.unreachable) for i in ids] == [("telegram", "1001", False)]
 
 
 async def test_same_external_id_in_another_app_is_another_member(db):
