@@ -73,7 +73,8 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 ),
                 streak=result.streak,
                 next=next_reward,
-            )
+            ),
+            private=True,
         )
     services.metrics.checkins.inc()
     services.metrics.points_issued.labels("checkin").inc(result.points)
@@ -90,4 +91,4 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
     if change.upgraded:
         lines.append(upgrade_text(t, rules, change.new))
-    return Reply("\n".join(lines))
+    return Reply("\n".join(lines), private=True)

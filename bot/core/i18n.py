@@ -20,12 +20,13 @@ DOMAIN = "messages"
 @cache
 def translations(locale: str) -> gettext.NullTranslations:
     mo = LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
-    if mo.exists():
-        with mo.open("rb") as fh:
-            return gettext.GNUTranslations(fh)
     po = mo.with_suffix(".po")
     if not po.exists():
         return gettext.NullTranslations()
+    # A .mo older than its .po (edited since `make catalogs`) would serve stale text.
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        with mo.open("rb") as fh:
+            return gettext.GNUTranslations(fh)
     with po.open("rb") as fh:
         catalog = read_po(fh, locale=locale)
     buf = io.BytesIO()

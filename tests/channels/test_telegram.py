@@ -601,11 +601,6 @@ async def test_group_answers_only_commands_addressed_to_it(
     assert "5" not in pointer.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers/checkin.py answers with the balance and the reply is not private: "
-    "a group check-in shows the member's balance to the whole group",
-)
 async def test_group_checkin_does_not_show_the_balance_to_the_group(
     tg: TelegramBot, fake: FakeTelegram
 ) -> None:
