@@ -22,25 +22,33 @@ import argparse
 import asyncio
 import os
 import platform
-import shutil
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiosqlite
 import asyncpg
-from redis.asyncio import Redis
 from sqlalchemy import Select, func, select
 
+from bench._common import (
+    BenchError,
+    LiteBaseline,
+    PgBaseline,
+    Phase,
+    engine_connections,
+    forget_keys,
+    migrate,
+    percentile,
+    run_phase,
+    scratch_postgres,
+    scratch_sqlite,
+    with_database,
+)
 from bot.app_core import Core, build_core
 from bot.channels.console import CHANNEL
 from bot.core.clock import FixedClock, local_day
@@ -50,26 +58,10 @@ from handlers.checkin import reward_for
 from storage import members
 from storage.cache import Keys
 from storage.db import Database
-from storage.migrate import upgrade
 from storage.models import Checkin, Identity, LedgerEntry, Member
 
 CHECKIN_TEXT = "签到"
 MEASURED, WARMUP = "m", "w"  # external id prefixes of the two groups of members
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=30000",
-)
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One timed run: wall seconds, per-call latencies, CPU seconds of this process."""
-
-    seconds: float
-    latencies: list[float]
-    cpu: float
 
 
 @dataclass(frozen=True)
@@ -94,87 +86,7 @@ class Result:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile, in milliseconds."""
-        ordered = sorted(self.phase.latencies)
-        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1] * 1000
-
-
-class BenchError(Exception):
-    """The benchmark measured something other than successful check-ins."""
-
-
-async def run_phase(
-    call: Callable[[int], Awaitable[object]],
-    items: Sequence[int],
-    concurrency: int,
-    deadline: float,
-) -> Phase:
-    """Run `call(item)` for every item with at most `concurrency` in flight."""
-    latencies: list[float] = []
-    pending = iter(items)
-
-    async def worker() -> None:
-        for item in pending:  # the iterator is shared: each worker takes the next item
-            started = time.perf_counter()
-            await call(item)
-            latencies.append(time.perf_counter() - started)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    async with asyncio.timeout(deadline):
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Phase(time.perf_counter() - started, latencies, time.process_time() - cpu)
-
-
-# ----------------------------------------------------------------------------------- databases
-
-
-def _with_database(dsn: str, name: str, driver: str | None = None) -> str:
-    parts = urlsplit(dsn)
-    scheme = f"postgresql+{driver}" if driver else "postgresql"
-    return urlunsplit((scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-@asynccontextmanager
-async def scratch_postgres(admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh database next to `admin_dsn`'s; dropped afterwards. Yields its plain DSN."""
-    name = f"memberbot_bench_{os.getpid()}"
-    admin = await asyncpg.connect(admin_dsn, timeout=10)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    try:
-        yield _with_database(admin_dsn, name)
-    finally:
-        admin = await asyncpg.connect(admin_dsn, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
-@asynccontextmanager
-async def scratch_sqlite() -> AsyncIterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="memberbot-bench-"))
-    try:
-        yield folder / "bench.db"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-async def migrate(url: str) -> None:
-    db = Database(url, pool_size=1)
-    try:
-        await upgrade(db)
-    finally:
-        await db.close()
-
-
-def engine_connections(db: Database) -> int:
-    """How many connections memberbot's engine may hold at once (pool_size + max_overflow)."""
-    pool = db.engine.pool
-    return int(pool.size() + getattr(pool, "_max_overflow", 0))
+        return percentile(self.phase.latencies, p)
 
 
 # ----------------------------------------------------------------------------------- memberbot
@@ -249,65 +161,6 @@ async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
 
 # ----------------------------------------------------------------------------------- baselines
 
-PG_INSERT = (
-    "INSERT INTO checkins (member_id, day, streak, points, created_at) VALUES ($1, $2, 1, $3, $4)"
-)
-PG_UPDATE = "UPDATE members SET points = points + $2 WHERE id = $1"
-LITE_INSERT = (
-    "INSERT INTO checkins (member_id, day, streak, points, created_at) VALUES (?, ?, 1, ?, ?)"
-)
-LITE_UPDATE = "UPDATE members SET points = points + ? WHERE id = ?"
-
-
-class PgBaseline:
-    """asyncpg pool; one transaction: INSERT check-in, UPDATE points."""
-
-    def __init__(self, pool: asyncpg.Pool, day: date, points: int, now: datetime) -> None:
-        self.pool, self.day, self.points, self.now = pool, day, points, now
-
-    async def __call__(self, member_id: int) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(PG_INSERT, member_id, self.day, self.points, self.now)
-            await conn.execute(PG_UPDATE, member_id, self.points)
-
-
-class LiteBaseline:
-    """aiosqlite connections in a free list; BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT."""
-
-    def __init__(self, path: Path, size: int, day: date, points: int, now: datetime) -> None:
-        self.path, self.size, self.day, self.points = path, size, day, points
-        self.now = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        self.free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        self.all: list[aiosqlite.Connection] = []
-
-    async def open(self) -> None:
-        for _ in range(self.size):
-            conn = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
-            for pragma in SQLITE_PRAGMAS:
-                await conn.execute(pragma)
-            self.all.append(conn)
-            self.free.put_nowait(conn)
-
-    async def close(self) -> None:
-        for conn in self.all:
-            await conn.close()
-
-    async def __call__(self, member_id: int) -> None:
-        conn = await self.free.get()
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                await conn.execute(
-                    LITE_INSERT, (member_id, self.day.isoformat(), self.points, self.now)
-                )
-                await conn.execute(LITE_UPDATE, (self.points, member_id))
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-        finally:
-            self.free.put_nowait(conn)
-
 
 async def verify_baseline(url: str, n: int, day: date, points: int) -> None:
     ids = measured_members()
@@ -339,7 +192,7 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> list[Result]:
     if backend == "postgres":
         async with scratch_postgres(args.pg_dsn) as dsn:
             return await _bench(
-                backend, _with_database(dsn, urlsplit(dsn).path[1:], "asyncpg"), args, pg_dsn=dsn
+                backend, with_database(dsn, urlsplit(dsn).path[1:], "asyncpg"), args, pg_dsn=dsn
             )
     async with scratch_sqlite() as path:
         return await _bench(backend, f"sqlite+aiosqlite:///{path}", args, sqlite_path=path)
@@ -378,7 +231,7 @@ async def _bench(
     finally:
         await core.close()
         if settings.redis_url:
-            await _forget_keys(settings.redis_url, prefix)
+            await forget_keys(settings.redis_url, prefix)
     results = [Result(backend, f"memberbot (<={conns} conns)", c, timed)]
 
     # The baseline credits the same members for tomorrow, so its rows never collide with today's.
@@ -415,15 +268,6 @@ async def _baseline_phases(
 ) -> Phase:
     await run_phase(lambda i: call(warm_ids[i]), range(len(warm_ids)), c, timeout)
     return await run_phase(lambda i: call(measured_ids[i]), range(len(measured_ids)), c, timeout)
-
-
-async def _forget_keys(redis_url: str, prefix: str) -> None:
-    client = Redis.from_url(redis_url)
-    try:
-        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            await client.delete(key)
-    finally:
-        await client.aclose()
 
 
 # ----------------------------------------------------------------------------------- report

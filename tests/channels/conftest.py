@@ -185,12 +185,12 @@ class WeChatServer:
         sealed = root.findtext("Encrypt") or ""
         timestamp = root.findtext("TimeStamp") or ""
         assert root.findtext("Nonce") == nonce
-        assert root.findtext("MsgSignature") == sha1_signature(
-            self.token, timestamp, nonce, sealed
-        )
+        assert root.findtext("MsgSignature") == sha1_signature(self.token, timestamp, nonce, sealed)
         return wechat_decrypt(sealed)
 
-    async def text(self, openid: str, content: str, *, mode: str = "plain", **fields: Any) -> Answer:
+    async def text(
+        self, openid: str, content: str, *, mode: str = "plain", **fields: Any
+    ) -> Answer:
         return await self.post(payload("text", openid=openid, content=content, **fields), mode=mode)
 
     async def event(self, openid: str, event: str, **fields: Any) -> Answer:
@@ -227,11 +227,11 @@ async def new_core(settings: Settings, clock: FixedClock, prefix: str | None = N
 def channel_of(app: web.Application) -> WeChatChannel:
     """The WeChat channel that create_app mounted (the owner of the POST /wechat handler)."""
     for route in app.router.routes():
-        if route.method == "POST" and route.resource is not None:
-            if route.resource.canonical == "/wechat":
-                owner = getattr(route.handler, "__self__", None)
-                assert isinstance(owner, WeChatChannel)
-                return owner
+        resource = route.resource
+        if route.method == "POST" and resource is not None and resource.canonical == "/wechat":
+            owner = getattr(route.handler, "__self__", None)
+            assert isinstance(owner, WeChatChannel)
+            return owner
     raise AssertionError("POST /wechat is not mounted")
 
 

@@ -131,8 +131,12 @@ async def test_wrong_secret_is_an_api_error_and_nothing_is_cached(
 ) -> None:
     core = await new_core(wechat_settings(backend, fake_wechat, wechat_secret="wrong"), clock)
     api = WeChatAPI(
-        fake_wechat.url, "wx1234567890abcdef", "wrong", core.services.cache,
-        core.services.db, clock,
+        fake_wechat.url,
+        "wx1234567890abcdef",
+        "wrong",
+        core.services.cache,
+        core.services.db,
+        clock,
     )
     try:
         with pytest.raises(WeChatAPIError) as refused:
@@ -150,9 +154,7 @@ async def test_wrong_secret_is_an_api_error_and_nothing_is_cached(
 # -- customer-service messages -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("code", "unreachable"), [(45015, False), (45047, False), (43004, True)]
-)
+@pytest.mark.parametrize(("code", "unreachable"), [(45015, False), (45047, False), (43004, True)])
 async def test_final_refusals_are_recorded_and_not_retried(
     wechat: WeChatServer,
     api: WeChatAPI,

@@ -10,6 +10,7 @@ import pytest
 
 from bot.app_core import Core
 from bot.core.clock import FixedClock
+from bot.core.messages import Inbound, Reply
 from handlers.help import HELP_TEXT
 from tests.channels.conftest import (
     ACCOUNT,
@@ -149,9 +150,7 @@ async def test_following_again_makes_the_identity_reachable(
 
 
 @pytest.mark.parametrize("kind", ["image", "voice"])
-async def test_media_is_acknowledged_and_its_media_id_kept(
-    wechat: WeChatServer, kind: str
-) -> None:
+async def test_media_is_acknowledged_and_its_media_id_kept(wechat: WeChatServer, kind: str) -> None:
     media_id = "MEDIA_ID_3x9Kq2_" + kind
 
     answer = await wechat.post(payload(kind, openid=OPENID, media_id=media_id))
@@ -261,6 +260,29 @@ async def test_event_retry_is_deduplicated_by_sender_time_and_event(
     assert first.content == retry.content == CHECKED_IN
     assert later.content == ALREADY
     assert len(wechat.inbounds) == 2
+
+
+async def test_a_failed_first_delivery_lets_the_retry_handle_it(
+    wechat: WeChatServer, probe: Probe
+) -> None:
+    handle = wechat.core.dispatcher.handle
+    failures = [RuntimeError("database went away")]
+
+    async def flaky(msg: Inbound) -> Reply | None:
+        if failures:
+            raise failures.pop()
+        return await handle(msg)
+
+    wechat.core.dispatcher.handle = flaky  # type: ignore[method-assign]
+    xml = payload("text", openid=OPENID, content="签到")
+
+    failed = await wechat.post(xml)
+    retry = await wechat.post(xml)
+
+    assert failed.status == 500
+    assert "database" not in failed.body
+    assert retry.content == CHECKED_IN
+    assert await probe.balance(OPENID) == 5
 
 
 # -- refusals -------------------------------------------------------------------------------
@@ -390,7 +412,9 @@ async def test_safe_mode_tampered_ciphertext_is_400(wechat: WeChatServer) -> Non
     sealed = wechat_encrypt(payload("text", openid=OPENID, content="签到"))
     tampered = sealed[:20] + ("A" if sealed[20] != "A" else "B") + sealed[21:]
 
-    answer = await wechat.post(payload("text", openid=OPENID, content="x"), mode="safe", sealed=tampered)
+    answer = await wechat.post(
+        payload("text", openid=OPENID, content="x"), mode="safe", sealed=tampered
+    )
 
     assert answer.status == 400
     assert wechat.inbounds == []
@@ -409,7 +433,9 @@ async def test_safe_mode_tampered_ciphertext_is_400(wechat: WeChatServer) -> Non
 async def test_safe_mode_ciphertext_that_does_not_open_is_400(
     wechat: WeChatServer, sealed: str
 ) -> None:
-    answer = await wechat.post(payload("text", openid=OPENID, content="x"), mode="safe", sealed=sealed)
+    answer = await wechat.post(
+        payload("text", openid=OPENID, content="x"), mode="safe", sealed=sealed
+    )
 
     assert answer.status == 400
     assert wechat.inbounds == []
