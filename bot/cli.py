@@ -13,13 +13,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot.app import create_app
 from bot.app_core import build_core
 from bot.channels.console import run_shell
-from bot.channels.wechat import wechat_api_for
-from bot.channels.wechat_api import WeChatAPIError
-from bot.channels.wechat_menu import custom_menu
-from bot.core.i18n import Translator
 from bot.settings import ConfigError, Settings, load_settings
 from storage.db import Database
 from storage.migrate import upgrade
@@ -86,6 +81,13 @@ async def _db_upgrade(settings: Settings) -> int:
 
 
 async def _wechat_menu(settings: Settings) -> int:
+    # Imported here, as in _serve: the chat libraries take a second to import and the shell
+    # and `db upgrade` do not need them.
+    from bot.channels.wechat import wechat_api_for
+    from bot.channels.wechat_api import WeChatAPIError
+    from bot.channels.wechat_menu import custom_menu
+    from bot.core.i18n import Translator
+
     core = await build_core(settings)
     api = wechat_api_for(core)
     try:
@@ -120,6 +122,8 @@ async def _shell(settings: Settings, name: str) -> int:
 
 
 async def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    from bot.app import create_app
+
     core = await build_core(settings)
     runner = web.AppRunner(create_app(core), access_log=None)
     await runner.setup()

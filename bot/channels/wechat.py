@@ -24,6 +24,7 @@ from bot.channels.wechat_api import WeChatAPI
 from bot.channels.wechat_crypto import CryptoError, WeChatCipher, signature, signature_ok
 from bot.core.deliveries import Deliveries
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text
+from bot.settings import ConfigError
 from storage import identities
 
 log = logging.getLogger("memberbot.wechat")
@@ -96,6 +97,9 @@ class WeChatChannel:
         self.core = core
         self.api = api
         self.token = settings.wechat_token
+        if settings.wechat_aes_key and not settings.wechat_appid:
+            # Every encrypted message ends with the AppID; without it none could be checked.
+            raise ConfigError("setting MEMBERBOT_WECHAT_APPID is required with WECHAT_AES_KEY")
         self.cipher = (
             WeChatCipher(settings.wechat_aes_key, settings.wechat_appid or "")
             if settings.wechat_aes_key

@@ -6,6 +6,9 @@ import unicodedata
 from dataclasses import dataclass, field
 
 MAX_TEXT = 2000
+# Line/paragraph separators and bidi embeddings/overrides/isolates: they can make echoed text
+# read differently from what was sent.
+_INVISIBLE = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,14 @@ def numbered_text(reply: Reply) -> str:
 
 
 def clean_text(raw: str, limit: int = MAX_TEXT) -> str:
-    """Drop control and format characters (keeping newlines and emoji) and cap the length."""
+    """Drop control characters and text-direction overrides, cap the length.
+
+    Other format characters stay: emoji sequences are joined by U+200D.
+    """
     kept = []
     for ch in raw[: limit * 2]:
         if ch in "\n\t":
             kept.append(" " if ch == "\t" else ch)
-        elif unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") and ch != "\u2028":
+        elif unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") and ch not in _INVISIBLE:
             kept.append(ch)
     return "".join(kept).strip()[:limit]

@@ -45,6 +45,8 @@ def parse_order(data: dict[str, Any], max_amount: int) -> OrderIn | str:
     raw = data.get("amount")
     if not isinstance(raw, str) or len(raw) > 32:
         return 'amount must be a decimal string such as "99.50"'
+    if not raw.strip().isascii() or "_" in raw:  # Decimal() also takes "1_000" and "٥"
+        return 'amount must be a decimal string such as "99.50"'
     try:
         amount = Decimal(raw.strip())
     except InvalidOperation:
