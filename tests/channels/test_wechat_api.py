@@ -6,12 +6,14 @@ import asyncio
 
 import pytest
 
+from bot.app import create_app
 from bot.app_core import Core
 from bot.channels.wechat_api import OutboundDisabled, SendResult, WeChatAPI, WeChatAPIError
 from bot.channels.wechat_menu import custom_menu
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
 from bot.core.router import MENU_KEYS
+from bot.settings import ConfigError
 from tests.channels.conftest import (
     Probe,
     ServeFn,
@@ -363,9 +365,11 @@ async def test_without_appid_or_secret_outbound_is_off(
     appid: str | None,
     secret: str | None,
 ) -> None:
-    core = await new_core(
-        wechat_settings(backend, fake_wechat, wechat_appid=appid, wechat_secret=secret), clock
+    # Safe mode needs the AppID (it ends every encrypted message), so plain mode here.
+    settings = wechat_settings(
+        backend, fake_wechat, wechat_appid=appid, wechat_secret=secret, wechat_aes_key=None
     )
+    core = await new_core(settings, clock)
     try:
         wechat = await serve(core)
         answer = await wechat.text(OPENID, "签到")  # passive replies still work
@@ -381,3 +385,14 @@ async def test_without_appid_or_secret_outbound_is_off(
     assert answer.content.startswith("Checked in!")
     assert result == SendResult(False, "outside-window")
     assert fake_wechat.token_calls == []
+
+
+async def test_safe_mode_without_an_appid_stops_start_up(
+    backend: tuple[str, str | None], clock: FixedClock, fake_wechat: FakeWeChat
+) -> None:
+    core = await new_core(wechat_settings(backend, fake_wechat, wechat_appid=""), clock)
+    try:
+        with pytest.raises(ConfigError, match="MEMBERBOT_WECHAT_APPID is required"):
+            create_app(core, background=False)
+    finally:
+        await core.close()
