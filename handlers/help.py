@@ -24,6 +24,10 @@ def menu_buttons(t: Translator) -> tuple[Button, ...]:
         Button(t(N_("Check in")), "CHECKIN"),
         Button(t(N_("Points")), "POINTS"),
         Button(t(N_("Tier")), "TIER"),
+        Button(t(N_("Invite")), "INVITE"),
+        Button(t(N_("Communities")), "COMMUNITIES"),
+        Button(t(N_("Rewards")), "REWARDS"),
+        Button(t(N_("Complain")), "COMPLAIN"),
         Button(t(N_("Link accounts")), "LINK"),
     )
 

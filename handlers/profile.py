@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.core.context import Context
+from bot.core.dialogs import Dialogs
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
@@ -68,6 +69,7 @@ async def birthday(msg: Inbound, ctx: Context) -> Reply:
     if not msg.args.strip():
         if me.birthday:
             return Reply(t(N_("Your birthday is {birthday}."), birthday=me.birthday))
+        await Dialogs(ctx.services.cache).ask(me.id, "birthday")  # the next message answers
         return Reply(t(N_("Tell me your birthday as MM-DD, for example: /birthday 05-20")))
     parsed = parse_birthday(msg.args)
     if parsed is None:
@@ -76,6 +78,7 @@ async def birthday(msg: Inbound, ctx: Context) -> Reply:
         saved = await members.set_birthday_once(session, me.id, parsed)
         # Read what is stored: a concurrent /birthday may have set it after `me` was loaded.
         stored = None if saved else await members.get(session, me.id)
+    await Dialogs(ctx.services.cache).done(me.id)
     if stored is not None:
         raise DomainError(
             N_("Your birthday is already set to {birthday}; it can only be set once."),

@@ -39,6 +39,9 @@ class Keys:
     def inbound_reply(self, channel: str, delivery_id: str) -> str:
         return f"{self.prefix}:inbound-reply:{channel}:{delivery_id}"
 
+    def dialog(self, member_id: int) -> str:
+        return f"{self.prefix}:dialog:{member_id}"
+
     def options(self, channel: str, external_id: str) -> str:
         return f"{self.prefix}:options:{channel}:{external_id}"
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
 from bot.core.context import Context, Services
+from bot.core.dialogs import Dialogs
 from bot.core.i18n import Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 
@@ -190,7 +191,7 @@ class Dispatcher:
         ctx = Context(self.services, locale, Translator(locale), action=route.action)
         if route.args != msg.args:
             msg = replace(msg, args=route.args)
-        handler = self.actions.get(route.action, self.fallback)
+        handler = self.actions.get(route.action, self._answer_or_fallback)
         call: Next = handler
         for middleware in reversed(self.middlewares):
             call = _bind(middleware, call)
@@ -202,6 +203,15 @@ class Dispatcher:
             self.services.metrics.latency.labels(route.action).observe(
                 time.perf_counter() - started
             )
+
+    async def _answer_or_fallback(self, msg: Inbound, ctx: Context) -> Reply:
+        """Text that is no command: the answer to a question the member was asked, if any."""
+        action = await Dialogs(ctx.services.cache).pending(ctx.me.id)
+        handler = self.actions.get(action) if action else None
+        if handler is None:
+            return await self.fallback(msg, ctx)
+        ctx.action = action or ctx.action
+        return await handler(replace(msg, args=msg.text.strip()), ctx)
 
 
 def _bind(middleware: Middleware, inner: Next) -> Next:

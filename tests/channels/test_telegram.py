@@ -45,7 +45,9 @@ CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 poi
 NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"
 MENU = [
     [("Check in", "CHECKIN"), ("Points", "POINTS")],
-    [("Tier", "TIER"), ("Link accounts", "LINK")],
+    [("Tier", "TIER"), ("Invite", "INVITE")],
+    [("Communities", "COMMUNITIES"), ("Rewards", "REWARDS")],
+    [("Complain", "COMPLAIN"), ("Link accounts", "LINK")],
 ]
 SENT_PRIVATELY = "I sent you the answer in a private chat."
 

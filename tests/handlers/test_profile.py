@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
+from bot.app_core import build_core
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
+from tests.conftest import make_settings
 
 ASK_FORMAT = "Please send your birthday as MM-DD, for example: /birthday 05-20"
 
@@ -171,3 +173,72 @@ async def test_digit_like_symbols_are_refused_not_crashed_on(chat, said):
 
     assert reply is not None
     assert reply.text == ASK_FORMAT
+
+
+# -- the guided birthday question (a dialog kept in the cache) --------------------------------
+
+ASK = "Tell me your birthday as MM-DD, for example: /birthday 05-20"
+SAVED = "Birthday saved: 05-20. Check in that day for double points!"
+
+
+async def test_birthday_question_is_answered_by_the_next_message(chat, probe):
+    alice = chat("alice")
+
+    asked = await alice.say("/birthday")
+    answered = await alice.say("05-20")
+
+    assert asked is not None and asked.text == ASK
+    assert answered is not None and answered.text == SAVED
+    assert (await probe.member(alice)).birthday == "05-20"
+
+
+async def test_a_wrong_answer_keeps_the_question_open(chat, probe):
+    alice = chat("alice")
+    await alice.say("生日")
+
+    wrong = await alice.say("13-40")
+    right = await alice.say("5/20")
+
+    assert wrong is not None and wrong.text == ASK_FORMAT
+    assert right is not None and right.text == SAVED
+
+
+async def test_a_command_in_between_is_not_taken_as_the_answer(chat, probe):
+    alice = chat("alice")
+    await alice.say("/birthday")
+
+    points = await alice.say("points")
+    answered = await alice.say("05-20")
+
+    assert points is not None and points.text.startswith("Your points: 0")
+    assert answered is not None and answered.text == SAVED
+
+
+async def test_after_the_answer_plain_text_gets_the_help_again(chat):
+    alice = chat("alice")
+    await alice.say("/birthday")
+    await alice.say("05-20")
+
+    reply = await alice.say("05-21")
+
+    assert reply is not None and reply.text.startswith("Sorry, I didn't understand that.")
+
+
+async def test_the_answer_may_reach_another_process(backend, core, chat, probe, clock):
+    database_url, redis_url = backend
+    if redis_url is None:
+        pytest.skip("the in-process cache is not shared between processes by design")
+    other = await build_core(
+        make_settings(database_url, redis_url),
+        clock=clock,
+        keys=core.services.cache.keys,
+        migrate_sqlite=False,
+    )
+    try:
+        await chat("alice").say("/birthday")
+        answered = await ConsoleChat(other, "alice", locale_hint="en").say("05-20")
+    finally:
+        await other.close()
+
+    assert answered is not None and answered.text == SAVED
+    assert (await probe.member(chat("alice"))).birthday == "05-20"

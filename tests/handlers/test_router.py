@@ -186,7 +186,16 @@ async def test_unknown_text_gets_a_short_help_not_silence(chat):
 
     assert reply is not None
     assert reply.text == UNKNOWN_REPLY
-    assert [b.action for b in reply.buttons] == ["CHECKIN", "POINTS", "TIER", "LINK"]
+    assert [b.action for b in reply.buttons] == [
+        "CHECKIN",
+        "POINTS",
+        "TIER",
+        "INVITE",
+        "COMMUNITIES",
+        "REWARDS",
+        "COMPLAIN",
+        "LINK",
+    ]
 
 
 async def test_unknown_command_gets_the_short_help(chat):
