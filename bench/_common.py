@@ -154,14 +154,26 @@ def writer_connections(url: str) -> int:
     return engine_connections(Database(url))
 
 
-async def forget_keys(redis_url: str, prefix: str) -> None:
-    """Delete every key under `prefix:` (the benches' unique Redis prefixes)."""
+async def forget_keys(redis_url: str, prefix: str) -> int:
+    """Delete every key under `prefix:` (the benches' unique Redis prefixes); how many."""
     client = Redis.from_url(redis_url)
+    removed = 0
     try:
         async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            await client.delete(key)
+            removed += await client.delete(key)
     finally:
         await client.aclose()
+    return removed
+
+
+def check_prefix_used(removed: int) -> None:
+    """A memberbot child on Redis always writes keys (delivery claims, flood counters)."""
+    if not removed:
+        raise BenchError(
+            "memberbot wrote no Redis key under the bench's prefix: the Keys patch of "
+            "bot.cli.build_core (serve_memberbot) no longer applies; its keys may be left "
+            "under the default prefix"
+        )
 
 
 async def create_members(
@@ -316,6 +328,12 @@ class Measured:
         return percentile(self.phase.latencies, p)
 
 
+def box_note() -> str:
+    """The machine's load when a run starts: the benches share it with whatever else runs."""
+    one, five, _ = os.getloadavg()
+    return f"load average before the run {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
 def child_env(settings: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without any MEMBERBOT_* setting, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMBERBOT_")}
@@ -359,7 +377,8 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
+        probe = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=probe) as session:
             while True:
                 if self.proc.poll() is not None:
                     raise BenchError(
@@ -370,7 +389,7 @@ class Server:
                     async with session.get(f"{self.url}/healthz") as response:
                         if response.status == 200:
                             return
-                except aiohttp.ClientError:
+                except (aiohttp.ClientError, TimeoutError):
                     pass
                 if time.monotonic() > deadline:
                     raise BenchError(f"server {self.config['mode']} not ready in {timeout:.0f} s")
@@ -398,7 +417,10 @@ async def running(server: Server) -> AsyncIterator[Server]:
 
 async def metric(url: str, name: str) -> float:
     """Sum of a Prometheus metric's samples on a running memberbot (`/metrics`)."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(f"{url}/metrics") as response,
+    ):
         text = await response.text()
     total = 0.0
     for line in text.splitlines():

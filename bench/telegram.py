@@ -69,6 +69,8 @@ from bench._common import (
     Phase,
     Server,
     Usage,
+    box_note,
+    check_prefix_used,
     child_env,
     create_members,
     forget_keys,
@@ -459,8 +461,8 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Outco
         )
     finally:
         await fake.close()
-        if redis_url:
-            await forget_keys(redis_url, prefix)
+        removed = await forget_keys(redis_url, prefix) if redis_url else -1
+    check_prefix_used(removed)
     return outcomes
 
 
@@ -549,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"processes, fake Bot API in this one; "
         + ("outbound rate limit LIFTED" if args.no_rate_limit else "outbound rate limit ON")
     )
+    print(box_note())
     outcomes: list[Outcome] = []
     for backend in backends:
         try:

@@ -71,6 +71,8 @@ from bench._common import (
     Phase,
     Server,
     Usage,
+    box_note,
+    check_prefix_used,
     child_env,
     create_members,
     forget_keys,
@@ -391,8 +393,8 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
             )
         )
     finally:
-        if redis_url:
-            await forget_keys(redis_url, prefix)
+        removed = await forget_keys(redis_url, prefix) if redis_url else -1
+    check_prefix_used(removed)
     await verify_memberbot(url, len(measured), today, points)
 
     bare = Server(SCRIPT, {"mode": "bare", "points": points}, env)
@@ -448,7 +450,7 @@ def report(results: list[Measured]) -> str:
         )
     lines += [
         "req/s and latencies: measured by the load generator (another process), request sent "
-        "to reply read; p99.9 of N < 1000 is the maximum",
+        "to reply read; with N <= 1000, p99.9 is the maximum",
         "srv cpu: CPU ms of the server process per post; busy: share of all CPUs busy during "
         "the phase (server, database, Redis, load generator together)",
         "thr/b, p99/b, thr/a: memberbot / baseline (b) or (a)",
@@ -504,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"memberbot WeChat webhook bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; servers in child processes"
     )
+    print(box_note())
     results: list[Measured] = []
     for backend in backends:
         try:
