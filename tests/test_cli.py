@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -134,3 +135,15 @@ def test_bad_rules_file_exits_2_naming_the_key(runs, case, key):
     assert key in done.stderr.decode()
     assert done.stdout == b""
     assert no_traceback(done)
+
+
+def test_logging_keeps_the_bot_token_in_telegram_urls_out_of_the_log(caplog):
+    from bot.cli import configure_logging
+
+    configure_logging()
+    caplog.set_level(logging.INFO)
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot1:SECRET/x")
+
+    assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("httpcore").getEffectiveLevel() == logging.WARNING
+    assert "SECRET" not in caplog.text

@@ -90,6 +90,7 @@ class SharedRateLimiter(BaseRateLimiter[int]):
     ) -> None:
         self.cache = cache
         self.max_retries = max_retries
+        self._turn = asyncio.Lock()
         self._sleep = sleep
 
     async def initialize(self) -> None:
@@ -98,38 +99,49 @@ class SharedRateLimiter(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         return None
 
-    async def _slot(self, name: str, limit: int, window: int) -> float:
-        """0 when a send fits in the current window, else seconds until the next one."""
-        now = time.time()
-        bucket = int(now // window)
+    async def _slot(self, name: str, limit: int, window: int) -> tuple[float, int]:
+        """(0, bucket) when a send fits in the current window, else (seconds to wait, bucket)."""
+        bucket = int(time.time() // window)
         used = await self.cache.incr(self.cache.keys.rate(f"telegram:{name}", bucket), window * 2)
-        return 0.0 if used <= limit else (bucket + 1) * window - now
+        wait = 0.0 if used <= limit else max((bucket + 1) * window - time.time(), 0.001)
+        return wait, bucket
+
+    async def _wait_for(self, name: str, limit: int, window: int, deadline: float) -> int:
+        """Wait until a slot of the window is had; returns the window's bucket number."""
+        while True:
+            wait, bucket = await self._slot(name, limit, window)
+            if not wait:
+                return bucket
+            if time.monotonic() >= deadline:
+                log.warning("telegram rate limit wait gave up window=%s", name.split(":")[0])
+                return bucket
+            await self._sleep(wait)
 
     async def _acquire(self, chat_id: object) -> None:
-        """Wait for a slot in every window the send counts in.
+        """Wait for the chat's own window, then for a slot of the overall budget.
 
-        A counter that is taken while another window refuses is spent for nothing (the cache
-        has no way to give it back), so the cheap one to waste is taken first: a private
-        chat's second before the overall budget (a send held for its chat would otherwise eat
-        a slot of everybody's 30/s on every try), the overall second before a group's minute
-        (which a busy second would otherwise drain, one slot per try).
+        The overall budget is awaited in arrival order within the process: without the queue,
+        dozens of waiting sends race for each new second and an unlucky one can lose for many
+        seconds in a row. A private chat's slot is taken first (a slot taken and then refused
+        elsewhere cannot be given back); if the wait for the overall budget carried the send
+        into a later second, the send is counted in the chat's window of that second too.
         """
         deadline = time.monotonic() + MAX_WAIT
         chat = _chat_number(chat_id)
-        windows: list[tuple[str, int, int]] = [("all", GLOBAL_PER_SECOND, 1)]
         if chat is not None and chat < 0:
-            windows.append((f"group:{chat}", GROUP_PER_MINUTE, 60))
-        elif chat is not None:
-            windows.insert(0, (f"chat:{chat}", PRIVATE_PER_SECOND, 1))
-        while time.monotonic() < deadline:
-            wait = 0.0
-            for name, limit, window in windows:
-                wait = await self._slot(name, limit, window)
-                if wait:
-                    break
-            if not wait:
-                return
-            await self._sleep(wait)
+            await self._wait_for(f"group:{chat}", GROUP_PER_MINUTE, 60, deadline)
+            async with self._turn:
+                await self._wait_for("all", GLOBAL_PER_SECOND, 1, deadline)
+            return
+        second = None
+        if chat is not None:
+            second = await self._wait_for(f"chat:{chat}", PRIVATE_PER_SECOND, 1, deadline)
+        async with self._turn:
+            now = await self._wait_for("all", GLOBAL_PER_SECOND, 1, deadline)
+        if second is not None and now != second:
+            # Counted in the second it really goes out in, so the chat's next send waits;
+            # waiting again here would cost a second slot of the overall budget.
+            await self._slot(f"chat:{chat}", PRIVATE_PER_SECOND, 1)
 
     async def process_request(
         self,

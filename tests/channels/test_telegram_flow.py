@@ -441,3 +441,34 @@ async def test_updates_without_a_user_are_not_serialised(processor: PerMemberPro
     await asyncio.wait_for(processor.process_update(channel_post, trace.job("c2")), 2)
     trace.gates["c1"].set()
     await held
+
+
+async def test_sends_waiting_for_the_overall_budget_go_out_in_arrival_order(
+    cache: Cache, fake_time: FakeTime
+) -> None:
+    class CountingLock(asyncio.Lock):
+        queued = 0
+
+        async def acquire(self) -> bool:
+            self.queued += 1
+            return await super().acquire()
+
+    fake_time.auto = False
+    limiter = SharedRateLimiter(cache, sleep=fake_time.sleep)
+    limiter._turn = turn = CountingLock()
+    send, sent = sender(limiter, fake_time)
+    for chat in range(1, 31):
+        await send(chat)  # this second's 30
+    waiting = []
+    for i in range(45):  # more than the next second's 30 too
+        waiting.append(asyncio.create_task(send(1000 + i)))
+        # They arrive one after another (on Redis a chat's own slot takes a round trip first).
+        await until(lambda: turn.queued == 31 + i)
+    for _ in range(2):
+        await until(lambda: len(fake_time._timers) == 1)  # only the head of the queue waits
+        fake_time.advance(1.0)
+    await asyncio.wait_for(asyncio.gather(*waiting), 2)
+
+    assert [chat for chat, _ in sent[30:]] == [1000 + i for i in range(45)]
+    assert [at for _, at in sent[30:60]] == [T0 + 1.0] * 30
+    assert [at for _, at in sent[60:]] == [T0 + 2.0] * 15
