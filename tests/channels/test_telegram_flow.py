@@ -463,7 +463,7 @@ async def test_sends_waiting_for_the_overall_budget_go_out_in_arrival_order(
     for i in range(45):  # more than the next second's 30 too
         waiting.append(asyncio.create_task(send(1000 + i)))
         # They arrive one after another (on Redis a chat's own slot takes a round trip first).
-        await until(lambda: turn.queued == 31 + i)
+        await until(lambda i=i: turn.queued == 31 + i)
     for _ in range(2):
         await until(lambda: len(fake_time._timers) == 1)  # only the head of the queue waits
         fake_time.advance(1.0)
