@@ -11,6 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
+from handlers.invites import reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
 
@@ -62,6 +63,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 expiry_days=rules.points.expiry_days,
             )
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
+            invite = await reward_on_first_checkin(session, services, me.id, now)
     tier = change.new if result.created else me.tier
     next_reward = reward_for(rules, tier, me.birthday, result.streak + 1, tomorrow)
     if not result.created:
@@ -77,6 +79,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             private=True,
         )
     services.metrics.checkins.inc()
+    await tell_inviter(services, invite)
     services.metrics.points_issued.labels("checkin").inc(result.points)
     lines = [
         t(

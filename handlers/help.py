@@ -6,6 +6,7 @@ from bot.core.context import Context
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
+from handlers.invites import welcome_referral
 
 router = Router("help")
 
@@ -14,6 +15,8 @@ HELP_TEXT = N_(
     "• Check in daily for points: send “checkin” or /checkin\n"
     "• Your points and history: “points” or /points\n"
     "• Your tier and benefits: “tier” or /tier\n"
+    "• Invite friends, both of you get points: “invite” or /invite\n"
+    "• Interest communities: “communities” or /communities\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en · Birthday (double points): /birthday MM-DD"
 )
@@ -37,15 +40,13 @@ async def show_help(msg: Inbound, ctx: Context) -> Reply:
     lines = []
     if ctx.is_new:
         lines.append(ctx.t(N_("Welcome! You are now a member.")))
+    if msg.referral and (note := await welcome_referral(msg, ctx)):
+        lines.append(note)
     lines.append(ctx.t(HELP_TEXT))
     return Reply("\n".join(lines), buttons=menu_buttons(ctx.t))
 
 
 @router.action(
-    "invite",
-    "communities",
-    "join",
-    "leave",
     "claim",
     "rewards",
     "redeem",

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.context import Context
+from bot.core.context import Context, Services
 from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
-from bot.settings import Rules
+from handlers.invites import after_merge
 from handlers.tiers import tier_label
 from storage import checkins, ledger, links, members
 
@@ -73,7 +73,7 @@ async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
             raise DomainError(N_("Send this code from your other app, not from this one."))
         # take() deletes the row: of two people racing with one code, only one gets it.
         if found is not None and usable and await links.take(session, code) is not None:
-            outcome = await _merge(session, rules, found.member_id, me.id, now)
+            outcome = await _merge(session, services, found.member_id, me.id, now)
     if outcome is None:
         raise DomainError(
             N_("That code is wrong or has expired. Send /link in your other app for a new one.")
@@ -90,15 +90,17 @@ async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
 
 
 async def _merge(
-    session: AsyncSession, rules: Rules, a: int, b: int, now: datetime
+    session: AsyncSession, services: Services, a: int, b: int, now: datetime
 ) -> tuple[int, str]:
     """Merge two members, the older surviving; returns the survivor's balance and tier.
 
     Check-in days both halves have count once: the dropped half's reward for such a day is
     reversed and its growth taken back, so linking never earns anything by itself.
     """
+    rules = services.rules
     survivor_id, loser_id = sorted((a, b))
     merged = await members.merge(session, survivor_id, loser_id)
+    await after_merge(session, services, survivor_id, loser_id, now)
     for day, points in merged.duplicate_days:
         await ledger.reverse(
             session,

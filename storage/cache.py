@@ -33,6 +33,12 @@ class Keys:
     def link_attempts(self, member_id: int) -> str:
         return f"{self.prefix}:link-attempts:{member_id}"
 
+    def invite_attempts(self, member_id: int) -> str:
+        return f"{self.prefix}:invite-attempts:{member_id}"
+
+    def wechat_invite_qr(self, member_id: int) -> str:
+        return f"{self.prefix}:wechat-invite-qr:{member_id}"
+
     def inbound_claim(self, channel: str, delivery_id: str) -> str:
         return f"{self.prefix}:inbound:{channel}:{delivery_id}"
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -158,3 +159,84 @@ class LinkCode(Base):
     member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class Invite(Base):
+    """Who brought whom: one row per invitee, ever (the unique key is the "attributed once").
+
+    status: waiting (for the invitee's first check-in), review (past the inviter's daily cap,
+    for a moderator), rewarded, rejected, void (the two turned out to be one person).
+    """
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inviter_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    invitee_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), unique=True)
+    via: Mapped[str] = mapped_column(String(16))  # telegram, wechat, code
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
+    reward_day: Mapped[date | None] = mapped_column(Date)  # the inviter's day it counted in
+
+    __table_args__ = (Index("ix_invites_inviter_day", "inviter_id", "reward_day"),)
+
+
+class Community(Base):
+    """An interest group, gated by tier, with a Telegram group and/or a WeChat group QR."""
+
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(JSON)  # locale -> name
+    tag: Mapped[str] = mapped_column(String(32), default="")
+    min_tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    wechat_qr: Mapped[str | None] = mapped_column(String(512))  # group QR image URL or link
+    description: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class CommunityMember(Base):
+    __tablename__ = "community_members"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(Id, ForeignKey("communities.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8))  # joined, left
+    via: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column()
+    left_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "member_id", name="uq_community_members_pair"),
+    )
+
+
+class GroupInviteLink(Base):
+    """A one-person Telegram invite link made for one member, so a join tells who it was."""
+
+    __tablename__ = "group_invite_links"
+
+    link: Mapped[str] = mapped_column(String(255), primary_key=True)
+    community_id: Mapped[int] = mapped_column(Id, ForeignKey("communities.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Role(Base):
+    """admin and staff everywhere (community_id 0), moderator of one community."""
+
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    community_id: Mapped[int] = mapped_column(Id, default=0)  # 0: not tied to one community
+    granted_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("member_id", "role", "community_id", name="uq_roles_grant"),)

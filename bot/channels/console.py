@@ -6,9 +6,25 @@ import asyncio
 from typing import TextIO
 
 from bot.app_core import Core
-from bot.core.messages import Inbound, Reply, clean_text, numbered_text
+from bot.core.messages import Inbound, Reply, clean_text, numbered_text, options
+from bot.core.outreach import Port
 
 CHANNEL = "console"
+
+
+class ConsolePort(Port):
+    """Pushes to terminal members wait in an inbox until that member's next turn."""
+
+    def __init__(self, channel: str = CHANNEL) -> None:
+        self.channel = channel
+        self.inbox: dict[str, list[Reply]] = {}
+
+    async def push(self, external_id: str, reply: Reply) -> bool:
+        self.inbox.setdefault(external_id, []).append(reply)
+        return True
+
+    def collect(self, external_id: str) -> list[Reply]:
+        return self.inbox.pop(external_id, [])
 
 
 class ConsoleChat:
@@ -27,14 +43,22 @@ class ConsoleChat:
         # Tests speak as a member of another app through the same door (e.g. to link accounts).
         self.channel = channel
         self._last: Reply | None = None
+        ports = core.services.outreach.ports
+        port = ports.setdefault(channel, ConsolePort(channel))
+        self.port = port if isinstance(port, ConsolePort) else None
+
+    def pushed(self) -> list[Reply]:
+        """Messages the bot pushed to this person (e.g. an invite reward), oldest first."""
+        return self.port.collect(self.name) if self.port is not None else []
 
     def inbound(self, text: str) -> Inbound:
         text = clean_text(text, self.core.services.rules.limits.text_length)
         menu_key = None
         # ASCII only: "²" passes str.isdigit() but not int(); "١" would pick an option unasked.
         numeric = text.isascii() and text.isdigit() and len(text) <= 2
-        if self._last and numeric and 1 <= int(text) <= len(self._last.buttons):
-            menu_key = self._last.buttons[int(text) - 1].action
+        choices = options(self._last) if self._last else ()
+        if numeric and 1 <= int(text) <= len(choices):
+            menu_key = choices[int(text) - 1].action
         return Inbound(
             channel=self.channel,
             external_id=self.name,
@@ -70,6 +94,7 @@ async def run_shell(core: Core, name: str, stdin: TextIO, stdout: TextIO) -> int
         if not line.strip():
             continue
         reply = await chat.say(line)
-        if reply is not None:
-            stdout.write(numbered_text(reply) + "\n")
-            stdout.flush()
+        for shown in [reply, *chat.pushed()]:
+            if shown is not None:
+                stdout.write(numbered_text(shown) + "\n")
+        stdout.flush()

@@ -56,6 +56,8 @@ COMMANDS = (
     ("checkin", N_("Check in for today's points")),
     ("points", N_("Your points and recent history")),
     ("tier", N_("Your tier, benefits and progress")),
+    ("invite", N_("Your invite link: friends and you get points")),
+    ("communities", N_("Interest communities to join")),
     ("link", N_("Link your WeChat and Telegram accounts")),
     ("lang", N_("Choose your language")),
     ("birthday", N_("Set your birthday for double points")),
@@ -69,7 +71,14 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Buttons two to a row; callback_data is the short action code (at most 64 bytes)."""
     if not reply.buttons:
         return None
-    buttons = [InlineKeyboardButton(b.label, callback_data=b.action[:64]) for b in reply.buttons]
+    buttons = [
+        InlineKeyboardButton(b.label, url=b.url)
+        if b.url
+        else InlineKeyboardButton(
+            b.label, callback_data=b.action.encode()[:64].decode(errors="ignore")
+        )
+        for b in reply.buttons
+    ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 

@@ -23,7 +23,7 @@ from bot.app_core import Core
 from bot.channels.wechat_api import WeChatAPI
 from bot.channels.wechat_crypto import CryptoError, WeChatCipher, signature, signature_ok
 from bot.core.deliveries import Deliveries
-from bot.core.messages import Inbound, Reply, clean_text, numbered_text
+from bot.core.messages import Inbound, Reply, clean_text, numbered_text, options
 from bot.settings import ConfigError
 from storage import identities
 
@@ -278,10 +278,8 @@ class WeChatChannel:
 
     async def _remember_options(self, openid: str, reply: Reply) -> None:
         key = self.core.services.cache.keys.options(CHANNEL, openid)
-        if reply.buttons:
-            await self.core.services.cache.set(
-                key, json.dumps([b.action for b in reply.buttons]), 600
-            )
+        if choices := options(reply):
+            await self.core.services.cache.set(key, json.dumps([b.action for b in choices]), 600)
 
     async def _option(self, openid: str, text: str) -> str | None:
         """A bare number answers the numbered options of the last reply."""

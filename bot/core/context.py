@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
 from bot.core.metrics import Metrics
+from bot.core.outreach import Outreach
 from bot.settings import Rules, Settings
 from storage.cache import Cache
 from storage.db import Database
@@ -21,6 +22,10 @@ class Services:
     cache: Cache
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
+    outreach: Outreach = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outreach = Outreach(self.db, self.settings.default_locale)
 
 
 @dataclass

@@ -32,10 +32,14 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Button:
-    """An option under a reply; `action` is a short code any process can interpret."""
+    """An option under a reply; `action` is a short code any process can interpret.
+
+    A button with a `url` opens it instead (Telegram only); apps without buttons show the
+    link in the text, so such buttons are not numbered there."""
 
     label: str
-    action: str
+    action: str = ""
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,18 @@ class Reply:
     private: bool = False  # holds a member's own data: never show it in a group
 
 
+def options(reply: Reply) -> tuple[Button, ...]:
+    """The buttons that stand for an action (not a link): what a typed number can pick."""
+    return tuple(b for b in reply.buttons if b.url is None)
+
+
 def numbered_text(reply: Reply) -> str:
     """Text, then buttons as numbered options, for apps without buttons (terminal, WeChat)."""
-    if not reply.buttons:
+    choices = options(reply)
+    if not choices:
         return reply.text
-    options = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1))
-    return f"{reply.text}\n{options}"
+    numbered = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(choices, 1))
+    return f"{reply.text}\n{numbered}"
 
 
 def clean_text(raw: str, limit: int = MAX_TEXT) -> str:

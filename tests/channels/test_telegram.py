@@ -38,6 +38,8 @@ HELP = (
     "• Check in daily for points: send “checkin” or /checkin\n"
     "• Your points and history: “points” or /points\n"
     "• Your tier and benefits: “tier” or /tier\n"
+    "• Invite friends, both of you get points: “invite” or /invite\n"
+    "• Interest communities: “communities” or /communities\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en · Birthday (double points): /birthday MM-DD"
 )
@@ -310,6 +312,8 @@ async def test_startup_publishes_commands_in_english_and_chinese(
         {"command": "checkin", "description": "Check in for today's points"},
         {"command": "points", "description": "Your points and recent history"},
         {"command": "tier", "description": "Your tier, benefits and progress"},
+        {"command": "invite", "description": "Your invite link: friends and you get points"},
+        {"command": "communities", "description": "Interest communities to join"},
         {"command": "link", "description": "Link your WeChat and Telegram accounts"},
         {"command": "lang", "description": "Choose your language"},
         {"command": "birthday", "description": "Set your birthday for double points"},
@@ -576,7 +580,13 @@ async def test_start_payload_becomes_a_referral_only_when_valid(
     assert inbound.referral == referral
     if referral is not None:
         assert inbound.text == "/start"
-    assert sent.text == "Welcome! You are now a member.\n" + HELP
+    # No member has these codes: the payload reached the core, which says so.
+    unknown_code = {
+        "ref_ABC123": "There is no invite code ABC123. Please check it and try again.\n",
+        "ref_a-b_C-9": "There is no invite code ABC9. Please check it and try again.\n",
+        "ref_" + "A" * 60: "There is no invite code AAAAAAAAAAAA. Please check it and try again.\n",
+    }.get(referral or "", "")
+    assert sent.text == "Welcome! You are now a member.\n" + unknown_code + HELP
 
 
 # -- groups -----------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ async def test_subscribe_from_invite_qr_carries_the_referral(wechat: WeChatServe
 
     answer = await wechat.post(xml)
 
-    assert answer.content == WELCOME
+    no_such_code = "There is no invite code ABC. Please check it and try again."
+    assert answer.content == WELCOME.replace("\n", f"\n{no_such_code}\n", 1)
     inbound = wechat.inbounds[-1]
     assert (inbound.external_id, inbound.referral, inbound.menu_key) == (OPENID, "ref_ABC", "HELP")
 
@@ -117,7 +118,10 @@ async def test_scan_by_a_follower_carries_the_referral(wechat: WeChatServer) -> 
 
     answer = await wechat.post(payload("scan", openid=OPENID, event="SCAN", event_key="ref_ABC"))
 
-    assert answer.content == HELP_REPLY
+    assert (
+        answer.content
+        == f"There is no invite code ABC. Please check it and try again.\n{HELP_REPLY}"
+    )
     assert wechat.inbounds[-1].referral == "ref_ABC"
 
 

@@ -1,0 +1,323 @@
+"""Invites: a member's code and link, attributing new members, and rewarding both sides.
+
+Attribution happens once per invitee (a unique row), only for members new within the window,
+never to oneself; the invitee's welcome points come at once, the inviter's reward when the
+invitee first checks in, or, past the inviter's daily cap, after a moderator's review.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.clock import local_day
+from bot.core.context import Context, Services
+from bot.core.errors import DomainError
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Button, Inbound, Reply
+from bot.core.router import Router
+from bot.settings import Rules
+from handlers.tiers import TierChange, apply_growth, upgrade_text
+from storage import invites, ledger
+from storage.members import INVITE_ALPHABET
+from storage.models import Invite, LedgerEntry, Member
+
+router = Router("invites")
+log = logging.getLogger("memberbot.invites")
+
+REFERRAL_PREFIX = "ref_"
+
+
+def welcome_key(invitee_id: int) -> str:
+    return f"invite:welcome:{invitee_id}"
+
+
+def reward_key(invitee_id: int) -> str:
+    return f"invite:reward:{invitee_id}"
+
+
+@router.action("invite")
+async def invite(msg: Inbound, ctx: Context) -> Reply:
+    """`/invite`: my code, link and counts; `/invite CODE` (邀请码 CODE): I was invited."""
+    if msg.args:
+        return Reply(await attribute(ctx, msg.args, via="code"), private=True)
+    return await show_invite(msg, ctx)
+
+
+async def show_invite(msg: Inbound, ctx: Context) -> Reply:
+    services, t, me = ctx.services, ctx.t, ctx.me
+    rules = services.rules.invites
+    async with services.db.reader() as session:
+        counts = await invites.counts(session, me.id)
+    link = await services.outreach.port(msg.channel).invite_link(me)
+    lines = [t(N_("Your invite code: {code}"), code=me.invite_code)]
+    buttons: tuple[Button, ...] = ()
+    if link is not None and link.kind == "qr":
+        lines.append(
+            t(N_("Your invite QR code (friends scan it to follow us): {url}"), url=link.url)
+        )
+    elif link is not None:
+        lines.append(t(N_("Your invite link: {url}"), url=link.url))
+    if link is not None and link.share_url:
+        buttons = (Button(t(N_("Share my invite link")), url=link.share_url),)
+    lines.append(
+        t(
+            N_("New friends can also send “invite {code}” within {days} days of joining."),
+            code=me.invite_code,
+            days=rules.attribution_days,
+        )
+    )
+    lines.append(
+        t(
+            N_(
+                "They get {invitee} points at once; you get {inviter} points and {growth} growth "
+                "when they first check in."
+            ),
+            invitee=rules.invitee_points,
+            inviter=rules.inviter_points,
+            growth=services.rules.growth.per_invite,
+        )
+    )
+    lines.append(
+        t(
+            N_("Invited: {invited} · Rewarded: {rewarded} · Waiting for review: {review}"),
+            invited=counts.invited,
+            rewarded=counts.rewarded,
+            review=counts.review,
+        )
+    )
+    return Reply("\n".join(lines), buttons=buttons, private=True)
+
+
+def share_url(link: str, text: str) -> str:
+    """Telegram's share dialog for a link, with a line of text to go with it."""
+    return f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(text, safe='')}"
+
+
+async def welcome_referral(msg: Inbound, ctx: Context) -> str | None:
+    """A deep link or QR payload `ref_<code>`: attribute, and say what happened (or None)."""
+    payload = (msg.referral or "").strip()
+    if not payload.lower().startswith(REFERRAL_PREFIX):
+        return None
+    via = msg.channel if msg.channel in ("telegram", "wechat") else "code"
+    try:
+        return await attribute(ctx, payload[len(REFERRAL_PREFIX) :], via=via, typed=False)
+    except DomainError as refusal:
+        return ctx.t(refusal.message, **refusal.params)
+
+
+async def attribute(ctx: Context, raw_code: str, *, via: str, typed: bool = True) -> str:
+    """Credit the member as invited by the code's owner; the welcome text, or a DomainError."""
+    services, me = ctx.services, ctx.me
+    rules = services.rules.invites
+    cache = services.cache
+    code = invites.normalise_code(raw_code)
+    attempts = cache.keys.invite_attempts(me.id)
+    if typed and int(await cache.get(attempts) or 0) >= rules.wrong_code_limit:
+        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        inviter = await _inviter(session, code)
+        if inviter is None:
+            if typed:
+                await cache.incr(attempts, ttl=rules.wrong_code_minutes * 60)
+            raise DomainError(
+                N_("There is no invite code {code}. Please check it and try again."),
+                code=code[:12] or "-",
+            )
+        await _check_can_be_invited(session, services.rules, inviter, me, now)
+        if not await invites.attribute(session, inviter.id, me.id, via, now):
+            raise DomainError(N_("You have already been invited; an invitation counts once."))
+        points = rules.invitee_points
+        balance = None
+        if points:
+            moved = await ledger.earn(
+                session,
+                me.id,
+                points,
+                "invite-welcome",
+                welcome_key(me.id),
+                now,
+                expiry_days=services.rules.points.expiry_days,
+            )
+            balance = moved.balance
+    log.info("invite attributed inviter=%s invitee=%s via=%s", inviter.id, me.id, via)
+    if balance is None:
+        return ctx.t(N_("Thanks for joining through a friend's invitation!"))
+    services.metrics.points_issued.labels("invite").inc(points)
+    return ctx.t(
+        N_(
+            "Welcome gift: +{points} points for joining through a friend's invitation. "
+            "Balance: {balance}."
+        ),
+        points=points,
+        balance=balance,
+    )
+
+
+async def _inviter(session: AsyncSession, code: str) -> Member | None:
+    if not 4 <= len(code) <= 12 or any(ch not in INVITE_ALPHABET for ch in code):
+        return None
+    return await invites.member_by_code(session, code)
+
+
+async def _check_can_be_invited(
+    session: AsyncSession, rules: Rules, inviter: Member, me: Member, now: datetime
+) -> None:
+    if inviter.id == me.id:
+        raise DomainError(N_("That is your own invite code: share it with friends instead."))
+    window = timedelta(days=rules.invites.attribution_days)
+    if me.created_at < now - window:
+        raise DomainError(
+            N_("Invite codes count only within {days} days of joining, and you joined earlier."),
+            days=rules.invites.attribution_days,
+        )
+    if inviter.created_at > me.created_at:
+        raise DomainError(N_("That code's owner joined after you, so it cannot count for you."))
+    if await invites.of_invitee(session, me.id) is not None:
+        raise DomainError(N_("You have already been invited; an invitation counts once."))
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An invite reward decided inside a transaction; told to the inviter after it commits."""
+
+    invite_id: int
+    inviter_id: int
+    status: str
+    points: int = 0
+    balance: int = 0
+    tier: TierChange | None = None
+
+
+async def reward_on_first_checkin(
+    session: AsyncSession, services: Services, invitee_id: int, now: datetime
+) -> Settled | None:
+    """Called in the invitee's check-in transaction: settle their invite, at most once."""
+    rules = services.rules
+    day = local_day(now, services.settings.tz)
+    invite = await invites.settle_first_checkin(
+        session, invitee_id, day, rules.invites.daily_review_threshold, now
+    )
+    if invite is None:
+        return None
+    if invite.status == invites.REVIEW:
+        log.info("invite reward held for review invite=%s inviter=%s", invite.id, invite.inviter_id)
+        return Settled(invite.id, invite.inviter_id, invite.status)
+    return await _pay(session, services, invite, now)
+
+
+async def _pay(session: AsyncSession, services: Services, invite: Invite, now: datetime) -> Settled:
+    rules = services.rules
+    points = rules.invites.inviter_points
+    balance = 0
+    if points:
+        moved = await ledger.earn(
+            session,
+            invite.inviter_id,
+            points,
+            "invite-reward",
+            reward_key(invite.invitee_id),
+            now,
+            expiry_days=rules.points.expiry_days,
+        )
+        balance = moved.balance
+        services.metrics.points_issued.labels("invite").inc(points)
+    change = await apply_growth(session, rules, invite.inviter_id, rules.growth.per_invite)
+    return Settled(invite.id, invite.inviter_id, invites.REWARDED, points, balance, change)
+
+
+async def tell_inviter(services: Services, settled: Settled | None) -> None:
+    """After the commit: let the inviter know (best effort, in their app and language)."""
+    if settled is None:
+        return
+    growth = services.rules.growth.per_invite
+
+    def render(t: Translator) -> Reply:
+        if settled.status == invites.REVIEW:
+            return Reply(
+                t(
+                    N_(
+                        "A friend you invited checked in for the first time. You have had many "
+                        "invite rewards today, so this one waits for a quick review."
+                    )
+                )
+            )
+        if settled.status == invites.REJECTED:
+            return Reply(t(N_("An invite reward of yours was not approved after review.")))
+        lines = [
+            t(
+                N_(
+                    "A friend you invited checked in for the first time: +{points} points and "
+                    "+{growth} growth for you. Balance: {balance}."
+                ),
+                points=settled.points,
+                growth=growth,
+                balance=settled.balance,
+            )
+        ]
+        if settled.tier is not None and settled.tier.upgraded:
+            lines.append(upgrade_text(t, services.rules, settled.tier.new))
+        return Reply("\n".join(lines))
+
+    await services.outreach.push(settled.inviter_id, render)
+
+
+async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:
+    """A moderator's decision on a held reward; paid once however often it is approved."""
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        invite = await invites.decide(session, invite_id, approve, now)
+        if invite is None:
+            return None
+        settled = (
+            await _pay(session, services, invite, now)
+            if approve
+            else Settled(invite.id, invite.inviter_id, invites.REJECTED)
+        )
+    await tell_inviter(services, settled)
+    return settled
+
+
+async def after_merge(
+    session: AsyncSession, services: Services, survivor_id: int, loser_id: int, now: datetime
+) -> None:
+    """Linking two members settles their invites: one person cannot have invited themself,
+    and one person is attributed once. What was paid for a voided invite is taken back."""
+    for invite in await invites.between(session, survivor_id, loser_id):
+        await _void(session, services, invite, survivor_id, now)
+    theirs = await invites.of_invitee(session, survivor_id)
+    mine = await invites.of_invitee(session, loser_id)
+    if mine is not None and mine.status != invites.VOID:
+        if theirs is None:
+            await invites.move_invitee(session, loser_id, survivor_id)
+        else:
+            await _void(session, services, mine, survivor_id, now)
+    await invites.move_inviter(session, loser_id, survivor_id)
+
+
+async def _void(
+    session: AsyncSession, services: Services, invite: Invite, holder_id: int, now: datetime
+) -> None:
+    """Mark an invite void and reverse its payouts (the merged ledger is `holder_id`'s)."""
+    if invite.status == invites.VOID:
+        return
+    for key in (welcome_key(invite.invitee_id), reward_key(invite.invitee_id)):
+        paid = await _amount(session, key)
+        if paid:
+            await ledger.reverse(
+                session, holder_id, paid, "invite-void", f"void:{key}", now, lot_key=key
+            )
+    if invite.status == invites.REWARDED:
+        await apply_growth(session, services.rules, holder_id, -services.rules.growth.per_invite)
+    await invites.set_status(session, invite.id, invites.VOID, now)
+
+
+async def _amount(session: AsyncSession, key: str) -> int:
+    stmt = select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == key)
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
