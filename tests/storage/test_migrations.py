@@ -14,7 +14,19 @@ from storage.db import Database
 from storage.migrate import alembic_config, upgrade
 from storage.models import Base
 
-TABLES = {"members", "identities", "ledger_entries", "checkins", "orders", "link_codes"}
+TABLES = {
+    "members",
+    "identities",
+    "ledger_entries",
+    "checkins",
+    "orders",
+    "link_codes",
+    "invites",
+    "communities",
+    "community_members",
+    "group_invite_links",
+    "roles",
+}
 
 
 def _diff(sync: Connection) -> list[object]:
