@@ -2,7 +2,9 @@
 
 Webhook mode (TELEGRAM_WEBHOOK_URL set) feeds POST /telegram into PTB's update queue;
 otherwise PTB polls getUpdates. Either way every update becomes an `Inbound` for the core
-and every `Reply` an HTML message with an inline keyboard.
+and every `Reply` an HTML message with an inline keyboard. Changes in a community's group
+(joins, leaves, join requests) go to the core's decisions in handlers/communities.py, and the
+`TelegramPort` carries out what the core asks of Telegram (pushes, deep links, group links).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import html
 import json
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from telegram import (
     BotCommand,
     CallbackQuery,
+    ChatJoinRequest,
+    ChatMember,
+    ChatMemberRestricted,
     ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -26,15 +32,20 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.app_core import Core
 from bot.channels.telegram_flow import PerMemberProcessor, SharedRateLimiter
 from bot.core.deliveries import Deliveries
+from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator, normalise_hint
 from bot.core.messages import Inbound, Reply, clean_text
-from storage import identities
+from bot.core.outreach import GroupInvite, InviteLink, Port
+from handlers.communities import GroupJoin, group_member_joined, group_member_left, join_request
+from handlers.invites import REFERRAL_PREFIX, share_url
+from storage import communities, identities
+from storage.models import Community, Member
 
 log = logging.getLogger("memberbot.telegram")
 
@@ -51,6 +62,8 @@ ALLOWED_UPDATES = [
 ]
 REFERRAL = re.compile(r"^ref_[A-Za-z0-9_-]{1,60}$")
 GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+IN_CHAT = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
+GROUP_LINK_HOURS = 24
 
 COMMANDS = (
     ("checkin", N_("Check in for today's points")),
@@ -117,6 +130,7 @@ class TelegramChannel:
             builder = builder.updater(None)
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.app.add_handler(TypeHandler(Update, self.on_update))
+        core.services.outreach.register(TelegramPort(self))
 
     def mount(self, app: web.Application) -> None:
         if self.webhook_url:
@@ -189,6 +203,10 @@ class TelegramChannel:
             await self._on_message(update.message, update.message.from_user)
         elif update.my_chat_member is not None:
             await self._on_my_status(update.my_chat_member)
+        elif update.chat_member is not None:
+            await self._on_group_member(update.chat_member)
+        elif update.chat_join_request is not None:
+            await self._on_join_request(update.chat_join_request)
 
     async def _on_button(self, query: CallbackQuery) -> None:
         try:
@@ -282,12 +300,160 @@ class TelegramChannel:
             async with self.core.services.db.transaction() as session:
                 await identities.mark_reachable(session, CHANNEL, str(change.chat.id))
 
+    async def _on_group_member(self, change: ChatMemberUpdated) -> None:
+        """Someone came into or left a group: the core records it if it is a community's, and
+        a one-person link that let the wrong person in is revoked."""
+        person = change.new_chat_member.user
+        if person.is_bot:
+            return
+        was, now = _in_chat(change.old_chat_member), _in_chat(change.new_chat_member)
+        services, chat_id = self.core.services, change.chat.id
+        if now and not was:
+            link = change.invite_link.invite_link if change.invite_link is not None else None
+            joined = await group_member_joined(
+                services,
+                chat_id,
+                CHANNEL,
+                str(person.id),
+                link=link,
+                display_name=person.first_name,
+            )
+            if joined is GroupJoin.WRONG_PERSON and link is not None:
+                await self._revoke(chat_id, link)
+        elif was and not now:
+            await group_member_left(services, chat_id, CHANNEL, str(person.id))
+
+    async def _revoke(self, chat_id: int, link: str) -> None:
+        try:
+            await self.app.bot.revoke_chat_invite_link(chat_id, link)
+        except TelegramError as exc:
+            log.warning("telegram link revoke failed chat=%s error=%s", chat_id, type(exc).__name__)
+
+    async def _on_join_request(self, request: ChatJoinRequest) -> None:
+        """The core decides by tier; a declined applicant is told why in the private chat that
+        Telegram opens for the request (they may never have started the bot)."""
+        person, chat_id = request.from_user, request.chat.id
+        services = self.core.services
+        decision = await join_request(
+            services,
+            chat_id,
+            CHANNEL,
+            str(person.id),
+            locale_hint=person.language_code,
+            display_name=person.first_name,
+        )
+        if decision is None:
+            return
+        try:
+            if decision.approve:
+                await self.app.bot.approve_chat_join_request(chat_id, person.id)
+            else:
+                await self.app.bot.decline_chat_join_request(chat_id, person.id)
+        except TelegramError as exc:
+            # e.g. an admin handled the request first: nothing left to do or to say.
+            log.warning(
+                "telegram join request answer failed chat=%s approve=%s error=%s",
+                chat_id,
+                decision.approve,
+                type(exc).__name__,
+            )
+            return
+        if decision.approve:
+            await group_member_joined(
+                services, chat_id, CHANNEL, str(person.id), display_name=person.first_name
+            )
+        elif decision.explanation is not None:
+            await self._send(request.user_chat_id, decision.explanation)
+
     async def _blocked(self, user_id: int) -> None:
         """The person blocked the bot: recorded on the identity, never retried."""
         services = self.core.services
         async with services.db.transaction() as session:
             await identities.mark_unreachable(
                 session, CHANNEL, str(user_id), services.clock.now(), "telegram:forbidden"
+            )
+
+
+def _in_chat(member: ChatMember) -> bool:
+    """In the group: owner, admin, member, or restricted but still a member."""
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member
+    return member.status in IN_CHAT
+
+
+class TelegramPort(Port):
+    """What the core may ask of Telegram: pushes, deep links, one-person group links."""
+
+    channel = CHANNEL
+
+    def __init__(self, telegram: TelegramChannel) -> None:
+        self._telegram = telegram
+
+    async def push(self, external_id: str, reply: Reply) -> bool:
+        """To the person's private chat (whose id is their user id)."""
+        if not external_id.isdigit():
+            return False
+        return await self._telegram._send(int(external_id), reply)
+
+    async def invite_link(self, member: Member) -> InviteLink:
+        bot = self._telegram.app.bot
+        link = f"https://t.me/{bot.username}?start={REFERRAL_PREFIX}{member.invite_code}"
+        return InviteLink("link", link, share_url=share_url(link, ""))
+
+    async def group_invite(self, community: Community, member: Member) -> GroupInvite | None:
+        """A link that lets one person in for a day; kept, so the join tells who came."""
+        if community.telegram_chat_id is None:
+            return None
+        services = self._telegram.core.services
+        now = services.clock.now()
+        expires = now + timedelta(hours=GROUP_LINK_HOURS)
+        try:
+            made = await self._telegram.app.bot.create_chat_invite_link(
+                community.telegram_chat_id,
+                expire_date=expires,
+                member_limit=1,
+                name=f"memberbot {community.slug}"[:32],
+            )
+        except TelegramError as exc:
+            # Usually the bot is not an admin of the group (or lacks "invite users"): Telegram's
+            # own description says which. Network errors are named only (their text may hold
+            # the request URL, and so the token).
+            said = exc.message if isinstance(exc, BadRequest | Forbidden) else ""
+            log.warning(
+                "telegram group link refused community=%s error=%s %s",
+                community.slug,
+                type(exc).__name__,
+                said,
+            )
+            raise DomainError(
+                N_("Sorry, something went wrong on our side. Please try again.")
+            ) from exc
+        async with services.db.transaction() as session:
+            await communities.save_link(
+                session, made.invite_link, community.id, member.id, now, expires
+            )
+        return GroupInvite("personal_link", made.invite_link, hours=GROUP_LINK_HOURS)
+
+    async def remove_from_group(self, community: Community, external_id: str) -> None:
+        """Ban and at once unban: out of the group, free to come back. Never raises."""
+        chat_id = community.telegram_chat_id
+        if chat_id is None or not external_id.isdigit():
+            return
+        bot, user_id = self._telegram.app.bot, int(external_id)
+        try:
+            await bot.ban_chat_member(chat_id, user_id)
+        except TelegramError as exc:
+            log.warning(
+                "telegram remove failed community=%s error=%s", community.slug, type(exc).__name__
+            )
+            return
+        try:
+            await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+        except TelegramError as exc:
+            log.error(
+                "telegram unban failed, someone stays banned community=%s error=%s",
+                community.slug,
+                type(exc).__name__,
             )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import Update, User
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
 
@@ -55,7 +55,7 @@ class PerMemberProcessor(BaseUpdateProcessor):
         self._waiting: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        user = update.effective_user if isinstance(update, Update) else None
+        user = _person(update)
         if user is None:
             async with self._slots:
                 await coroutine
@@ -164,6 +164,16 @@ class SharedRateLimiter(BaseRateLimiter[int]):
                 log.info("telegram flood control endpoint=%s retry_after=%.1f", endpoint, delay)
                 await self._sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _person(update: object) -> User | None:
+    """Whose updates stay in order: for a group member change the member (the performer
+    may be an admin or the bot itself), otherwise the sender."""
+    if not isinstance(update, Update):
+        return None
+    if update.chat_member is not None:
+        return update.chat_member.new_chat_member.user
+    return update.effective_user
 
 
 def _chat_number(chat_id: object) -> int | None:

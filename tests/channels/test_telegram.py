@@ -143,6 +143,99 @@ def my_status_update(user_id: int, old: str, new: str) -> dict[str, Any]:
     }
 
 
+def group_chat(chat_id: int = GROUP) -> dict[str, Any]:
+    return {"id": chat_id, "type": "supergroup", "title": "Tea lovers"}
+
+
+def restricted(person: dict[str, Any], *, is_member: bool) -> dict[str, Any]:
+    """A ChatMemberRestricted (muted; `is_member` false once they left), every field Telegram
+    sends."""
+    rights = [
+        "can_send_messages",
+        "can_send_audios",
+        "can_send_documents",
+        "can_send_photos",
+        "can_send_videos",
+        "can_send_video_notes",
+        "can_send_voice_notes",
+        "can_send_polls",
+        "can_send_other_messages",
+        "can_add_web_page_previews",
+        "can_react_to_messages",
+        "can_change_info",
+        "can_invite_users",
+        "can_pin_messages",
+        "can_manage_topics",
+        "can_edit_tag",
+    ]
+    return {
+        "user": person,
+        "status": "restricted",
+        "is_member": is_member,
+        **dict.fromkeys(rights, False),
+        "until_date": 0,
+    }
+
+
+def chat_member_update(
+    person: dict[str, Any],
+    old: str | dict[str, Any],
+    new: str | dict[str, Any],
+    *,
+    chat_id: int = GROUP,
+    invite_link: dict[str, Any] | None = None,
+    by: dict[str, Any] | None = None,
+    via_join_request: bool = False,
+) -> dict[str, Any]:
+    """Telegram's ChatMemberUpdated for `person` in a group: "left" -> "member" is a join
+    (`invite_link` is the link they used), "member" -> "left"/"kicked" a leave; `by` is the
+    performer (the person themself unless an admin or the bot acted). A status is a name or
+    a whole ChatMember object (see `restricted`)."""
+
+    def status(name: str | dict[str, Any]) -> dict[str, Any]:
+        if isinstance(name, dict):
+            return name
+        return {"user": person, "status": name, **({"until_date": 0} if name == "kicked" else {})}
+
+    change: dict[str, Any] = {
+        "chat": group_chat(chat_id),
+        "from": person if by is None else by,
+        "date": int(time.time()),
+        "old_chat_member": status(old),
+        "new_chat_member": status(new),
+    }
+    if invite_link is not None:
+        change["invite_link"] = invite_link
+    if via_join_request:
+        change["via_join_request"] = True
+    return {"update_id": next(_update_ids), "chat_member": change}
+
+
+def join_request_update(
+    user_id: int,
+    *,
+    chat_id: int = GROUP,
+    language_code: str | None = "en",
+    invite_link: dict[str, Any] | None = None,
+    update_id: int | None = None,
+) -> dict[str, Any]:
+    """Telegram's ChatJoinRequest: `user_chat_id` is the private chat the bot may write to
+    about the request, even when the person never started the bot."""
+    request: dict[str, Any] = {
+        "chat": group_chat(chat_id),
+        "from": user(user_id, language_code),
+        "user_chat_id": user_id,
+        "date": int(time.time()),
+        "bio": "Tea and cats",
+    }
+    if invite_link is not None:
+        request["invite_link"] = invite_link
+    return {
+        "update_id": next(_update_ids) if update_id is None else update_id,
+        "chat_join_request": request,
+    }
+
+
 # -- the app under test -----------------------------------------------------------------------
 
 

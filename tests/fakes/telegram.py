@@ -4,9 +4,11 @@ It answers `POST /bot<token>/<method>` (form-encoded with JSON-encoded values, a
 python-telegram-bot sends them, or a JSON body) with Telegram-shaped JSON
 (`{"ok": true, "result": ...}`, or `{"ok": false, "error_code": ..., "description": ...}`):
   getMe, sendMessage, answerCallbackQuery, setWebhook, deleteWebhook, setMyCommands,
-  getUpdates (long polling over `queue_update`, with short waits), close, logOut.
+  getUpdates (long polling over `queue_update`, with short waits), close, logOut,
+  createChatInviteLink, revokeChatInviteLink, approveChatJoinRequest, declineChatJoinRequest,
+  banChatMember, unbanChatMember.
 `running_fake()` is an async context manager around a started fake.
-Tests read what it saw (`calls`, `sent`, `answered`, `webhooks`, `commands`) and script
+Tests read what it saw (`calls`, `sent`, `answered`, `webhooks`, `commands`, `links`) and script
 refusals: `fail_next(k, code)` for the next k calls of a method, `refuse(chat_id, code)`
 for every send to one chat. `await fake.wait_sent(n)` waits for n sendMessage calls.
 """
@@ -18,6 +20,7 @@ import html
 import itertools
 import json
 import re
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
@@ -127,6 +130,7 @@ class FakeTelegram:
         self.answered: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
+        self.links: dict[str, dict[str, Any]] = {}  # invite link -> its ChatInviteLink
         self._updates: deque[dict[str, Any]] = deque()
         self._update_ids = itertools.count(900_000_000)
         self._message_ids = itertools.count(1)
@@ -326,6 +330,48 @@ class FakeTelegram:
 
     def _has_updates(self) -> bool:
         return bool(self._updates)
+
+    async def _api_createchatinvitelink(self, params: dict[str, Any]) -> web.Response:
+        member_limit = params.get("member_limit")
+        if member_limit is not None and not 1 <= int(member_limit) <= 99_999:
+            return _error(400, "Bad Request: MEMBER_LIMIT_INVALID")
+        if member_limit is not None and params.get("creates_join_request"):
+            return _error(
+                400,
+                "Bad Request: member limit can't be specified for links requiring administrator "
+                "approval",
+            )
+        link: dict[str, Any] = {
+            "invite_link": f"https://t.me/+{secrets.token_urlsafe(12)}",
+            "creator": self._me(),
+            "creates_join_request": bool(params.get("creates_join_request")),
+            "is_primary": False,
+            "is_revoked": False,
+        }
+        for name in ("name", "expire_date", "member_limit"):
+            if params.get(name) is not None:
+                link[name] = params[name]
+        self.links[link["invite_link"]] = link
+        return _ok(link)
+
+    async def _api_revokechatinvitelink(self, params: dict[str, Any]) -> web.Response:
+        link = self.links.get(str(params.get("invite_link")))
+        if link is None:
+            return _error(400, "Bad Request: INVITE_HASH_EXPIRED")
+        link["is_revoked"] = True
+        return _ok(link)
+
+    async def _api_approvechatjoinrequest(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _api_declinechatjoinrequest(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _api_banchatmember(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _api_unbanchatmember(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
 
     async def _api_close(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
