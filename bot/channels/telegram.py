@@ -39,7 +39,7 @@ from bot.app_core import Core
 from bot.channels.telegram_flow import PerMemberProcessor, SharedRateLimiter
 from bot.core.deliveries import Deliveries
 from bot.core.errors import DomainError
-from bot.core.i18n import N_, Translator, normalise_hint
+from bot.core.i18n import N_, Translator, normalise_hint, pick_locale
 from bot.core.messages import Inbound, Reply, clean_text
 from bot.core.outreach import GroupInvite, InviteLink, Port
 from handlers.communities import GroupJoin, group_member_joined, group_member_left, join_request
@@ -398,7 +398,13 @@ class TelegramPort(Port):
     async def invite_link(self, member: Member) -> InviteLink:
         bot = self._telegram.app.bot
         link = f"https://t.me/{bot.username}?start={REFERRAL_PREFIX}{member.invite_code}"
-        return InviteLink("link", link, share_url=share_url(link, ""))
+        services = self._telegram.core.services
+        t = Translator(pick_locale(member.locale, None, services.settings.default_locale))
+        text = t(
+            N_("Join me as a member and get {points} welcome points!"),
+            points=services.rules.invites.invitee_points,
+        )
+        return InviteLink("link", link, share_url=share_url(link, text))
 
     async def group_invite(self, community: Community, member: Member) -> GroupInvite | None:
         """A link that lets one person in for a day; kept, so the join tells who came."""

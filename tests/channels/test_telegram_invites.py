@@ -61,9 +61,11 @@ async def test_invite_shows_the_deep_link_and_a_share_button(
         "They get 20 points at once; you get 50 points and 50 growth when they first check in.\n"
         "Invited: 0 · Rewarded: 0 · Waiting for review: 0"
     )
-    share = f"https://t.me/share/url?url={quote(link, safe='')}&text="
+    text = quote("Join me as a member and get 20 welcome points!", safe="")
+    share = f"https://t.me/share/url?url={quote(link, safe='')}&text={text}"
     assert share == (
-        f"https://t.me/share/url?url=https%3A%2F%2Ft.me%2F{BOT_USERNAME}%3Fstart%3Dref_{code}&text="
+        f"https://t.me/share/url?url=https%3A%2F%2Ft.me%2F{BOT_USERNAME}%3Fstart%3Dref_{code}"
+        "&text=Join%20me%20as%20a%20member%20and%20get%2020%20welcome%20points%21"
     )
     assert sent.reply_markup == {
         "inline_keyboard": [[{"text": "Share my invite link", "url": share}]]
