@@ -2,6 +2,7 @@
 
 Plain, compatible and safe (AES) mode. The adapter only translates: XML in → `Inbound`,
 `Reply` → passive XML reply (or, past the 4-second mark, a customer-service message).
+Its `WeChatPort` lets the core push customer-service messages and show invite QR codes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
+import aiohttp
 import defusedxml.ElementTree as SafeET
 from aiohttp import web
 from defusedxml import DefusedXmlException
@@ -20,12 +22,16 @@ from wechatpy import parse_message
 from wechatpy.replies import TextReply
 
 from bot.app_core import Core
-from bot.channels.wechat_api import WeChatAPI
+from bot.channels.wechat_api import QR_MAX_LIFE, WeChatAPI, WeChatAPIError, qrcode_image_url
 from bot.channels.wechat_crypto import CryptoError, WeChatCipher, signature, signature_ok
 from bot.core.deliveries import Deliveries
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text, options
+from bot.core.outreach import InviteLink, Port
 from bot.settings import ConfigError
+from handlers.invites import REFERRAL_PREFIX
 from storage import identities
+from storage.cache import Cache, LockTimeout
+from storage.models import Member
 
 log = logging.getLogger("memberbot.wechat")
 
@@ -33,6 +39,8 @@ CHANNEL = "wechat"
 MAX_BODY = 64 * 1024
 REPLY_DEADLINE = 4.0  # WeChat gives up at 5 s and retries; answer "success" before that
 SUCCESS = "success"
+OPTIONS_TTL = 600  # seconds a typed number still picks from the last numbered options
+QR_FRESH_FOR = 7 * 86400  # a shown invite QR code has at least this long (or half its life) left
 MESSAGE_TYPES = {"text", "image", "voice", "video", "shortvideo", "location", "link"}
 # Fields read from a message; each must be one element holding text.
 TEXT_FIELDS = (
@@ -235,7 +243,7 @@ class WeChatChannel:
             return None
         reply = await self.core.dispatcher.handle(inbound)
         if reply is not None:
-            await self._remember_options(inbound.external_id, reply)
+            await remember_options(self.core.services.cache, inbound.external_id, reply)
         return reply
 
     async def _translate(self, message: Any) -> Inbound | None:
@@ -276,11 +284,6 @@ class WeChatChannel:
         scene = str(message.scene_id) if event in ("subscribe_scan", "scan") else None
         return Inbound(**base, menu_key="HELP", referral=scene or None)
 
-    async def _remember_options(self, openid: str, reply: Reply) -> None:
-        key = self.core.services.cache.keys.options(CHANNEL, openid)
-        if choices := options(reply):
-            await self.core.services.cache.set(key, json.dumps([b.action for b in choices]), 600)
-
     async def _option(self, openid: str, text: str) -> str | None:
         """A bare number answers the numbered options of the last reply."""
         # ASCII only: "²" passes str.isdigit() but not int(); "١" would pick an option unasked.
@@ -292,6 +295,75 @@ class WeChatChannel:
         actions = json.loads(stored) if stored else []
         index = int(text) - 1
         return actions[index] if 0 <= index < len(actions) else None
+
+
+async def remember_options(cache: Cache, openid: str, reply: Reply) -> None:
+    """Keep what the numbers of a reply's numbered options stand for, for a typed answer."""
+    if choices := options(reply):
+        key = cache.keys.options(CHANNEL, openid)
+        await cache.set(key, json.dumps([b.action for b in choices]), OPTIONS_TTL)
+
+
+class WeChatPort(Port):
+    """What the core may ask of WeChat: customer-service pushes and invite QR codes.
+
+    Both need the AppID and secret; without them a push is not delivered and an invite has
+    no QR code (the member still gets the code as text).
+    """
+
+    channel = CHANNEL
+
+    def __init__(self, api: WeChatAPI, cache: Cache) -> None:
+        self.api = api
+        self.cache = cache
+
+    async def push(self, external_id: str, reply: Reply) -> bool:
+        """A customer-service message; WeChat allows it only inside the follower's window."""
+        if not self.api.enabled:
+            return False
+        result = await self.api.send_text(external_id, numbered_text(reply))
+        if result.sent:
+            await remember_options(self.cache, external_id, reply)
+        else:
+            log.info("wechat push not delivered reason=%s", result.reason)
+        return result.sent
+
+    async def invite_link(self, member: Member) -> InviteLink | None:
+        """A temporary parametric QR code (scene `ref_<code>`), reused while it has life left.
+
+        Two requests at once for a member without a cached code may each create one; both
+        codes work, and the later one is kept.
+        """
+        if not self.api.enabled:
+            return None
+        key = self.cache.keys.wechat_invite_qr(member.id)
+        url = await self.cache.get(key)
+        if url is None:
+            url = await self._new_invite_qr(member, key)
+        return InviteLink("qr", url) if url is not None else None
+
+    async def _new_invite_qr(self, member: Member, key: str) -> str | None:
+        scene = f"{REFERRAL_PREFIX}{member.invite_code}"
+        try:
+            answer = await self.api.create_qrcode(
+                scene, permanent=False, expire_seconds=QR_MAX_LIFE
+            )
+        except WeChatAPIError as exc:
+            log.warning("wechat invite qr failed member=%s errcode=%d", member.id, exc.code)
+            return None
+        except (LockTimeout, aiohttp.ClientError, TimeoutError) as exc:
+            # The type only: a network error's text can carry the URL with the access token.
+            log.warning("wechat invite qr failed member=%s error=%s", member.id, type(exc).__name__)
+            return None
+        ticket, life = answer.get("ticket"), answer.get("expire_seconds", QR_MAX_LIFE)
+        if not isinstance(ticket, str) or not ticket or not isinstance(life, int):
+            log.warning("wechat invite qr failed member=%s error=unexpected-answer", member.id)
+            return None
+        url = qrcode_image_url(ticket)
+        keep = life - min(QR_FRESH_FOR, life // 2)
+        if keep > 0:
+            await self.cache.set(key, url, keep)
+        return url
 
 
 def wechat_api_for(core: Core) -> WeChatAPI:
@@ -308,4 +380,8 @@ def wechat_api_for(core: Core) -> WeChatAPI:
 
 
 def build(core: Core) -> WeChatChannel:
-    return WeChatChannel(core, wechat_api_for(core))
+    """The channel, with its port registered on the core (pushes and invite QR codes)."""
+    api = wechat_api_for(core)
+    channel = WeChatChannel(core, api)
+    core.services.outreach.register(WeChatPort(api, core.services.cache))
+    return channel

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -27,6 +28,8 @@ NOT_RETRIED = {45015: "wechat:45015", 45047: "wechat:45047", 43004: "wechat:4300
 REFRESH_MARGIN = 300  # seconds before expiry when a cached token stops being used
 MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
 EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
+QR_MAX_LIFE = 2592000  # 30 days: the longest a temporary QR code may live
+SHOW_QR = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
 
 
 class WeChatAPIError(Exception):
@@ -197,7 +200,7 @@ class WeChatAPI:
                 )
 
     async def create_qrcode(
-        self, scene: str, *, permanent: bool, expire_seconds: int = 2592000
+        self, scene: str, *, permanent: bool, expire_seconds: int = QR_MAX_LIFE
     ) -> dict[str, Any]:
         """A parametric QR code with a scene string (for invites); returns ticket and url."""
         payload: dict[str, Any] = {
@@ -210,3 +213,8 @@ class WeChatAPI:
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self.call("/cgi-bin/menu/create", menu)
+
+
+def qrcode_image_url(ticket: str) -> str:
+    """Where WeChat shows a QR code's image: its ticket, URL-quoted (tickets hold + / =)."""
+    return SHOW_QR + quote(ticket, safe="")

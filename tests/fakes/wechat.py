@@ -5,12 +5,13 @@ It answers the URLs the bot calls, with the JSON the real API sends (errcode/err
   POST /cgi-bin/message/custom/send    customer-service message (scriptable refusals)
   POST /cgi-bin/qrcode/create          parametric QR code
   POST /cgi-bin/menu/create            custom menu
-Tests read what it saw (`token_calls`, `sent`, `send_attempts`, `menus`, `qrcodes`) and script it
-(`refuse`, `fail_next`, `expire_token`).
+Tests read what it saw (`token_calls`, `sent`, `send_attempts`, `menus`, `qrcodes`, and the
+`tickets` it issued) and script it (`refuse`, `fail_next`, `expire_token`, `fail_qrcodes`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections import defaultdict, deque
@@ -68,8 +69,10 @@ class FakeWeChat:
         self.sent: list[dict[str, Any]] = []  # the ones WeChat accepted
         self.menus: list[dict[str, Any]] = []
         self.qrcodes: list[dict[str, Any]] = []
+        self.tickets: list[str] = []
         self._refusals: dict[str, deque[int]] = defaultdict(deque)
         self._failures: deque[int] = deque()
+        self._qr_failures: deque[int] = deque()
         self._outages = 0
         self._server: TestServer | None = None
 
@@ -94,6 +97,10 @@ class FakeWeChat:
     def fail_next(self, count: int, code: int = -1) -> None:
         """The next `count` sends (to anyone) get `code`, e.g. WeChat's transient -1."""
         self._failures.extend([code] * count)
+
+    def fail_qrcodes(self, count: int, code: int = -1) -> None:
+        """The next `count` qrcode/create calls get `code`."""
+        self._qr_failures.extend([code] * count)
 
     def gateway_errors(self, count: int) -> None:
         """The next `count` sends get an HTML 502 from the gateway instead of JSON."""
@@ -196,9 +203,16 @@ class FakeWeChat:
         scene = (data.get("action_info") or {}).get("scene") or {}
         if action not in QR_ACTIONS or not (scene.get("scene_str") or scene.get("scene_id")):
             return _error(40053)
+        if self._qr_failures:
+            return _error(self._qr_failures.popleft())
         self.qrcodes.append(data)
-        ticket = secrets.token_urlsafe(32)
-        answer: dict[str, Any] = {"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket[:22]}"}
+        # Real tickets are standard base64 with "=" padding (and often "+" or "/"): "gQH47j...=="
+        ticket = base64.b64encode(b"\x81\x01" + secrets.token_bytes(50)).decode()
+        self.tickets.append(ticket)
+        answer: dict[str, Any] = {
+            "ticket": ticket,
+            "url": f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)[:22]}",
+        }
         if action in ("QR_SCENE", "QR_STR_SCENE"):
             answer["expire_seconds"] = min(int(data.get("expire_seconds", 60)), MAX_QR_EXPIRE)
         return web.json_response(answer)
