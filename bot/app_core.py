@@ -29,6 +29,12 @@ class Core:
 
     async def close(self) -> None:
         try:
+            await self.services.outreach.settle()
+        finally:
+            await self._close_stores()
+
+    async def _close_stores(self) -> None:
+        try:
             await self.services.cache.close()
         finally:
             await self.services.db.close()

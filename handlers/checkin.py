@@ -79,7 +79,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             private=True,
         )
     services.metrics.checkins.inc()
-    await tell_inviter(services, invite)
+    tell_inviter(services, invite)
     services.metrics.points_issued.labels("checkin").inc(result.points)
     lines = [
         t(

@@ -232,8 +232,9 @@ async def _pay(session: AsyncSession, services: Services, invite: Invite, now: d
     return Settled(invite.id, invite.inviter_id, invites.REWARDED, points, balance, change)
 
 
-async def tell_inviter(services: Services, settled: Settled | None) -> None:
-    """After the commit: let the inviter know (best effort, in their app and language)."""
+def tell_inviter(services: Services, settled: Settled | None) -> None:
+    """After the commit: let the inviter know (best effort, in the background, in their app
+    and language)."""
     if settled is None:
         return
     growth = services.rules.growth.per_invite
@@ -265,7 +266,7 @@ async def tell_inviter(services: Services, settled: Settled | None) -> None:
             lines.append(upgrade_text(t, services.rules, settled.tier.new))
         return Reply("\n".join(lines))
 
-    await services.outreach.push(settled.inviter_id, render)
+    services.outreach.push_soon(settled.inviter_id, render)
 
 
 async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:
@@ -280,7 +281,7 @@ async def review(services: Services, invite_id: int, approve: bool) -> Settled |
             if approve
             else Settled(invite.id, invite.inviter_id, invites.REJECTED)
         )
-    await tell_inviter(services, settled)
+    tell_inviter(services, settled)
     return settled
 
 

@@ -71,6 +71,9 @@ class ConsoleChat:
 
     async def say(self, text: str) -> Reply | None:
         reply = await self.core.dispatcher.handle(self.inbound(text))
+        # The terminal is one conversation: what this message made the bot push to others
+        # is done before the next line is read.
+        await self.core.services.outreach.settle()
         if reply is not None:
             self._last = reply
         return reply

@@ -7,6 +7,7 @@ never telegram or wechatpy. A channel without a capability inherits the "can't" 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,12 +65,25 @@ class Outreach:
     db: Database
     default_locale: str
     ports: dict[str, Port] = field(default_factory=dict)
+    _pending: set[asyncio.Task[bool]] = field(default_factory=set)
 
     def register(self, port: Port) -> None:
         self.ports[port.channel] = port
 
     def port(self, channel: str) -> Port:
         return self.ports.get(channel) or Port()
+
+    def push_soon(self, member_id: int, render: Callable[[Translator], Reply]) -> None:
+        """Push in the background: the request that caused it (an invitee's check-in) must not
+        wait for another person's app (WeChat may take seconds, Telegram rate-limits)."""
+        task = asyncio.create_task(self.push(member_id, render))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background pushes started so far (shutdown, the terminal, tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def push(self, member_id: int, render: Callable[[Translator], Reply]) -> bool:
         """Tell a member something, in their language, in the newest app that can reach them.

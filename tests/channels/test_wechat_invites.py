@@ -123,6 +123,7 @@ async def test_the_invitees_first_checkin_messages_the_inviter_on_wechat(
     await wechat.post(follow_with(await inviter_code(wechat, probe)))
 
     answer = await wechat.text(FRIEND, "签到")
+    await wechat.core.services.outreach.settle()  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.texts_to(INVITER) == [FRIEND_CHECKED_IN]
@@ -138,6 +139,7 @@ async def test_an_inviter_outside_the_window_is_rewarded_without_a_message(
     await wechat.post(follow_with(code))
 
     answer = await wechat.text(FRIEND, "签到")
+    await wechat.core.services.outreach.settle()  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.send_attempts == []
@@ -337,6 +339,7 @@ async def test_without_appid_and_secret_a_friends_checkin_still_rewards_the_invi
     await passive.post(follow_with(code))
 
     answer = await passive.text(FRIEND, "签到")
+    await passive.core.services.outreach.settle()
 
     assert answer.content == FIRST_CHECKIN
     assert await Probe(passive.core).balance(INVITER) == 50

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from bot.app_core import Core
 from bot.channels.console import ConsoleChat
-from bot.core.messages import Inbound
+from bot.core.messages import Inbound, Reply
+from bot.core.outreach import Port
 from handlers import invites as invite_handlers
 from storage import invites
 from storage.models import Invite
@@ -229,6 +230,7 @@ async def test_past_the_daily_cap_rewards_wait_for_review_then_pay_once(
 
     first = await invite_handlers.review(core.services, held[0].id, approve=True)
     second = await invite_handlers.review(core.services, held[0].id, approve=True)
+    await core.services.outreach.settle()
 
     assert first is not None and first.status == "rewarded" and first.balance == 150
     assert second is None
@@ -250,6 +252,7 @@ async def test_a_rejected_reward_pays_nothing_and_says_so(chat, core: Core, prob
 
     rejected = await invite_handlers.review(core.services, row.id, approve=False)
     approved_after = await invite_handlers.review(core.services, row.id, approve=True)
+    await core.services.outreach.settle()
 
     assert rejected is not None and rejected.status == "rejected"
     assert approved_after is None
@@ -380,3 +383,36 @@ async def test_many_first_checkins_at_once_never_pass_the_daily_cap(
     assert statuses == ["review"] * 7 + ["rewarded"] * 5
     assert await probe.balance(alice) == 250
     assert (await probe.member(alice)).growth == 250
+
+
+async def test_the_invitees_checkin_is_answered_without_waiting_for_the_inviters_app(
+    chat, core: Core
+):
+    class GatedPort(Port):
+        """An app that takes its time to deliver (WeChat retrying, Telegram rate limits)."""
+
+        channel = "gated"
+
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()
+            self.sent: list[str] = []
+
+        async def push(self, external_id: str, reply: Reply) -> bool:
+            await self.gate.wait()
+            self.sent.append(reply.text)
+            return True
+
+    port = GatedPort()
+    core.services.outreach.register(port)
+    alice, bob = chat("alice", channel="gated"), chat("bob")
+    await bob.say(f"invite {await code_of(alice)}")
+
+    reply = await asyncio.wait_for(
+        core.dispatcher.handle(Inbound(channel="console", external_id="bob", text="checkin")), 5
+    )
+
+    assert reply is not None and reply.text.startswith("Checked in! +5 points")
+    assert port.sent == []
+    port.gate.set()
+    await core.services.outreach.settle()
+    assert port.sent == [FRIEND_CHECKED_IN.format(balance=50)]
