@@ -35,6 +35,13 @@ TOO_LATE = "Invite codes count only within 7 days of joining, and you joined ear
 TOO_MANY = "Too many wrong codes. Please try again in a few minutes."
 
 
+def cap_daily_rewards(core: Core, cap: int) -> None:
+    """Past `cap` rewards a day an inviter's further rewards wait for review."""
+    rules = core.services.rules
+    invite_rules = rules.invites.model_copy(update={"daily_review_threshold": cap})
+    core.services.rules = rules.model_copy(update={"invites": invite_rules})
+
+
 async def code_of(who: ConsoleChat) -> str:
     reply = await who.say("/invite")
     assert reply is not None
@@ -207,10 +214,7 @@ async def test_wrong_codes_are_limited_then_even_a_right_one_waits(chat, core: C
 async def test_past_the_daily_cap_rewards_wait_for_review_then_pay_once(
     chat, core: Core, probe: Probe, no_flood_limit
 ):
-    rules = core.services.rules
-    core.services.rules = rules.model_copy(
-        update={"invites": rules.invites.model_copy(update={"daily_review_threshold": 2})}
-    )
+    cap_daily_rewards(core, 2)
     alice = chat("alice")
     code = await code_of(alice)
     friends = [chat(f"friend{i}") for i in range(3)]
@@ -240,10 +244,7 @@ async def test_past_the_daily_cap_rewards_wait_for_review_then_pay_once(
 
 
 async def test_a_rejected_reward_pays_nothing_and_says_so(chat, core: Core, probe: Probe):
-    rules = core.services.rules
-    core.services.rules = rules.model_copy(
-        update={"invites": rules.invites.model_copy(update={"daily_review_threshold": 0})}
-    )
+    cap_daily_rewards(core, 0)
     alice, bob = chat("alice"), chat("bob")
     await bob.say(f"invite {await code_of(alice)}")
     await bob.say("checkin")
@@ -367,10 +368,7 @@ async def test_counts_and_rows_stay_consistent_in_storage(chat, core: Core):
 async def test_many_first_checkins_at_once_never_pass_the_daily_cap(
     chat, core: Core, probe: Probe, no_flood_limit
 ):
-    rules = core.services.rules
-    core.services.rules = rules.model_copy(
-        update={"invites": rules.invites.model_copy(update={"daily_review_threshold": 5})}
-    )
+    cap_daily_rewards(core, 5)
     alice = chat("alice")
     code = await code_of(alice)
     friends = [chat(f"friend{i}") for i in range(12)]
