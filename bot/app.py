@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.app_core import Core, expiry_loop
 from bot.channels import telegram, wechat
 from bot.channels.base import Channel
-from bot.http import members_api, ops, orders_api
+from bot.http import admin_api, members_api, ops, orders_api
 from bot.http.common import CORE, guard
 
 MAX_BODY = 64 * 1024  # webhooks and the API refuse larger bodies with 413
@@ -22,7 +22,9 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     app[CORE] = core
     ops.setup(app)
     members_api.setup(app)
+    admin_api.setup(app)
     orders_api.setup(app)
+    app.on_shutdown.append(_finish_pushes)  # before the channels that carry them stop
     for channel in _channels(core):
         channel.mount(app)
     if background:
@@ -39,6 +41,10 @@ def _channels(core: Core) -> list[Channel]:
     if settings.telegram_token:
         found.append(telegram.build(core))
     return found
+
+
+async def _finish_pushes(app: web.Application) -> None:
+    await app[CORE].services.outreach.settle()
 
 
 async def _expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
