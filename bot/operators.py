@@ -178,7 +178,8 @@ async def list_communities(services: Services) -> list[dict[str, Any]]:
     """Every community, archived ones too (an operator may bring one back)."""
     async with services.db.reader() as session:
         found = await communities.listing(session, active_only=False)
-        return [community_json(c, await communities.member_count(session, c.id)) for c in found]
+        counts = await communities.member_counts(session)
+        return [community_json(c, counts.get(c.id, 0)) for c in found]
 
 
 async def get_community(services: Services, slug: str) -> dict[str, Any]:
