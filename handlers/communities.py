@@ -74,7 +74,7 @@ async def show_communities(msg: Inbound, ctx: Context) -> Reply:
         lines.append(f"• {name} ({c.slug}) — {status}")
         if c.description:
             lines.append(f"  {c.description}")
-    return Reply("\n".join(lines), buttons=tuple(buttons))
+    return Reply("\n".join(lines), buttons=tuple(buttons), private=True)
 
 
 async def _community(ctx: Context, raw: str) -> Community:
@@ -112,7 +112,9 @@ async def join(msg: Inbound, ctx: Context) -> Reply:
             hours=access.hours,
             url=access.url,
         )
-        return Reply(text, buttons=(Button(t(N_("Open {name}"), name=name), url=access.url),))
+        # A one-person link shown in a group would be anyone's: private, like all of these.
+        open_it = Button(t(N_("Open {name}"), name=name), url=access.url)
+        return Reply(text, buttons=(open_it,), private=True)
     async with services.db.transaction() as session:
         joined = await communities.join(
             session, community.id, me.id, msg.channel, services.clock.now()
@@ -133,7 +135,7 @@ async def join(msg: Inbound, ctx: Context) -> Reply:
                 slug=community.slug,
             )
         )
-    return Reply("\n".join(lines))
+    return Reply("\n".join(lines), private=True)
 
 
 @router.action("leave")
@@ -156,7 +158,8 @@ async def leave(msg: Inbound, ctx: Context) -> Reply:
             N_("You left {name}. Send “join {slug}” to come back any time."),
             name=name,
             slug=community.slug,
-        )
+        ),
+        private=True,
     )
 
 

@@ -355,3 +355,20 @@ async def test_leave_is_answered_even_when_telegram_refuses_the_removal(
     assert sent.text == "You left VIP lounge. Send “join vip” to come back any time."
     assert fake.calls_of("unbanChatMember") == []
     assert await status_in(tg, ann, vip) == "left"
+
+
+async def test_join_asked_in_a_group_sends_the_personal_link_privately(
+    tg: TelegramBot, fake: FakeTelegram, vip: Community
+) -> None:
+    ann = new_user()
+    await gold(tg, ann)
+
+    assert await tg.post(message_update(ann, f"/join@{BOT_USERNAME} vip", chat_id=GROUP)) == 200
+
+    private, pointer = await fake.wait_sent(2)
+    [link] = fake.links
+    assert private.chat_id == ann
+    assert private.text.endswith(f"24 hours: {link}")
+    assert pointer.chat_id == GROUP
+    assert pointer.text == base.SENT_PRIVATELY
+    assert link not in pointer.text
