@@ -227,7 +227,10 @@ class LiteBaseline:
     def __init__(self, path: Path, size: int, day: date, points: int, now: datetime) -> None:
         self.path, self.size, self.day, self.points = path, size, day, points
         self.now = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        self.free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        # A semaphore hands connections out in arrival order; a Queue would let the caller
+        # that just returned one take it straight back and starve the others.
+        self.turns = asyncio.Semaphore(size)
+        self.idle: list[aiosqlite.Connection] = []
         self.all: list[aiosqlite.Connection] = []
 
     async def open(self) -> None:
@@ -236,27 +239,28 @@ class LiteBaseline:
             for pragma in SQLITE_PRAGMAS:
                 await conn.execute(pragma)
             self.all.append(conn)
-            self.free.put_nowait(conn)
+            self.idle.append(conn)
 
     async def close(self) -> None:
         for conn in self.all:
             await conn.close()
 
     async def __call__(self, member_id: int) -> None:
-        conn = await self.free.get()
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
+        async with self.turns:
+            conn = self.idle.pop()
             try:
-                await conn.execute(
-                    LITE_INSERT, (member_id, self.day.isoformat(), self.points, self.now)
-                )
-                await conn.execute(LITE_UPDATE, (self.points, member_id))
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-        finally:
-            self.free.put_nowait(conn)
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await conn.execute(
+                        LITE_INSERT, (member_id, self.day.isoformat(), self.points, self.now)
+                    )
+                    await conn.execute(LITE_UPDATE, (self.points, member_id))
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+            finally:
+                self.idle.append(conn)
 
 
 # ----------------------------------------------------------------------------------- processes
