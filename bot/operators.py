@@ -8,6 +8,7 @@ that says why (422 invalid field, 404 unknown, 409 conflict).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -287,9 +288,16 @@ def parse_role(data: Mapping[str, object]) -> tuple[str, str, str, str | None]:
     community = data.get("community")
     if channel not in CHANNELS:
         raise Invalid("channel", f"channel must be one of {', '.join(CHANNELS)}")
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= EXTERNAL_ID_MAX:
+    if (
+        not isinstance(external_id, str)
+        or not 1 <= len(external_id) <= EXTERNAL_ID_MAX
+        # Control characters and lone surrogates: no app has such ids, and the database
+        # drivers refuse them (NUL on PostgreSQL, surrogates on both).
+        or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in external_id)
+    ):
         raise Invalid(
-            "external_id", f"external_id must be text of 1 to {EXTERNAL_ID_MAX} characters"
+            "external_id",
+            f"external_id must be text of 1 to {EXTERNAL_ID_MAX} characters, no control characters",
         )
     if role not in roles.ROLES:
         raise Invalid("role", f"role must be one of {', '.join(roles.ROLES)}")

@@ -97,7 +97,7 @@ class InviteRules(_Strict):
     inviter_points: int = Field(default=50, ge=0)
     daily_review_threshold: int = Field(default=20, ge=0)
     attribution_days: int = Field(default=7, ge=0)
-    wrong_code_limit: int = Field(default=5, ge=1)  # wrong invite codes a member may try...
+    wrong_code_limit: int = Field(default=5, ge=1)  # codes a member may type (any)...
     wrong_code_minutes: int = Field(default=60, ge=1)  # ...within this many minutes
 
 

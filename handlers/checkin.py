@@ -11,7 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.invites import reward_on_first_checkin, tell_inviter
+from handlers.invites import reward_on_first_checkin, tell_inviter, waiting_invite
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
 
@@ -45,6 +45,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     today = local_day(now, services.settings.tz)
     tomorrow = today + timedelta(1)
     async with services.db.transaction() as session:
+        waiting = await waiting_invite(session, me.id)
         result = await checkins.record(
             session,
             me.id,
@@ -63,7 +64,9 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 expiry_days=rules.points.expiry_days,
             )
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
-            invite = await reward_on_first_checkin(session, services, me.id, now)
+            invite = (
+                await reward_on_first_checkin(session, services, me.id, now) if waiting else None
+            )
     tier = change.new if result.created else me.tier
     next_reward = reward_for(rules, tier, me.birthday, result.streak + 1, tomorrow)
     if not result.created:

@@ -7,6 +7,7 @@ join): the decisions live here, the adapter only carries them out.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 
@@ -78,7 +79,7 @@ async def show_communities(msg: Inbound, ctx: Context) -> Reply:
 
 
 async def _community(ctx: Context, raw: str) -> Community:
-    slug = raw.strip().lower()
+    slug = unicodedata.normalize("NFKC", raw).strip().lower()
     if not slug:
         raise DomainError(N_("Which one? Send “communities” to see the list."))
     found = None
@@ -169,7 +170,10 @@ async def leave(msg: Inbound, ctx: Context) -> Reply:
 class GroupJoin(Enum):
     NOT_OURS = "not_ours"  # a chat that is no community's group
     RECORDED = "recorded"
-    WRONG_PERSON = "wrong_person"  # came in with someone else's personal link: revoke it
+    # Came in with someone else's personal link: the link is revoked; one whose own tier lets
+    # them in is recorded as themself (WRONG_LINK), anyone else goes out again (WRONG_PERSON).
+    WRONG_LINK = "wrong_link"
+    WRONG_PERSON = "wrong_person"
 
 
 async def group_member_joined(
@@ -193,6 +197,7 @@ async def group_member_joined(
     async with services.db.transaction() as session:
         owner = await communities.link_owner(session, link) if link else None
         ours = owner is not None and owner.community_id == community.id
+        outcome = GroupJoin.RECORDED
         if owner is not None and ours and owner.member_id != member.id:
             await communities.mark_revoked(session, owner.link)
             log.warning(
@@ -200,9 +205,11 @@ async def group_member_joined(
                 community.slug,
                 owner.member_id,
             )
-            return GroupJoin.WRONG_PERSON
+            if not qualifies(services.rules, member, community):
+                return GroupJoin.WRONG_PERSON
+            outcome = GroupJoin.WRONG_LINK
         await communities.join(session, community.id, member.id, channel, now)
-    return GroupJoin.RECORDED
+    return outcome
 
 
 async def group_member_left(

@@ -40,10 +40,12 @@ async def show_help(msg: Inbound, ctx: Context) -> Reply:
     lines = []
     if ctx.is_new:
         lines.append(ctx.t(N_("Welcome! You are now a member.")))
-    if msg.referral and (note := await welcome_referral(msg, ctx)):
+    note = await welcome_referral(msg, ctx) if msg.referral else None
+    if note:
         lines.append(note)
     lines.append(ctx.t(HELP_TEXT))
-    return Reply("\n".join(lines), buttons=menu_buttons(ctx.t))
+    # With a referral note (a gift and a balance) it is the member's own business.
+    return Reply("\n".join(lines), buttons=menu_buttons(ctx.t), private=bool(note))
 
 
 @router.action(

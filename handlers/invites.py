@@ -8,6 +8,7 @@ invitee first checks in, or, past the inviter's daily cap, after a moderator's r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -33,12 +34,14 @@ log = logging.getLogger("memberbot.invites")
 REFERRAL_PREFIX = "ref_"
 
 
-def welcome_key(invitee_id: int) -> str:
-    return f"invite:welcome:{invitee_id}"
+# Keyed by the invite, not the invitee: linking accounts moves an invite to another member id,
+# and voiding it later must still find what it paid.
+def welcome_key(invite_id: int) -> str:
+    return f"invite:welcome:{invite_id}"
 
 
-def reward_key(invitee_id: int) -> str:
-    return f"invite:reward:{invitee_id}"
+def reward_key(invite_id: int) -> str:
+    return f"invite:reward:{invite_id}"
 
 
 @router.action("invite")
@@ -117,21 +120,24 @@ async def attribute(ctx: Context, raw_code: str, *, via: str, typed: bool = True
     rules = services.rules.invites
     cache = services.cache
     code = invites.normalise_code(raw_code)
-    attempts = cache.keys.invite_attempts(me.id)
-    if typed and int(await cache.get(attempts) or 0) >= rules.wrong_code_limit:
-        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+    if typed:
+        # Counted before looking: a burst of guesses at once cannot all slip under the limit.
+        tries = await cache.incr(
+            cache.keys.invite_attempts(me.id), ttl=rules.wrong_code_minutes * 60
+        )
+        if tries > rules.wrong_code_limit:
+            raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
     now = services.clock.now()
     async with services.db.transaction() as session:
         inviter = await _inviter(session, code)
         if inviter is None:
-            if typed:
-                await cache.incr(attempts, ttl=rules.wrong_code_minutes * 60)
             raise DomainError(
                 N_("There is no invite code {code}. Please check it and try again."),
                 code=code[:12] or "-",
             )
         await _check_can_be_invited(session, services.rules, inviter, me, now)
-        if not await invites.attribute(session, inviter.id, me.id, via, now):
+        invite_id = await invites.attribute(session, inviter.id, me.id, via, now)
+        if invite_id is None:
             raise DomainError(N_("You have already been invited; an invitation counts once."))
         points = rules.invitee_points
         balance = None
@@ -141,7 +147,7 @@ async def attribute(ctx: Context, raw_code: str, *, via: str, typed: bool = True
                 me.id,
                 points,
                 "invite-welcome",
-                welcome_key(me.id),
+                welcome_key(invite_id),
                 now,
                 expiry_days=services.rules.points.expiry_days,
             )
@@ -195,10 +201,22 @@ class Settled:
     tier: TierChange | None = None
 
 
+async def waiting_invite(session: AsyncSession, invitee_id: int) -> Invite | None:
+    """First thing in a check-in transaction: the member's invite that waits for their first
+    check-in, with invitee and inviter locked in id order (the order a merge locks them in;
+    locking the inviter only later, at the reward, could deadlock against linking them)."""
+    invite = await invites.of_invitee(session, invitee_id)
+    if invite is None or invite.status != invites.WAITING:
+        return None
+    await invites.lock_pair(session, invitee_id, invite.inviter_id)
+    return invite
+
+
 async def reward_on_first_checkin(
     session: AsyncSession, services: Services, invitee_id: int, now: datetime
 ) -> Settled | None:
-    """Called in the invitee's check-in transaction: settle their invite, at most once."""
+    """Called in the invitee's check-in transaction (after `waiting_invite` found one):
+    settle their invite, at most once."""
     rules = services.rules
     day = local_day(now, services.settings.tz)
     invite = await invites.settle_first_checkin(
@@ -222,7 +240,7 @@ async def _pay(session: AsyncSession, services: Services, invite: Invite, now: d
             invite.inviter_id,
             points,
             "invite-reward",
-            reward_key(invite.invitee_id),
+            reward_key(invite.id),
             now,
             expiry_days=rules.points.expiry_days,
         )
@@ -288,37 +306,71 @@ async def review(services: Services, invite_id: int, approve: bool) -> Settled |
 async def after_merge(
     session: AsyncSession, services: Services, survivor_id: int, loser_id: int, now: datetime
 ) -> None:
-    """Linking two members settles their invites: one person cannot have invited themself,
-    and one person is attributed once. What was paid for a voided invite is taken back."""
+    """Linking two members settles their invites (the merge holds both members locked; the
+    invite rows are locked here, so no review decision lands in between):
+    - one person cannot have invited themself: an invite between the halves is void;
+    - one person is attributed once: if both halves were invited, the survivor's stands;
+    - the loser's invite moves to the survivor only if the survivor could have been invited
+      by that code itself (new within the window, not older than the inviter).
+    What a voided invite paid is taken back from whoever holds it."""
+
+    def holder(member_id: int) -> int:
+        return survivor_id if member_id == loser_id else member_id
+
     for invite in await invites.between(session, survivor_id, loser_id):
-        await _void(session, services, invite, survivor_id, now)
-    theirs = await invites.of_invitee(session, survivor_id)
-    mine = await invites.of_invitee(session, loser_id)
+        await _void(session, services, invite, holder, now)
+    theirs = await invites.of_invitee(session, survivor_id, lock=True)
+    mine = await invites.of_invitee(session, loser_id, lock=True)
     if mine is not None and mine.status != invites.VOID:
-        if theirs is None:
+        if theirs is None and await _could_have_been_invited(session, services, mine, survivor_id):
             await invites.move_invitee(session, loser_id, survivor_id)
         else:
-            await _void(session, services, mine, survivor_id, now)
+            await _void(session, services, mine, holder, now)
     await invites.move_inviter(session, loser_id, survivor_id)
 
 
+async def _could_have_been_invited(
+    session: AsyncSession, services: Services, invite: Invite, member_id: int
+) -> bool:
+    member = await session.get(Member, member_id)
+    inviter = await session.get(Member, invite.inviter_id)
+    if member is None or inviter is None:
+        return False
+    window = timedelta(days=services.rules.invites.attribution_days)
+    return member.created_at >= invite.created_at - window and (
+        inviter.created_at <= member.created_at
+    )
+
+
 async def _void(
-    session: AsyncSession, services: Services, invite: Invite, holder_id: int, now: datetime
+    session: AsyncSession,
+    services: Services,
+    invite: Invite,
+    holder: Callable[[int], int],
+    now: datetime,
 ) -> None:
-    """Mark an invite void and reverse its payouts (the merged ledger is `holder_id`'s)."""
+    """Mark an invite void and reverse what it paid, from the members who hold it now."""
     if invite.status == invites.VOID:
         return
-    for key in (welcome_key(invite.invitee_id), reward_key(invite.invitee_id)):
-        paid = await _amount(session, key)
-        if paid:
+    for key in (welcome_key(invite.id), reward_key(invite.id)):
+        paid = (
+            await session.execute(
+                select(LedgerEntry.member_id, LedgerEntry.amount).where(
+                    LedgerEntry.idempotency_key == key
+                )
+            )
+        ).first()
+        if paid is not None:
             await ledger.reverse(
-                session, holder_id, paid, "invite-void", f"void:{key}", now, lot_key=key
+                session,
+                holder(paid.member_id),
+                paid.amount,
+                "invite-void",
+                f"void:{key}",
+                now,
+                lot_key=key,
             )
     if invite.status == invites.REWARDED:
-        await apply_growth(session, services.rules, holder_id, -services.rules.growth.per_invite)
+        growth = services.rules.growth.per_invite
+        await apply_growth(session, services.rules, holder(invite.inviter_id), -growth)
     await invites.set_status(session, invite.id, invites.VOID, now)
-
-
-async def _amount(session: AsyncSession, key: str) -> int:
-    stmt = select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == key)
-    return int((await session.execute(stmt)).scalar_one_or_none() or 0)

@@ -8,6 +8,7 @@ the same way.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -30,8 +31,9 @@ _INSERT = insert_ignoring(
 
 
 def normalise_code(raw: str) -> str:
-    """Codes are case-insensitive and often pasted with spaces or dashes."""
-    return "".join(ch for ch in raw.upper() if ch.isalnum())
+    """Codes are case-insensitive and often pasted with spaces or dashes; NFKC because Chinese
+    input methods in full-width mode send "ＡＢＣ２３４"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", raw).upper() if ch.isalnum())
 
 
 async def member_by_code(session: AsyncSession, code: str) -> Member | None:
@@ -48,8 +50,8 @@ async def member_by_code(session: AsyncSession, code: str) -> Member | None:
 
 async def attribute(
     session: AsyncSession, inviter_id: int, invitee_id: int, via: str, now: datetime
-) -> bool:
-    """Record who invited whom; False when the invitee was attributed already."""
+) -> int | None:
+    """Record who invited whom; the invite's id, or None when the invitee had one already."""
     params = {
         "inviter_id": inviter_id,
         "invitee_id": invitee_id,
@@ -57,13 +59,17 @@ async def attribute(
         "status": WAITING,
         "created_at": now,
     }
-    return (await session.execute(_INSERT, params)).scalar_one_or_none() is not None
+    found = (await session.execute(_INSERT, params)).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
-async def of_invitee(session: AsyncSession, invitee_id: int) -> Invite | None:
-    return (
-        await session.execute(select(Invite).where(Invite.invitee_id == invitee_id))
-    ).scalar_one_or_none()
+async def of_invitee(
+    session: AsyncSession, invitee_id: int, *, lock: bool = False
+) -> Invite | None:
+    stmt = select(Invite).where(Invite.invitee_id == invitee_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, invite_id: int) -> Invite | None:
@@ -96,12 +102,12 @@ async def settle_first_checkin(
 
     Returns the row when this call moved it, None when there was nothing to move (no invite,
     or another call moved it first). The inviter's member row is locked while counting, so
-    rewards of many invitees of one inviter at once never pass the cap.
+    rewards of many invitees of one inviter at once never pass the cap. The caller has locked
+    both members already (see `lock_pair`), so this takes no lock out of order.
     """
     invite = await of_invitee(session, invitee_id)
     if invite is None or invite.status != WAITING:
         return None
-    await lock_member(session, invite.inviter_id)
     paid_today = (
         await session.execute(
             select(func.count()).where(
@@ -123,10 +129,22 @@ async def settle_first_checkin(
     return invite
 
 
+async def lock_pair(session: AsyncSession, a: int, b: int) -> None:
+    """Lock two members in id order, the order merging takes them in (no deadlock)."""
+    for member_id in sorted({a, b}):
+        await lock_member(session, member_id)
+
+
 async def decide(
     session: AsyncSession, invite_id: int, approve: bool, now: datetime
 ) -> Invite | None:
-    """A moderator's decision on a reward in review; None when it is not (or no longer) there."""
+    """A moderator's decision on a reward in review; None when it is not (or no longer) there.
+
+    The inviter is locked before the invite's row, the order a merge takes them in."""
+    found = await session.get(Invite, invite_id)
+    if found is None:
+        return None
+    await lock_member(session, found.inviter_id)
     moved = await session.execute(
         update(Invite)
         .where(Invite.id == invite_id, Invite.status == REVIEW)
@@ -155,6 +173,7 @@ async def listing(
 
 
 async def set_status(session: AsyncSession, invite_id: int, status: str, now: datetime) -> None:
+    """For rows the caller holds locked (see `between` and `of_invitee(lock=True)`)."""
     await session.execute(
         update(Invite).where(Invite.id == invite_id).values(status=status, decided_at=now)
     )
@@ -162,9 +181,13 @@ async def set_status(session: AsyncSession, invite_id: int, status: str, now: da
 
 async def between(session: AsyncSession, a: int, b: int) -> list[Invite]:
     """Rows where one of the two members invited the other (linking them makes a self-invite)."""
-    stmt = select(Invite).where(
-        ((Invite.inviter_id == a) & (Invite.invitee_id == b))
-        | ((Invite.inviter_id == b) & (Invite.invitee_id == a))
+    stmt = (
+        select(Invite)
+        .where(
+            ((Invite.inviter_id == a) & (Invite.invitee_id == b))
+            | ((Invite.inviter_id == b) & (Invite.invitee_id == a))
+        )
+        .with_for_update()
     )
     return list((await session.execute(stmt)).scalars())
 

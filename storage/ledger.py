@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring
-from storage.errors import InsufficientPoints
+from storage.errors import InsufficientPoints, MemberMerged
 from storage.models import LedgerEntry, Member
 
 EARN, SPEND, EXPIRE, ADJUST, REVERSE = "earn", "spend", "expire", "adjust", "reverse"
@@ -39,7 +39,9 @@ _INSERT_ENTRY = insert_ignoring(
 )
 _BUMP_POINTS = (
     update(_members)
-    .where(_members.c.id == bindparam("member_id"))
+    # Never into a merged member: a message in flight while its accounts are linked would
+    # otherwise credit the empty shell (PostgreSQL re-checks this after the merge's lock).
+    .where(_members.c.id == bindparam("member_id"), _members.c.merged_into_id.is_(None))
     .values(points=_members.c.points + bindparam("amount"))
     .returning(_members.c.points)
 )
@@ -85,7 +87,10 @@ async def _append(
     if (await session.execute(_INSERT_ENTRY, params)).scalar_one_or_none() is None:
         return None
     bumped = await session.execute(_BUMP_POINTS, {"member_id": member_id, "amount": amount})
-    return int(bumped.scalar_one())
+    points = bumped.scalar_one_or_none()
+    if points is None:
+        raise MemberMerged(member_id)
+    return int(points)
 
 
 async def earn(

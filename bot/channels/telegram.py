@@ -318,10 +318,30 @@ class TelegramChannel:
                 link=link,
                 display_name=person.first_name,
             )
-            if joined is GroupJoin.WRONG_PERSON and link is not None:
+            if joined in (GroupJoin.WRONG_PERSON, GroupJoin.WRONG_LINK) and link is not None:
                 await self._revoke(chat_id, link)
+            if joined is GroupJoin.WRONG_PERSON:
+                # Below the community's tier: a forwarded link must not get round the gate.
+                await self.remove_from_chat(chat_id, person.id)
         elif was and not now:
             await group_member_left(services, chat_id, CHANNEL, str(person.id))
+
+    async def remove_from_chat(self, chat_id: int, user_id: int) -> None:
+        """Ban and at once unban: out of the group, free to come back. Never raises."""
+        bot = self.app.bot
+        try:
+            await bot.ban_chat_member(chat_id, user_id)
+        except TelegramError as exc:
+            log.warning("telegram remove failed chat=%s error=%s", chat_id, type(exc).__name__)
+            return
+        try:
+            await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+        except TelegramError as exc:
+            log.error(
+                "telegram unban failed, someone stays banned chat=%s error=%s",
+                chat_id,
+                type(exc).__name__,
+            )
 
     async def _revoke(self, chat_id: int, link: str) -> None:
         try:
@@ -441,26 +461,10 @@ class TelegramPort(Port):
         return GroupInvite("personal_link", made.invite_link, hours=GROUP_LINK_HOURS)
 
     async def remove_from_group(self, community: Community, external_id: str) -> None:
-        """Ban and at once unban: out of the group, free to come back. Never raises."""
-        chat_id = community.telegram_chat_id
-        if chat_id is None or not external_id.isdigit():
+        """Out of the group, free to come back. Never raises."""
+        if community.telegram_chat_id is None or not external_id.isdigit():
             return
-        bot, user_id = self._telegram.app.bot, int(external_id)
-        try:
-            await bot.ban_chat_member(chat_id, user_id)
-        except TelegramError as exc:
-            log.warning(
-                "telegram remove failed community=%s error=%s", community.slug, type(exc).__name__
-            )
-            return
-        try:
-            await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
-        except TelegramError as exc:
-            log.error(
-                "telegram unban failed, someone stays banned community=%s error=%s",
-                community.slug,
-                type(exc).__name__,
-            )
+        await self._telegram.remove_from_chat(community.telegram_chat_id, int(external_id))
 
 
 def build(core: Core) -> TelegramChannel:

@@ -10,6 +10,7 @@ from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
 from storage import members
+from storage.errors import MemberMerged
 
 log = logging.getLogger("memberbot.handlers")
 
@@ -22,7 +23,8 @@ async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
         except DomainError as exc:
             # Rendering can fail too (a translation naming a placeholder that does not exist):
             # that lands in the apology below instead of escaping to the channel.
-            return Reply(ctx.t(exc.message, **exc.params))
+            # Private: a refusal often names the member's own state (tier, growth, codes).
+            return Reply(ctx.t(exc.message, **exc.params), private=True)
     except Exception:
         ctx.services.metrics.errors.inc()
         log.exception(
@@ -35,16 +37,26 @@ async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
 
 
 async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
-    """Find the member behind the sender, creating them on first contact."""
+    """Find the member behind the sender, creating them on first contact.
+
+    If the member is merged into another (the accounts were linked) while the handler ran,
+    its writes were rolled back: it runs once more, as the merged member."""
     services = ctx.services
-    ctx.member, ctx.is_new = await members.get_or_create(
-        services.db,
-        msg.channel,
-        msg.external_id,
-        services.clock.now(),
-        display_name=msg.display_name,
-    )
-    return await handler(msg, ctx)
+    for attempt in range(2):
+        ctx.member, is_new = await members.get_or_create(
+            services.db,
+            msg.channel,
+            msg.external_id,
+            services.clock.now(),
+            display_name=msg.display_name,
+        )
+        ctx.is_new = ctx.is_new or is_new
+        try:
+            return await handler(msg, ctx)
+        except MemberMerged:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:

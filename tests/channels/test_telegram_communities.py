@@ -205,6 +205,39 @@ async def test_someone_elses_link_is_revoked_and_the_newcomer_not_recorded(
     async with tg.core.services.db.reader() as session:
         kept = await communities.link_owner(session, link["invite_link"])
     assert kept is not None and kept.revoked is True
+    # Eve is below the tier: a forwarded link does not get her round the gate.
+    ban, unban = fake.calls_of("banChatMember"), fake.calls_of("unbanChatMember")
+    assert [c.params for c in ban] == [{"chat_id": GROUP, "user_id": eve}]
+    assert [c.params for c in unban] == [{"chat_id": GROUP, "user_id": eve, "only_if_banned": True}]
+
+
+async def test_someone_elses_link_used_by_a_member_of_the_tier_records_them_as_themself(
+    tg: TelegramBot, fake: FakeTelegram, vip: Community
+) -> None:
+    ann, eve = new_user(), new_user()
+    link = await personal_link(tg, fake, ann)
+    await gold(tg, eve)
+
+    await post(
+        tg, chat_member_update(user(eve, first_name="Eve"), "left", "member", invite_link=link)
+    )
+
+    assert len(fake.calls_of("revokeChatInviteLink")) == 1
+    assert fake.calls_of("banChatMember") == []
+    assert await status_in(tg, eve, vip) == "joined"
+    assert await joined(tg, ann) == set()
+
+
+async def test_a_refusal_asked_for_in_a_group_is_answered_privately(
+    tg: TelegramBot, fake: FakeTelegram, vip: Community
+) -> None:
+    ann = new_user()
+
+    assert await tg.post(message_update(ann, f"/join@{BOT_USERNAME} vip", chat_id=GROUP)) == 200
+
+    private, pointer = await fake.wait_sent(2)
+    assert (private.chat_id, private.text) == (ann, LOCKED)
+    assert (pointer.chat_id, pointer.text) == (GROUP, base.SENT_PRIVATELY)
 
 
 @pytest.mark.parametrize("gone", ["left", "kicked"])

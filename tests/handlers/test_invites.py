@@ -143,6 +143,7 @@ async def test_a_deep_link_or_qr_payload_attributes_a_new_member(chat, core: Cor
     lines = reply.text.split("\n")
     assert lines[:2] == ["Welcome! You are now a member.", GIFT.format(balance=20)]
     assert lines[2] == "Hi! Here is what I can do:"
+    assert reply.private is True  # a gift and a balance: never shown in a group
     [row] = await invite_rows(core)
     assert row.via == "telegram"
 
@@ -154,6 +155,7 @@ async def test_payloads_that_are_not_invites_change_nothing(core: Core):
 
     assert reply is not None
     assert reply.text.startswith("Welcome! You are now a member.\nHi! Here is what I can do:")
+    assert reply.private is False
     assert await invite_rows(core) == []
 
 
@@ -285,10 +287,10 @@ async def test_one_person_in_two_apps_is_attributed_once_when_both_send_at_once(
     bob, bob_tg = chat("bob"), chat("bob-tg", channel="telegram")
     await bob_tg.say(await link_code(bob))  # one member, two apps
 
-    replies = await asyncio.gather(*(who.say(f"invite {code}") for who in [bob, bob_tg] * 5))
+    replies = await asyncio.gather(*(who.say(f"invite {code}") for who in [bob, bob_tg] * 2))
 
     texts = sorted(r.text for r in replies if r is not None)
-    assert texts == sorted([GIFT.format(balance=20)] + [ALREADY] * 9)
+    assert texts == sorted([GIFT.format(balance=20)] + [ALREADY] * 3)
     assert await probe.balance(bob) == 20
     assert len(await invite_rows(core)) == 1
 
@@ -414,3 +416,87 @@ async def test_the_invitees_checkin_is_answered_without_waiting_for_the_inviters
     port.gate.set()
     await core.services.outreach.settle()
     assert port.sent == [FRIEND_CHECKED_IN.format(balance=50)]
+
+
+async def test_linking_takes_a_voided_invites_reward_back_from_its_inviter_not_the_member(
+    chat, core: Core, probe: Probe
+):
+    alice, carol = chat("alice"), chat("carol")
+    bob, bob_tg = chat("bob"), chat("bob-tg", channel="telegram")
+    await bob.say(f"invite {await code_of(alice)}")
+    await bob_tg.say(f"invite {await code_of(carol)}")
+    await bob_tg.say("checkin")  # Carol is paid for a "new" member who is Bob
+    assert (await probe.balance(carol), (await probe.member(carol)).growth) == (50, 50)
+
+    await bob_tg.say(await link_code(bob))
+
+    assert await probe.balance(bob) == 25  # Alice's welcome gift and the check-in
+    assert (await probe.member(bob)).growth == 1
+    assert (await probe.balance(carol), (await probe.member(carol)).growth) == (0, 0)
+    assert await probe.entries(carol) == [
+        Entry("earn", 50, "invite-reward"),
+        Entry("reverse", -50, "invite-void"),
+    ]
+
+
+async def test_a_self_invite_moved_by_one_link_is_still_voided_by_the_next(
+    chat, core: Core, probe: Probe
+):
+    main, second = chat("main"), chat("second")
+    newest = chat("newest", channel="telegram")
+    await newest.say(f"invite {await code_of(second)}")
+    await newest.say("checkin")  # "second" is paid 50
+
+    await newest.say(await link_code(main))  # main + newest: the invite moves to main
+    await second.say(await link_code(chat("main-tg", channel="telegram")))  # unrelated
+    wechat_second = chat("second-wx", channel="wechat")
+    await wechat_second.say(await link_code(second))  # second gets a WeChat account
+    await wechat_second.say(await link_code(main))  # ...which is main's other half: one person
+
+    assert await probe.balance(main) == 5  # the check-in; the gift and reward are taken back
+    assert (await probe.member(main)).growth == 1
+    assert [row.status for row in await invite_rows(core)] == ["void"]
+
+
+async def test_an_invite_of_a_new_account_is_void_when_it_is_linked_to_an_old_member(
+    chat, core: Core, probe: Probe, clock
+):
+    old = chat("old")
+    await old.say("hi")
+    clock.advance(days=200)
+    friend = chat("friend")
+    code = await code_of(friend)
+    clock.advance(days=1)
+    old_tg = chat("old-tg", channel="telegram")
+    gift = await old_tg.say(f"invite {code}")  # looks new, is not
+    assert gift is not None and gift.text == GIFT.format(balance=20)
+
+    await old_tg.say(await link_code(old))
+    await old.say("checkin")
+
+    assert await probe.balance(old) == 5
+    assert await probe.balance(friend) == 0
+    assert [row.status for row in await invite_rows(core)] == ["void"]
+
+
+async def test_full_width_codes_from_chinese_input_methods_work(chat, probe: Probe):
+    alice, bob = chat("alice"), chat("bob")
+    code = await code_of(alice)
+    full_width = "".join(chr(ord(ch) + 0xFEE0) for ch in code.lower())
+
+    reply = await bob.say(f"邀请码 {full_width}")
+
+    assert reply is not None and reply.text == GIFT.format(balance=20)
+
+
+async def test_linking_while_the_invitee_checks_in_never_deadlocks(chat, probe: Probe):
+    for round_ in range(6):
+        inviter, invitee = chat(f"a{round_}"), chat(f"a{round_}-tg", channel="telegram")
+        await invitee.say(f"invite {await code_of(inviter)}")
+        code = await link_code(invitee)
+
+        replies = await asyncio.gather(invitee.say("checkin"), inviter.say(code))
+
+        texts = [r.text for r in replies if r is not None]
+        assert not [t for t in texts if t.startswith("Sorry, something went wrong")], texts
+        assert await probe.balance(inviter) == 5  # the check-in; the self-invite is undone

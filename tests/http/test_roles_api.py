@@ -190,9 +190,31 @@ INVALID = [
     ({"role": "Admin"}, "role", "role must be one of admin, staff, moderator"),
     ({"channel": "qq"}, "channel", "channel must be one of wechat, telegram, console"),
     ({"channel": None}, "channel", "channel must be one of wechat, telegram, console"),
-    ({"external_id": ""}, "external_id", "external_id must be text of 1 to 128 characters"),
-    ({"external_id": 1001}, "external_id", "external_id must be text of 1 to 128 characters"),
-    ({"external_id": "1" * 129}, "external_id", "external_id must be text of 1 to 128 characters"),
+    (
+        {"external_id": ""},
+        "external_id",
+        "external_id must be text of 1 to 128 characters, no control characters",
+    ),
+    (
+        {"external_id": 1001},
+        "external_id",
+        "external_id must be text of 1 to 128 characters, no control characters",
+    ),
+    (
+        {"external_id": "1" * 129},
+        "external_id",
+        "external_id must be text of 1 to 128 characters, no control characters",
+    ),
+    (
+        {"external_id": "10\u0000"},
+        "external_id",
+        "external_id must be text of 1 to 128 characters, no control characters",
+    ),
+    (
+        {"external_id": "\ud800"},
+        "external_id",
+        "external_id must be text of 1 to 128 characters, no control characters",
+    ),
     ({"member_id": 1}, "member_id", "member_id is not a role field"),
 ]
 
