@@ -11,7 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.invites import reward_on_first_checkin, tell_inviter, waiting_invite
+from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
 
@@ -45,7 +45,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     today = local_day(now, services.settings.tz)
     tomorrow = today + timedelta(1)
     async with services.db.transaction() as session:
-        waiting = await waiting_invite(session, me.id)
+        waiting = await lock_for_checkin(session, me.id)
         result = await checkins.record(
             session,
             me.id,

@@ -37,11 +37,11 @@ REFERRAL_PREFIX = "ref_"
 # Keyed by the invite, not the invitee: linking accounts moves an invite to another member id,
 # and voiding it later must still find what it paid.
 def welcome_key(invite_id: int) -> str:
-    return f"invite:welcome:{invite_id}"
+    return f"invite-welcome:{invite_id}"
 
 
 def reward_key(invite_id: int) -> str:
-    return f"invite:reward:{invite_id}"
+    return f"invite-reward:{invite_id}"
 
 
 @router.action("invite")
@@ -109,24 +109,22 @@ async def welcome_referral(msg: Inbound, ctx: Context) -> str | None:
         return None
     via = msg.channel if msg.channel in ("telegram", "wechat") else "code"
     try:
-        return await attribute(ctx, payload[len(REFERRAL_PREFIX) :], via=via, typed=False)
+        return await attribute(ctx, payload[len(REFERRAL_PREFIX) :], via=via)
     except DomainError as refusal:
         return ctx.t(refusal.message, **refusal.params)
 
 
-async def attribute(ctx: Context, raw_code: str, *, via: str, typed: bool = True) -> str:
+async def attribute(ctx: Context, raw_code: str, *, via: str) -> str:
     """Credit the member as invited by the code's owner; the welcome text, or a DomainError."""
     services, me = ctx.services, ctx.me
     rules = services.rules.invites
     cache = services.cache
     code = invites.normalise_code(raw_code)
-    if typed:
-        # Counted before looking: a burst of guesses at once cannot all slip under the limit.
-        tries = await cache.incr(
-            cache.keys.invite_attempts(me.id), ttl=rules.wrong_code_minutes * 60
-        )
-        if tries > rules.wrong_code_limit:
-            raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+    # Counted before looking (a burst of guesses cannot all slip under the limit), typed or
+    # not: a hand-made deep link is a guess too.
+    tries = await cache.incr(cache.keys.invite_attempts(me.id), ttl=rules.wrong_code_minutes * 60)
+    if tries > rules.wrong_code_limit:
+        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
     now = services.clock.now()
     async with services.db.transaction() as session:
         inviter = await _inviter(session, code)
@@ -201,12 +199,13 @@ class Settled:
     tier: TierChange | None = None
 
 
-async def waiting_invite(session: AsyncSession, invitee_id: int) -> Invite | None:
-    """First thing in a check-in transaction: the member's invite that waits for their first
-    check-in, with invitee and inviter locked in id order (the order a merge locks them in;
-    locking the inviter only later, at the reward, could deadlock against linking them)."""
+async def lock_for_checkin(session: AsyncSession, invitee_id: int) -> Invite | None:
+    """First thing in a check-in transaction: lock the member (MemberMerged if linking folded
+    them into another meanwhile) and, if their invite waits for this first check-in, its
+    inviter too, in id order (the order a merge locks members in)."""
     invite = await invites.of_invitee(session, invitee_id)
     if invite is None or invite.status != invites.WAITING:
+        await ledger.lock_member(session, invitee_id)
         return None
     await invites.lock_pair(session, invitee_id, invite.inviter_id)
     return invite

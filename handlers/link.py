@@ -15,7 +15,7 @@ from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from handlers.invites import after_merge
 from handlers.tiers import tier_label
-from storage import checkins, ledger, links, members
+from storage import checkins, invites, ledger, links, members
 
 router = Router("link")
 
@@ -99,6 +99,7 @@ async def _merge(
     """
     rules = services.rules
     survivor_id, loser_id = sorted((a, b))
+    await invites.lock_for_merge(session, survivor_id, loser_id)
     merged = await members.merge(session, survivor_id, loser_id)
     await after_merge(session, services, survivor_id, loser_id, now)
     for day, points in merged.duplicate_days:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.context import Services
 from handlers.tiers import apply_growth
 from storage import ledger, members, orders
+from storage.errors import MemberMerged
 from storage.ledger import lock_member
 from storage.models import Order
 
@@ -41,12 +42,21 @@ def _floor(value: Decimal) -> int:
 
 
 async def apply_order(services: Services, order: OrderIn) -> OrderOutcome:
-    """Apply one order exactly once; the order id's unique constraint decides repeats."""
-    now = services.clock.now()
-    member, _ = await members.get_or_create(services.db, order.channel, order.external_id, now)
-    if order.status == "paid":
-        return await _paid(services, order, member.id)
-    return await _refunded(services, order, member.id)
+    """Apply one order exactly once; the order id's unique constraint decides repeats.
+
+    If the member is merged into another (accounts linked) meanwhile, nothing was written:
+    it is applied once more, to the merged member."""
+    for attempt in range(2):
+        now = services.clock.now()
+        member, _ = await members.get_or_create(services.db, order.channel, order.external_id, now)
+        try:
+            if order.status == "paid":
+                return await _paid(services, order, member.id)
+            return await _refunded(services, order, member.id)
+        except MemberMerged:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:
@@ -90,6 +100,10 @@ async def _credit(
 async def _refunded(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:
     now = services.clock.now()
     async with services.db.transaction() as session:
+        # The member before the order's row: the order a merge of two members locks them in.
+        known = await orders.get(session, order.order_id)
+        if known is not None:
+            await lock_member(session, known.member_id)
         paid = await orders.mark_refunded(session, order.order_id, now)
         recorded = False
         if paid is None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -92,6 +93,13 @@ class Database:
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the transaction was rolled back whole
+    and running it again is safe (every write path is idempotent by its keys)."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def insert_ignoring(

@@ -135,6 +135,19 @@ async def lock_pair(session: AsyncSession, a: int, b: int) -> None:
         await lock_member(session, member_id)
 
 
+async def lock_for_merge(session: AsyncSession, survivor_id: int, loser_id: int) -> None:
+    """Before two members merge: lock them and the inviters of their invites, all in id order.
+    Voiding an invite takes its reward back from its inviter; taking that lock only then, after
+    the two members, could deadlock against the inviter's own check-in or a review."""
+    rows = await session.execute(
+        select(Invite.inviter_id).where(Invite.invitee_id.in_((survivor_id, loser_id)))
+    )
+    ids = {survivor_id, loser_id, *rows.scalars()}
+    await session.execute(
+        select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update()
+    )
+
+
 async def decide(
     session: AsyncSession, invite_id: int, approve: bool, now: datetime
 ) -> Invite | None:

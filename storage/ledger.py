@@ -57,9 +57,14 @@ class Movement:
 
 
 async def lock_member(session: AsyncSession, member_id: int) -> Member:
-    """Row-lock the member for the rest of the transaction (SQLite already serialises writers)."""
+    """Row-lock the member for the rest of the transaction (SQLite already serialises writers).
+
+    A member merged into another (linked accounts) takes no more writes: MemberMerged."""
     stmt = select(Member).where(Member.id == member_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one()
+    member = (await session.execute(stmt)).scalar_one()
+    if member.merged_into_id is not None:
+        raise MemberMerged(member_id)
+    return member
 
 
 async def _append(

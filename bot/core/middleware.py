@@ -10,6 +10,7 @@ from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
 from storage import members
+from storage.db import worth_retrying
 from storage.errors import MemberMerged
 
 log = logging.getLogger("memberbot.handlers")
@@ -40,7 +41,8 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
     """Find the member behind the sender, creating them on first contact.
 
     If the member is merged into another (the accounts were linked) while the handler ran,
-    its writes were rolled back: it runs once more, as the merged member."""
+    or PostgreSQL broke a deadlock by aborting it, its writes were rolled back: it runs once
+    more (as the merged member)."""
     services = ctx.services
     for attempt in range(2):
         ctx.member, is_new = await members.get_or_create(
@@ -53,8 +55,10 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
         ctx.is_new = ctx.is_new or is_new
         try:
             return await handler(msg, ctx)
-        except MemberMerged:
-            if attempt:
+        except Exception as exc:
+            # Rolled back whole, so safe to run again: merged meanwhile, or a deadlock with a
+            # concurrent link (PostgreSQL picks one transaction to abort).
+            if attempt or not (isinstance(exc, MemberMerged) or worth_retrying(exc)):
                 raise
     raise AssertionError("unreachable")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def core_of(request: web.Request) -> Core:
     return request.app[CORE]
+
+
+def plain_text(value: str) -> bool:
+    """No control characters or lone surrogates: no app sends them in ids, and the database
+    drivers refuse them (NUL on PostgreSQL, surrogates on both)."""
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:

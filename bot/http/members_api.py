@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.clock import local_day
-from bot.http.common import bearer_ok, core_of, error, read_json_object
+from bot.http.common import bearer_ok, core_of, error, plain_text, read_json_object
 from storage import checkins, ledger, members
-from storage.errors import InsufficientPoints
+from storage.errors import InsufficientPoints, MemberMerged
 from storage.models import LedgerEntry, Member
 
 MAX_LEDGER_PAGE = 1000
@@ -26,6 +26,8 @@ async def require_admin(request: web.Request, handler: Any) -> web.StreamRespons
 
 async def _member(request: web.Request) -> Member:
     services = core_of(request).services
+    if not plain_text(request.match_info["external_id"]):
+        raise web.HTTPNotFound(text='{"error": "unknown member"}', content_type="application/json")
     async with services.db.reader() as session:
         found = await members.find_by_identity(
             session, request.match_info["channel"], request.match_info["external_id"]
@@ -33,6 +35,28 @@ async def _member(request: web.Request) -> Member:
     if found is None:
         raise web.HTTPNotFound(text='{"error": "unknown member"}', content_type="application/json")
     return found
+
+
+async def _adjust(request: web.Request, amount: int, reason: str, key: str) -> ledger.Movement:
+    """The adjustment, once more as the merged member if the accounts were linked meanwhile."""
+    services = core_of(request).services
+    for attempt in range(2):
+        member = await _member(request)
+        try:
+            async with services.db.transaction() as session:
+                return await ledger.adjust(
+                    session,
+                    member.id,
+                    amount,
+                    reason,
+                    f"adjust:{member.id}:{key}",
+                    services.clock.now(),
+                    expiry_days=services.rules.points.expiry_days,
+                )
+        except MemberMerged:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def get_member(request: web.Request) -> web.Response:
@@ -97,22 +121,12 @@ async def adjust_points(request: web.Request) -> web.Response:
         return error(422, "amount must be a non-zero whole number")
     if abs(amount) > limit:
         return error(422, f"amount must be within ±{limit}")
-    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 64:
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 64 or not plain_text(reason):
         return error(422, "reason must be text of 1 to 64 characters")
-    if not isinstance(key, str) or not 1 <= len(key) <= 120:
+    if not isinstance(key, str) or not 1 <= len(key) <= 120 or not plain_text(key):
         return error(422, "idempotency_key must be text of 1 to 120 characters")
-    member = await _member(request)
     try:
-        async with services.db.transaction() as session:
-            moved = await ledger.adjust(
-                session,
-                member.id,
-                amount,
-                reason.strip(),
-                f"adjust:{member.id}:{key}",
-                services.clock.now(),
-                expiry_days=services.rules.points.expiry_days,
-            )
+        moved = await _adjust(request, amount, reason.strip(), key)
     except InsufficientPoints as exc:
         return error(
             409,

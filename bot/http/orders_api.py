@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.http.common import core_of, error, read_json_object
+from bot.http.common import core_of, error, plain_text, read_json_object
 from handlers.orders import CHANNELS, OrderIn, apply_order
 
 SIGNATURE_HEADER = "X-Memberbot-Signature"
@@ -32,13 +32,17 @@ def parse_order(data: dict[str, Any], max_amount: int) -> OrderIn | str:
         data.get("currency"),
         data.get("status"),
     )
-    if not isinstance(order_id, str) or not 1 <= len(order_id) <= 64:
+    if not isinstance(order_id, str) or not 1 <= len(order_id) <= 64 or not plain_text(order_id):
         return "order_id must be text of 1 to 64 characters"
     if channel not in CHANNELS:
         return f"channel must be one of {', '.join(CHANNELS)}"
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 128:
+    if (
+        not isinstance(external_id, str)
+        or not 1 <= len(external_id) <= 128
+        or not plain_text(external_id)
+    ):
         return "external_id must be text of 1 to 128 characters"
-    if not isinstance(currency, str) or not 1 <= len(currency) <= 8:
+    if not isinstance(currency, str) or not 1 <= len(currency) <= 8 or not plain_text(currency):
         return "currency must be text of 1 to 8 characters"
     if status not in ("paid", "refunded"):
         return "status must be paid or refunded"

@@ -242,3 +242,14 @@ async def test_malformed_points_body_is_400(http, chat, raw, error):
         status, body = resp.status, await resp.json()
 
     assert (status, body) == (400, {"error": error})
+
+
+async def test_odd_external_ids_and_texts_are_refused_not_500(admin, http, chat):
+    async with http.get("/api/members/telegram/10%00", headers=AUTH) as resp:
+        assert resp.status == 404
+    await chat("alice").say("checkin")
+    bad_reason = {"amount": 1, "reason": "gift\u0000", "idempotency_key": "k1"}
+    bad_key = {"amount": 1, "reason": "gift", "idempotency_key": "\ud800"}
+
+    assert (await admin.points("console", "alice", bad_reason))[0] == 422
+    assert (await admin.points("console", "alice", bad_key))[0] == 422

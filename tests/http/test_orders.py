@@ -264,3 +264,21 @@ async def test_refund_racing_its_paid_order_is_never_lost(post_order, admin):
 
     _, member = await admin.member()
     assert (member["points"], member["growth"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("external_id", "10\u0000"),
+        ("external_id", "\ud800"),
+        ("order_id", "A\u0000"),
+        ("currency", "C\x07"),
+    ],
+)
+async def test_control_characters_in_ids_are_422_and_create_nobody(post_order, admin, field, value):
+    fields = {"order_id": "A-1", field: value}
+    status, answer = await post_order(fields.pop("order_id"), **fields)
+
+    assert status == 422
+    assert answer["error"].startswith(field)
+    assert (await admin.member())[0] == 404
