@@ -6,6 +6,7 @@ Nothing here contacts anything but the DSN / Redis URL it is given and 127.0.0.1
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -21,19 +22,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import aiosqlite
 import asyncpg
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import members
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Identity
+from storage.models import Checkin, Identity, Member
 
 ROOT = Path(__file__).resolve().parents[1]
 SQLITE_PRAGMAS = (
@@ -330,6 +332,73 @@ class Measured:
 
     def pct(self, p: float) -> float:
         return percentile(self.phase.latencies, p)
+
+
+async def checked_in(session: AsyncSession, ids: Any, day: date, points: int) -> tuple[int, int]:
+    """(check-in rows on `day`, members holding exactly `points`) among the members `ids`."""
+    rows = await session.scalar(
+        select(func.count())
+        .select_from(Checkin)
+        .where(Checkin.member_id.in_(ids), Checkin.day == day)
+    )
+    right = await session.scalar(
+        select(func.count()).select_from(Member).where(Member.id.in_(ids), Member.points == points)
+    )
+    return int(rows or 0), int(right or 0)
+
+
+def bench_parser(
+    doc: str, *, members: int, warmup: int, unit: str, in_flight: str, child: bool
+) -> argparse.ArgumentParser:
+    """The options every bench takes; `child` adds the internal one that runs a server."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=members, help=f"measured {unit} (N)")
+    parser.add_argument("--concurrency", type=int, default=50, help=f"{in_flight} in flight (C)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--pg-dsn",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="a database to connect to for CREATE/DROP of the scratch database",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="Redis for the PostgreSQL run (keys under a unique prefix, removed)",
+    )
+    parser.add_argument("--warmup", type=int, default=warmup, help=f"warm-up {unit}, not counted")
+    parser.add_argument("--timeout", type=float, default=300.0, help="deadline per phase, s")
+    if child:
+        parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one server
+    return parser
+
+
+def sizes_ok(args: argparse.Namespace) -> bool:
+    if args.members < 1 or args.concurrency < 1 or args.warmup < 0:
+        print("--members and --concurrency must be positive, --warmup not negative")
+        return False
+    return True
+
+
+R = TypeVar("R")
+
+
+def run_backends(
+    bench_backend: Callable[[str, argparse.Namespace], Awaitable[list[R]]],
+    args: argparse.Namespace,
+) -> list[R] | None:
+    """The bench on each chosen backend in turn; None, after saying why, when one fails."""
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    results: list[R] = []
+    for backend in backends:
+        try:
+            results += asyncio.run(bench_backend(backend, args))
+        except BenchError as exc:
+            print(f"{backend}: FAILED: {exc}")
+            return None
+        except TimeoutError:
+            print(f"{backend}: FAILED: a phase took longer than {args.timeout:.0f} s")
+            return None
+    return results
 
 
 def box_note() -> str:

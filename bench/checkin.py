@@ -19,7 +19,6 @@ Only the given DSN / Redis URL are contacted (loopback by default); every phase 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import sys
@@ -40,13 +39,17 @@ from bench._common import (
     LiteBaseline,
     PgBaseline,
     Phase,
+    bench_parser,
+    checked_in,
     engine_connections,
     forget_keys,
     migrate,
     percentile,
+    run_backends,
     run_phase,
     scratch_postgres,
     scratch_sqlite,
+    sizes_ok,
     with_database,
 )
 from bot.app_core import Core, build_core
@@ -58,7 +61,7 @@ from handlers.checkin import reward_for
 from storage import members
 from storage.cache import Keys
 from storage.db import Database
-from storage.models import Checkin, Identity, LedgerEntry, Member
+from storage.models import Identity, LedgerEntry
 
 CHECKIN_TEXT = "签到"
 MEASURED, WARMUP = "m", "w"  # external id prefixes of the two groups of members
@@ -139,16 +142,7 @@ async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
                 LedgerEntry.amount == points,
             )
         )
-        rows = await session.scalar(
-            select(func.count())
-            .select_from(Checkin)
-            .where(Checkin.member_id.in_(ids), Checkin.day == day)
-        )
-        right = await session.scalar(
-            select(func.count())
-            .select_from(Member)
-            .where(Member.id.in_(ids), Member.points == points)
-        )
+        rows, right = await checked_in(session, ids, day, points)
     errors = core.services.metrics.registry.get_sample_value("memberbot_handler_errors_total")
     if errors:
         raise BenchError(f"{errors:.0f} handler errors (see the log above)")
@@ -167,16 +161,7 @@ async def verify_baseline(url: str, n: int, day: date, points: int) -> None:
     db = Database(url, pool_size=1)
     try:
         async with db.sessions() as session:
-            rows = await session.scalar(
-                select(func.count())
-                .select_from(Checkin)
-                .where(Checkin.member_id.in_(ids), Checkin.day == day)
-            )
-            right = await session.scalar(
-                select(func.count())
-                .select_from(Member)
-                .where(Member.id.in_(ids), Member.points == points)
-            )
+            rows, right = await checked_in(session, ids, day, points)
     finally:
         await db.close()
     if not rows == right == n:
@@ -300,46 +285,20 @@ def report(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=2000, help="measured members (N)")
-    parser.add_argument("--concurrency", type=int, default=50, help="check-ins in flight (C)")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument(
-        "--pg-dsn",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="a database to connect to for CREATE/DROP of the scratch database",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="Redis for the PostgreSQL run (keys under a unique prefix, removed)",
-    )
-    parser.add_argument("--warmup", type=int, default=300, help="warm-up members, not counted")
-    parser.add_argument("--timeout", type=float, default=300.0, help="deadline per phase, s")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.members < 1 or args.concurrency < 1 or args.warmup < 0:
-        print("--members and --concurrency must be positive, --warmup not negative")
+    parser = bench_parser(
+        __doc__, members=2000, warmup=300, unit="members", in_flight="check-ins", child=False
+    )
+    args = parser.parse_args(argv)
+    if not sizes_ok(args):
         return 2
-    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(
         f"memberbot check-in bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
     )
-    results: list[Result] = []
-    for backend in backends:
-        try:
-            results += asyncio.run(bench_backend(backend, args))
-        except BenchError as exc:
-            print(f"{backend}: FAILED: {exc}")
-            return 1
-        except TimeoutError:
-            print(f"{backend}: FAILED: a phase took longer than {args.timeout:.0f} s")
-            return 1
+    results = run_backends(bench_backend, args)
+    if results is None:
+        return 1
     print(report(results))
     return 0
 

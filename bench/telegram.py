@@ -69,8 +69,10 @@ from bench._common import (
     Phase,
     Server,
     Usage,
+    bench_parser,
     box_note,
     check_prefix_used,
+    checked_in,
     child_env,
     create_members,
     forget_keys,
@@ -78,19 +80,21 @@ from bench._common import (
     metric,
     migrate,
     percentile,
+    run_backends,
     run_phase,
     running,
     scratch_postgres,
     scratch_sqlite,
     serve_app,
     serve_memberbot,
+    sizes_ok,
     with_database,
 )
 from bot.core.clock import local_day
 from bot.settings import load_rules
 from handlers.checkin import reward_for
 from storage.db import Database
-from storage.models import Checkin, Identity, LedgerEntry, Member
+from storage.models import Identity, LedgerEntry
 
 CHANNEL = "telegram"
 TOKEN = "4242:BENCH"
@@ -378,16 +382,7 @@ async def verify_memberbot(url: str, n: int, day: date, points: int) -> None:
                     .group_by(LedgerEntry.member_id)
                 )
             ).all()
-            rows = await session.scalar(
-                select(func.count())
-                .select_from(Checkin)
-                .where(Checkin.member_id.in_(ids), Checkin.day == day)
-            )
-            right = await session.scalar(
-                select(func.count())
-                .select_from(Member)
-                .where(Member.id.in_(ids), Member.points == points)
-            )
+            rows, right = await checked_in(session, ids, day, points)
     finally:
         await db.close()
     exact = sum(1 for _, count, total in per_member if count == 1 and total == points)
@@ -511,40 +506,20 @@ def report(outcomes: list[Outcome], rate_limited: bool) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=1000, help="measured users (N)")
-    parser.add_argument("--concurrency", type=int, default=50, help="updates in flight (C)")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = bench_parser(
+        __doc__, members=1000, warmup=100, unit="users", in_flight="updates", child=True
+    )
     parser.add_argument(
         "--no-rate-limit",
         action="store_true",
         help="lift memberbot's outbound send limits (30/s, 1/s per chat) in the server",
     )
-    parser.add_argument(
-        "--pg-dsn",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="a database to connect to for CREATE/DROP of the scratch database",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="Redis for the PostgreSQL run (keys under a unique prefix, removed)",
-    )
-    parser.add_argument("--warmup", type=int, default=100, help="warm-up users, not counted")
-    parser.add_argument("--timeout", type=float, default=300.0, help="deadline per phase, s")
-    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one server
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser.parse_args(argv)
     if args.child:
         return child(json.loads(args.child))
-    if args.members < 1 or args.concurrency < 1 or args.warmup < 0:
-        print("--members and --concurrency must be positive, --warmup not negative")
+    if not sizes_ok(args):
         return 2
-    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(
         f"memberbot Telegram webhook bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; servers in child "
@@ -552,16 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ("outbound rate limit LIFTED" if args.no_rate_limit else "outbound rate limit ON")
     )
     print(box_note())
-    outcomes: list[Outcome] = []
-    for backend in backends:
-        try:
-            outcomes += asyncio.run(bench_backend(backend, args))
-        except BenchError as exc:
-            print(f"{backend}: FAILED: {exc}")
-            return 1
-        except TimeoutError:
-            print(f"{backend}: FAILED: a phase took longer than {args.timeout:.0f} s")
-            return 1
+    outcomes = run_backends(bench_backend, args)
+    if outcomes is None:
+        return 1
     print(report(outcomes, not args.no_rate_limit))
     return 0
 

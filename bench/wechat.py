@@ -39,7 +39,6 @@ sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -71,20 +70,24 @@ from bench._common import (
     Phase,
     Server,
     Usage,
+    bench_parser,
     box_note,
     check_prefix_used,
+    checked_in,
     child_env,
     create_members,
     forget_keys,
     metric,
     migrate,
     plain_dsn,
+    run_backends,
     run_phase,
     running,
     scratch_postgres,
     scratch_sqlite,
     serve_app,
     serve_memberbot,
+    sizes_ok,
     with_database,
     writer_connections,
 )
@@ -92,7 +95,7 @@ from bot.core.clock import local_day
 from bot.settings import load_rules
 from handlers.checkin import reward_for
 from storage.db import Database
-from storage.models import Checkin, Identity, LedgerEntry, Member
+from storage.models import Identity, LedgerEntry
 
 CHANNEL = "wechat"
 TOKEN = "benchtoken"
@@ -304,16 +307,7 @@ async def verify_memberbot(url: str, n: int, day: date, points: int) -> None:
                     .group_by(LedgerEntry.member_id)
                 )
             ).all()
-            rows = await session.scalar(
-                select(func.count())
-                .select_from(Checkin)
-                .where(Checkin.member_id.in_(ids), Checkin.day == day)
-            )
-            right = await session.scalar(
-                select(func.count())
-                .select_from(Member)
-                .where(Member.id.in_(ids), Member.points == points)
-            )
+            rows, right = await checked_in(session, ids, day, points)
     finally:
         await db.close()
     exact = sum(1 for _, count, total in per_member if count == 1 and total == points)
@@ -332,16 +326,7 @@ async def verify_baseline(url: str, n: int, day: date, points: int) -> None:
     db = Database(url, pool_size=1)
     try:
         async with db.sessions() as session:
-            rows = await session.scalar(
-                select(func.count())
-                .select_from(Checkin)
-                .where(Checkin.member_id.in_(ids), Checkin.day == day)
-            )
-            right = await session.scalar(
-                select(func.count())
-                .select_from(Member)
-                .where(Member.id.in_(ids), Member.points == points)
-            )
+            rows, right = await checked_in(session, ids, day, points)
     finally:
         await db.close()
     if not rows == right == n:
@@ -473,50 +458,23 @@ def _verdict(m: Measured, b: Measured) -> str:
     return "aim (PostgreSQL + Redis): " + "; ".join(parts) + scope
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=1000, help="measured openids (N)")
-    parser.add_argument("--concurrency", type=int, default=50, help="posts in flight (C)")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument(
-        "--pg-dsn",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="a database to connect to for CREATE/DROP of the scratch database",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="Redis for the PostgreSQL run (keys under a unique prefix, removed)",
-    )
-    parser.add_argument("--warmup", type=int, default=200, help="warm-up openids, not counted")
-    parser.add_argument("--timeout", type=float, default=300.0, help="deadline per phase, s")
-    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one server
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = bench_parser(
+        __doc__, members=1000, warmup=200, unit="openids", in_flight="posts", child=True
+    )
+    args = parser.parse_args(argv)
     if args.child:
         return child(json.loads(args.child))
-    if args.members < 1 or args.concurrency < 1 or args.warmup < 0:
-        print("--members and --concurrency must be positive, --warmup not negative")
+    if not sizes_ok(args):
         return 2
-    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(
         f"memberbot WeChat webhook bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; servers in child processes"
     )
     print(box_note())
-    results: list[Measured] = []
-    for backend in backends:
-        try:
-            results += asyncio.run(bench_backend(backend, args))
-        except BenchError as exc:
-            print(f"{backend}: FAILED: {exc}")
-            return 1
-        except TimeoutError:
-            print(f"{backend}: FAILED: a phase took longer than {args.timeout:.0f} s")
-            return 1
+    results = run_backends(bench_backend, args)
+    if results is None:
+        return 1
     print(report(results))
     return 0
 
