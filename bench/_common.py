@@ -519,18 +519,7 @@ def serve_memberbot(port: int, prefix: str, patch: Callable[[], None] | None = N
 def serve_app(app: Any, port: int) -> int:
     """In a child: serve an aiohttp app on 127.0.0.1:port as `memberbot serve` does, until
     SIGTERM."""
-    from aiohttp import web
+    from bot.http.serving import serve_until_stopped
 
-    async def serve() -> int:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-        return 0
-
-    return asyncio.run(serve())
+    asyncio.run(serve_until_stopped(app, "127.0.0.1", port))
+    return 0

@@ -7,7 +7,6 @@ import asyncio
 import getpass
 import io
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -137,23 +136,22 @@ async def _shell(settings: Settings, name: str) -> int:
 async def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     # Imported here: the web server and the chat libraries take a while to import, and the
     # other commands do not need them.
-    from aiohttp import web
-
     from bot.app import create_app
+    from bot.http.serving import serve_until_stopped
 
     core = await build_core(settings)
-    runner = web.AppRunner(create_app(core), access_log=None)
-    await runner.setup()
     host, port = host or settings.http_host, port or settings.http_port
-    await web.TCPSite(runner, host, port).start()
-    log.info("serving host=%s port=%d database=%s", host, port, core.services.db.dialect)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await core.close()
+    try:
+        await serve_until_stopped(
+            create_app(core),
+            host,
+            port,
+            on_started=lambda: log.info(
+                "serving host=%s port=%d database=%s", host, port, core.services.db.dialect
+            ),
+        )
+    finally:
+        await core.close()
     return 0
 
 
