@@ -171,11 +171,6 @@ async def decide(
     return invite
 
 
-async def in_review(session: AsyncSession, limit: int = 200) -> list[Invite]:
-    stmt = select(Invite).where(Invite.status == REVIEW).order_by(Invite.id).limit(limit)
-    return list((await session.execute(stmt)).scalars())
-
-
 async def listing(
     session: AsyncSession, status: str | None = None, limit: int = 200
 ) -> list[Invite]:

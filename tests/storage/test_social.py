@@ -62,7 +62,7 @@ async def test_a_held_reward_is_decided_once(db: Database, new_member):
 
     assert sum(d is not None for d in decided) == 1
     async with db.reader() as session:
-        assert [row.id for row in await invites.in_review(session)] == []
+        assert [row.id for row in await invites.listing(session, invites.REVIEW)] == []
 
 
 async def test_codes_are_read_case_and_space_insensitively():
