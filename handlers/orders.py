@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.context import Services
 from handlers.tiers import apply_growth
 from storage import ledger, members, orders
-from storage.errors import MemberMerged
+from storage.db import once_more_if_needed
 from storage.ledger import lock_member
 from storage.models import Order
 
@@ -44,19 +44,17 @@ def _floor(value: Decimal) -> int:
 async def apply_order(services: Services, order: OrderIn) -> OrderOutcome:
     """Apply one order exactly once; the order id's unique constraint decides repeats.
 
-    If the member is merged into another (accounts linked) meanwhile, nothing was written:
-    it is applied once more, to the merged member."""
-    for attempt in range(2):
+    If the member is merged into another (accounts linked) meanwhile, or PostgreSQL aborted it
+    to break a deadlock, nothing was written: it is applied once more (to the merged member)."""
+
+    async def for_member() -> OrderOutcome:
         now = services.clock.now()
         member, _ = await members.get_or_create(services.db, order.channel, order.external_id, now)
-        try:
-            if order.status == "paid":
-                return await _paid(services, order, member.id)
-            return await _refunded(services, order, member.id)
-        except MemberMerged:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+        if order.status == "paid":
+            return await _paid(services, order, member.id)
+        return await _refunded(services, order, member.id)
+
+    return await once_more_if_needed(for_member)
 
 
 async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:

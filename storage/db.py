@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, TextClause, bindparam, event, text
 from sqlalchemy.exc import DBAPIError
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage.errors import MemberMerged
 
 
 def is_sqlite(url: str) -> bool:
@@ -95,11 +97,28 @@ class Database:
             await self._read_engine.dispose()
 
 
+T = TypeVar("T")
+
+
 def worth_retrying(exc: BaseException) -> bool:
-    """A PostgreSQL deadlock or serialization failure: the transaction was rolled back whole
-    and running it again is safe (every write path is idempotent by its keys)."""
+    """Work whose transaction was rolled back whole and may simply run again (every write path
+    is idempotent by its keys): its member was merged into another meanwhile (linked accounts),
+    or PostgreSQL aborted it to break a deadlock or a serialization failure."""
+    if isinstance(exc, MemberMerged):
+        return True
     orig = getattr(exc, "orig", None)
     return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in ("40P01", "40001")
+
+
+async def once_more_if_needed(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work`, and once more if it failed in a way `worth_retrying` (it looks its member
+    up again itself, so the second run acts for the merged member)."""
+    try:
+        return await work()
+    except Exception as exc:
+        if not worth_retrying(exc):
+            raise
+    return await work()
 
 
 def insert_ignoring(

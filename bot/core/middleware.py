@@ -10,8 +10,7 @@ from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
 from storage import members
-from storage.db import worth_retrying
-from storage.errors import MemberMerged
+from storage.db import once_more_if_needed
 
 log = logging.getLogger("memberbot.handlers")
 
@@ -44,7 +43,8 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
     or PostgreSQL broke a deadlock by aborting it, its writes were rolled back: it runs once
     more (as the merged member)."""
     services = ctx.services
-    for attempt in range(2):
+
+    async def as_member() -> Reply | None:
         ctx.member, is_new = await members.get_or_create(
             services.db,
             msg.channel,
@@ -53,14 +53,9 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
             display_name=msg.display_name,
         )
         ctx.is_new = ctx.is_new or is_new
-        try:
-            return await handler(msg, ctx)
-        except Exception as exc:
-            # Rolled back whole, so safe to run again: merged meanwhile, or a deadlock with a
-            # concurrent link (PostgreSQL picks one transaction to abort).
-            if attempt or not (isinstance(exc, MemberMerged) or worth_retrying(exc)):
-                raise
-    raise AssertionError("unreachable")
+        return await handler(msg, ctx)
+
+    return await once_more_if_needed(as_member)
 
 
 async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:

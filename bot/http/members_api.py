@@ -9,7 +9,8 @@ from aiohttp import web
 from bot.core.clock import local_day
 from bot.http.common import bearer_ok, core_of, error, plain_text, read_json_object
 from storage import checkins, ledger, members
-from storage.errors import InsufficientPoints, MemberMerged
+from storage.db import once_more_if_needed
+from storage.errors import InsufficientPoints
 from storage.models import LedgerEntry, Member
 
 MAX_LEDGER_PAGE = 1000
@@ -38,25 +39,24 @@ async def _member(request: web.Request) -> Member:
 
 
 async def _adjust(request: web.Request, amount: int, reason: str, key: str) -> ledger.Movement:
-    """The adjustment, once more as the merged member if the accounts were linked meanwhile."""
+    """The adjustment; once more (as the merged member) if the accounts were linked meanwhile
+    or PostgreSQL aborted it to break a deadlock."""
     services = core_of(request).services
-    for attempt in range(2):
+
+    async def for_member() -> ledger.Movement:
         member = await _member(request)
-        try:
-            async with services.db.transaction() as session:
-                return await ledger.adjust(
-                    session,
-                    member.id,
-                    amount,
-                    reason,
-                    f"adjust:{member.id}:{key}",
-                    services.clock.now(),
-                    expiry_days=services.rules.points.expiry_days,
-                )
-        except MemberMerged:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+        async with services.db.transaction() as session:
+            return await ledger.adjust(
+                session,
+                member.id,
+                amount,
+                reason,
+                f"adjust:{member.id}:{key}",
+                services.clock.now(),
+                expiry_days=services.rules.points.expiry_days,
+            )
+
+    return await once_more_if_needed(for_member)
 
 
 async def get_member(request: web.Request) -> web.Response:
