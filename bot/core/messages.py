@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.events import Event
 
 MAX_TEXT = 2000
 # Line/paragraph separators and bidi embeddings/overrides/isolates: they can make echoed text
@@ -28,6 +31,8 @@ class Inbound:
     media_id: str | None = None
     is_group: bool = False
     message_id: str | None = None
+    event: Event | None = None  # not a message: something the app reported (see events.py)
+    numbered: bool = False  # the app shows a reply's buttons as numbered options
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,25 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     private: bool = False  # holds a member's own data: never show it in a group
+    photo: str | None = None  # an image to send with the text: a URL, an app's file id, a path
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form, for pushes kept in the outbox."""
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [[b.label, b.action, b.url] for b in self.buttons]
+        if self.private:
+            data["private"] = True
+        if self.photo:
+            data["photo"] = self.photo
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        buttons = tuple(
+            Button(str(label), str(action), url) for label, action, url in data.get("buttons", ())
+        )
+        return cls(str(data["text"]), buttons, bool(data.get("private")), data.get("photo"))
 
 
 def options(reply: Reply) -> tuple[Button, ...]:
