@@ -20,7 +20,7 @@ catalogs: $(STAMP)
 ## extract: refresh messages.pot and merge it into the three catalogs (then translate)
 extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -o locales/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete --no-fuzzy-matching
 
 run: install
 	$(BIN)/memberbot db upgrade

@@ -52,7 +52,7 @@ from bench._common import (
     sizes_ok,
     with_database,
 )
-from bot.app_core import Core, build_core
+from bot.app import Core, build_core
 from bot.channels.console import CHANNEL
 from bot.core.clock import FixedClock, local_day
 from bot.core.messages import Inbound

@@ -1,30 +1,115 @@
-"""The aiohttp application of `memberbot serve`: one server for every HTTP door."""
+"""The composition root: settings → services, senders, dispatcher; and the server's app.
+
+`build_core` needs no web server: the shell, the CLI and a worker use it as they are; `memberbot
+serve` adds `create_app` around it. Sending is built here from settings (`build_senders`), so
+every process sends the same way.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+from bot.core.clock import Clock, SystemClock
+from bot.core.context import Services
+from bot.core.dispatcher import Dispatcher
+from bot.core.middleware import DEFAULT_MIDDLEWARES
+from bot.core.ports import Cache, Senders
+from bot.settings import Settings, load_rules
+from handlers import FALLBACK, ROUTERS
+from storage import ledger
+from storage.cache import Keys, make_cache
+from storage.db import Database
+from storage.migrate import upgrade
 
-from bot.app_core import Core, expiry_loop
-from bot.channels import telegram, wechat
-from bot.channels.base import Channel
-from bot.http import admin_api, members_api, ops, orders_api
-from bot.http.common import CORE, guard
+if TYPE_CHECKING:
+    from aiohttp import web
 
-MAX_BODY = 64 * 1024  # webhooks and the API refuse larger bodies with 413
+log = logging.getLogger("memberbot")
+
+
+@dataclass
+class Core:
+    """Everything a door (HTTP, terminal, worker, bench) needs to answer members."""
+
+    services: Services
+    dispatcher: Dispatcher
+
+    async def close(self) -> None:
+        services = self.services
+        try:
+            await services.pushes.settle()
+        finally:
+            try:
+                await services.senders.close()
+            finally:
+                try:
+                    await services.cache.close()
+                finally:
+                    await services.db.close()
+
+
+def build_senders(settings: Settings, cache: Cache, clock: Clock) -> Senders:
+    """A sender for every app that is configured (imported only then: they load slowly)."""
+    senders = Senders()
+    if settings.telegram_token:
+        from bot.channels.telegram_api import TelegramSender
+
+        senders.add(
+            TelegramSender(settings.telegram_token, settings.telegram_api_base, cache, clock)
+        )
+    if settings.wechat_token:
+        from bot.channels.wechat_api import WeChatAPI
+        from bot.channels.wechat_sender import WeChatSender
+
+        api = WeChatAPI(
+            settings.wechat_api_base, settings.wechat_appid, settings.wechat_secret, cache, clock
+        )
+        senders.add(WeChatSender(api, cache))
+    return senders
+
+
+async def build_core(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    keys: Keys | None = None,
+    migrate_sqlite: bool = True,
+    cache: Cache | None = None,
+) -> Core:
+    """Assemble the core; an SQLite database is migrated on the spot (nobody runs a DBA there).
+
+    `cache` shares one in-process cache between two cores (tests of two processes)."""
+    rules = load_rules(settings.rules_path())
+    db = Database(settings.database_url)
+    if migrate_sqlite and db.dialect == "sqlite":
+        await upgrade(db)
+    cache = cache or make_cache(settings.redis_url, keys)
+    clock = clock or SystemClock()
+    senders = build_senders(settings, cache, clock)
+    services = Services(settings, rules, db, cache, clock, senders=senders)
+    return Core(services, Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES, FALLBACK))
 
 
 def create_app(core: Core, *, background: bool = True) -> web.Application:
+    """The aiohttp application of `memberbot serve`: one server for every HTTP door."""
+    from aiohttp import web
+
+    from bot.http import admin_api, members_api, ops, orders_api
+    from bot.http.common import CORE, guard
+    from bot.http.limits import MAX_BODY
+
     app = web.Application(client_max_size=MAX_BODY, middlewares=[guard])
     app[CORE] = core
     ops.setup(app)
     members_api.setup(app)
     admin_api.setup(app)
     orders_api.setup(app)
-    app.on_shutdown.append(_finish_pushes)  # before the channels that carry them stop
+    app.on_shutdown.append(_finish_pushes)  # before the senders that carry them stop
     for channel in _channels(core):
         channel.mount(app)
     if background:
@@ -32,24 +117,56 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     return app
 
 
-def _channels(core: Core) -> list[Channel]:
-    """The chat apps that are configured; each mounts its webhook on this server."""
-    settings = core.services.settings
-    found: list[Channel] = []
-    if settings.wechat_token:
-        found.append(wechat.build(core))
-    if settings.telegram_token:
-        found.append(telegram.build(core))
+def _channels(core: Core) -> list[object]:
+    """The chat apps whose updates this server takes in, each on its own sender."""
+    found: list[object] = []
+    senders = core.services.senders.by_channel
+    if "wechat" in senders:
+        from bot.channels.wechat import WeChatChannel
+
+        found.append(WeChatChannel(core, senders["wechat"]))
+    if "telegram" in senders:
+        from bot.channels.telegram import TelegramChannel
+
+        found.append(TelegramChannel(core, senders["telegram"]))
     return found
 
 
 async def _finish_pushes(app: web.Application) -> None:
-    await app[CORE].services.outreach.settle()
+    from bot.http.common import CORE
+
+    await app[CORE].services.pushes.settle()
 
 
 async def _expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
+    from bot.http.common import CORE
+
     task = asyncio.create_task(expiry_loop(app[CORE].services))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def sweep_expired_points(services: Services) -> int:
+    """Expire every lot past its date (the ledger gets an entry per lot); returns points expired."""
+    now = services.clock.now()
+    async with services.db.reader() as session:
+        due = await ledger.members_with_due_lots(session, now)
+    total = 0
+    for member_id in due:
+        async with services.db.transaction() as session:
+            total += await ledger.expire_due(session, member_id, now)
+    return total
+
+
+async def expiry_loop(services: Services, every: float = 3600) -> None:
+    """Hourly sweep; several processes may run it, the ledger's keys keep it exactly-once."""
+    while True:
+        try:
+            expired = await sweep_expired_points(services)
+            if expired:
+                log.info("points expired total=%d", expired)
+        except Exception:
+            log.exception("expiry sweep failed")
+        await asyncio.sleep(every)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import operators
-from bot.app_core import build_core
+from bot.app import build_core
 from bot.channels.console import run_shell
 from bot.core.context import Services
 from bot.core.messages import clean_text
@@ -95,13 +95,19 @@ async def _db_upgrade(settings: Settings) -> int:
 async def _wechat_menu(settings: Settings) -> int:
     # Imported here, as in _serve: the chat libraries take a second to import and the shell
     # and `db upgrade` do not need them.
-    from bot.channels.wechat import wechat_api_for
-    from bot.channels.wechat_api import WeChatAPIError
+    from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
     from bot.channels.wechat_menu import custom_menu
     from bot.core.i18n import Translator
 
     core = await build_core(settings)
-    api = wechat_api_for(core)
+    services = core.services
+    api = WeChatAPI(
+        settings.wechat_api_base,
+        settings.wechat_appid,
+        settings.wechat_secret,
+        services.cache,
+        services.clock,
+    )
     try:
         if not api.enabled:
             print(
@@ -109,7 +115,7 @@ async def _wechat_menu(settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
-        await api.create_menu(custom_menu(Translator("zh_CN")))
+        await api.create_menu(custom_menu(Translator("zh_CN"), core.dispatcher.vocabulary))
     except WeChatAPIError as exc:
         print(f"memberbot: WeChat refused the menu: {exc}", file=sys.stderr)
         return 1

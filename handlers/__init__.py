@@ -1,17 +1,35 @@
-"""Channel-agnostic capabilities; each module owns one `Router`, combined here."""
+"""Channel-agnostic capabilities; each module owns one `Router`, combined here.
 
-from handlers import checkin, communities, help, invites, link, points, profile, tiers
+The order is the order of the help text, the menu buttons and Telegram's command list.
+"""
+
+from handlers import (
+    checkin,
+    coming_soon,
+    communities,
+    groups,
+    help,
+    invites,
+    link,
+    points,
+    presence,
+    profile,
+    tiers,
+)
 from handlers.help import unknown
 
 ROUTERS = [
-    help.router,
     checkin.router,
     points.router,
     tiers.router,
-    link.router,
-    profile.router,
     invites.router,
     communities.router,
+    coming_soon.router,
+    link.router,
+    profile.router,
+    help.router,
+    groups.router,
+    presence.router,
 ]
 FALLBACK = unknown
 

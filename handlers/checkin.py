@@ -36,7 +36,15 @@ def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: 
     return points
 
 
-@router.action("checkin")
+@router.action(
+    "checkin",
+    commands=("checkin",),
+    keywords={"zh_CN": ("签到",), "zh_TW": ("簽到",), "en": ("checkin",)},
+    menu="CHECKIN",
+    label=N_("Check in"),
+    help=N_("Check in daily for points: send “checkin” or /checkin"),
+    summary=N_("Check in for today's points"),
+)
 async def checkin(msg: Inbound, ctx: Context) -> Reply:
     """Credit today's check-in once, however many arrive at once; tell the streak either way."""
     services, t, me = ctx.services, ctx.t, ctx.me

@@ -1,20 +1,18 @@
 """Interest communities: the list with the member's status, joining by tier, leaving.
 
-Also what the Telegram channel asks when its groups change (someone joined, left, asked to
-join): the decisions live here, the adapter only carries them out.
+What a community's group chat reports (joins, leaves, join requests) is in handlers/groups.py.
 """
 
 from __future__ import annotations
 
-import logging
 import unicodedata
-from dataclasses import dataclass
-from enum import Enum
+from datetime import timedelta
 
-from bot.core.context import Context, Services
+from bot.core.context import Context
 from bot.core.errors import DomainError
-from bot.core.i18n import N_, Translator, pick_locale
+from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
+from bot.core.middleware import APOLOGY
 from bot.core.router import Router
 from bot.settings import Rules
 from handlers.tiers import tier_label
@@ -22,9 +20,9 @@ from storage import communities, members
 from storage.models import Community, Member
 
 router = Router("communities")
-log = logging.getLogger("memberbot.communities")
 
 MAX_JOIN_BUTTONS = 6
+GROUP_LINK_HOURS = 24
 SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -51,7 +49,15 @@ def locked_text(t: Translator, rules: Rules, member: Member, community: Communit
     )
 
 
-@router.action("communities")
+@router.action(
+    "communities",
+    commands=("communities",),
+    keywords={"zh_CN": ("社群",), "zh_TW": ("社群",), "en": ("communities",)},
+    menu="COMMUNITIES",
+    label=N_("Communities"),
+    help=N_("Interest communities: “communities” or /communities"),
+    summary=N_("Interest communities to join"),
+)
 async def show_communities(msg: Inbound, ctx: Context) -> Reply:
     services, t, me = ctx.services, ctx.t, ctx.me
     rules = services.rules
@@ -94,28 +100,21 @@ async def _community(ctx: Context, raw: str) -> Community:
     return found
 
 
-@router.action("join")
+@router.action(
+    "join",
+    commands=("join",),
+    keywords={"zh_CN": ("加入",), "zh_TW": ("加入",), "en": ("join",)},
+    menu="JOIN",
+)
 async def join(msg: Inbound, ctx: Context) -> Reply:
     services, t, me = ctx.services, ctx.t, ctx.me
     community = await _community(ctx, msg.args)
     name = name_of(community, ctx.locale)
     if not qualifies(services.rules, me, community):
         raise DomainError(locked_text(t, services.rules, me, community))
-    access = await services.outreach.port(msg.channel).group_invite(community, me)
-    if access is not None:
+    if msg.channel == "telegram" and community.telegram_chat_id is not None:
         # Telegram: the membership is recorded when they really join the group.
-        text = t(
-            N_(
-                "Here is your personal link to {name}. It lets one person in and expires in "
-                "{hours} hours: {url}"
-            ),
-            name=name,
-            hours=access.hours,
-            url=access.url,
-        )
-        # A one-person link shown in a group would be anyone's: private, like all of these.
-        open_it = Button(t(N_("Open {name}"), name=name), url=access.url)
-        return Reply(text, buttons=(open_it,), private=True)
+        return await _personal_link(ctx, community, name)
     async with services.db.transaction() as session:
         joined = await communities.join(
             session, community.id, me.id, msg.channel, services.clock.now()
@@ -139,7 +138,40 @@ async def join(msg: Inbound, ctx: Context) -> Reply:
     return Reply("\n".join(lines), private=True)
 
 
-@router.action("leave")
+async def _personal_link(ctx: Context, community: Community, name: str) -> Reply:
+    """A link that lets one person in for a day; kept, so the join tells who came."""
+    services, t = ctx.services, ctx.t
+    hours = GROUP_LINK_HOURS
+    chat_id = str(community.telegram_chat_id)
+    link_name = f"memberbot {community.slug}"[:32]
+    url = await services.senders.group_access("telegram").personal_link(chat_id, link_name, hours)
+    if url is None:
+        raise DomainError(APOLOGY)
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        await communities.save_link(
+            session, url, community.id, ctx.me.id, now, now + timedelta(hours=hours)
+        )
+    text = t(
+        N_(
+            "Here is your personal link to {name}. It lets one person in and expires in "
+            "{hours} hours: {url}"
+        ),
+        name=name,
+        hours=hours,
+        url=url,
+    )
+    # A one-person link shown in a group would be anyone's: private, like all of these.
+    open_it = Button(t(N_("Open {name}"), name=name), url=url)
+    return Reply(text, buttons=(open_it,), private=True)
+
+
+@router.action(
+    "leave",
+    commands=("leave",),
+    keywords={"zh_CN": ("退出",), "zh_TW": ("退出",), "en": ("leave",)},
+    menu="LEAVE",
+)
 async def leave(msg: Inbound, ctx: Context) -> Reply:
     services, t, me = ctx.services, ctx.t, ctx.me
     community = await _community(ctx, msg.args)
@@ -150,10 +182,10 @@ async def leave(msg: Inbound, ctx: Context) -> Reply:
     if not left:
         raise DomainError(N_("You are not in {name}."), name=name)
     if community.telegram_chat_id is not None:
-        port = services.outreach.port("telegram")
+        access = services.senders.group_access("telegram")
         for account in accounts:
             if account.channel == "telegram":
-                await port.remove_from_group(community, account.external_id)
+                await access.remove(str(community.telegram_chat_id), account.external_id)
     return Reply(
         t(
             N_("You left {name}. Send “join {slug}” to come back any time."),
@@ -162,94 +194,3 @@ async def leave(msg: Inbound, ctx: Context) -> Reply:
         ),
         private=True,
     )
-
-
-# -- what a Telegram group tells us --------------------------------------------------------
-
-
-class GroupJoin(Enum):
-    NOT_OURS = "not_ours"  # a chat that is no community's group
-    RECORDED = "recorded"
-    # Came in with someone else's personal link: the link is revoked; one whose own tier lets
-    # them in is recorded as themself (WRONG_LINK), anyone else goes out again (WRONG_PERSON).
-    WRONG_LINK = "wrong_link"
-    WRONG_PERSON = "wrong_person"
-
-
-async def group_member_joined(
-    services: Services,
-    chat_id: int,
-    channel: str,
-    external_id: str,
-    *,
-    link: str | None = None,
-    display_name: str | None = None,
-) -> GroupJoin:
-    """Someone is now in a community's group; `link` is the invite link they used, if any."""
-    now = services.clock.now()
-    async with services.db.reader() as session:
-        community = await communities.by_telegram_chat(session, chat_id)
-    if community is None:
-        return GroupJoin.NOT_OURS
-    member, _ = await members.get_or_create(
-        services.db, channel, external_id, now, display_name=display_name
-    )
-    async with services.db.transaction() as session:
-        owner = await communities.link_owner(session, link) if link else None
-        ours = owner is not None and owner.community_id == community.id
-        outcome = GroupJoin.RECORDED
-        if owner is not None and ours and owner.member_id != member.id:
-            await communities.mark_revoked(session, owner.link)
-            log.warning(
-                "group link used by someone else community=%s owner=%s",
-                community.slug,
-                owner.member_id,
-            )
-            if not qualifies(services.rules, member, community):
-                return GroupJoin.WRONG_PERSON
-            outcome = GroupJoin.WRONG_LINK
-        await communities.join(session, community.id, member.id, channel, now)
-    return outcome
-
-
-async def group_member_left(
-    services: Services, chat_id: int, channel: str, external_id: str
-) -> bool:
-    """Someone left or was removed from a community's group; True when it was a member."""
-    async with services.db.transaction() as session:
-        community = await communities.by_telegram_chat(session, chat_id)
-        if community is None:
-            return False
-        member = await members.find_by_identity(session, channel, external_id)
-        if member is None:
-            return False
-        return await communities.leave(session, community.id, member.id, services.clock.now())
-
-
-@dataclass(frozen=True)
-class JoinDecision:
-    approve: bool
-    explanation: Reply | None = None  # for the applicant, privately, when declined
-
-
-async def join_request(
-    services: Services,
-    chat_id: int,
-    channel: str,
-    external_id: str,
-    *,
-    locale_hint: str | None = None,
-    display_name: str | None = None,
-) -> JoinDecision | None:
-    """Someone asked to join a community's group: approved by tier. None: not our group."""
-    async with services.db.reader() as session:
-        community = await communities.by_telegram_chat(session, chat_id)
-    if community is None:
-        return None
-    member, _ = await members.get_or_create(
-        services.db, channel, external_id, services.clock.now(), display_name=display_name
-    )
-    if qualifies(services.rules, member, community):
-        return JoinDecision(True)
-    t = Translator(pick_locale(member.locale, locale_hint, services.settings.default_locale))
-    return JoinDecision(False, Reply(locked_text(t, services.rules, member, community)))

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +43,15 @@ def reward_key(invite_id: int) -> str:
     return f"invite-reward:{invite_id}"
 
 
-@router.action("invite")
+@router.action(
+    "invite",
+    commands=("invite",),
+    keywords={"zh_CN": ("邀请", "邀请码"), "zh_TW": ("邀請", "邀請碼"), "en": ("invite",)},
+    menu="INVITE",
+    label=N_("Invite"),
+    help=N_("Invite friends, both of you get points: “invite” or /invite"),
+    summary=N_("Your invite link: friends and you get points"),
+)
 async def invite(msg: Inbound, ctx: Context) -> Reply:
     """`/invite`: my code, link and counts; `/invite CODE` (邀请码 CODE): I was invited."""
     if msg.args:
@@ -57,7 +64,8 @@ async def show_invite(msg: Inbound, ctx: Context) -> Reply:
     rules = services.rules.invites
     async with services.db.reader() as session:
         counts = await invites.counts(session, me.id)
-    link = await services.outreach.port(msg.channel).invite_link(me)
+    links = services.senders.invite_links(msg.channel)
+    link = await links.invite_link(me.id, f"{REFERRAL_PREFIX}{me.invite_code}")
     lines = [t(N_("Your invite code: {code}"), code=me.invite_code)]
     buttons: tuple[Button, ...] = ()
     if link is not None and link.kind == "qr":
@@ -66,8 +74,12 @@ async def show_invite(msg: Inbound, ctx: Context) -> Reply:
         )
     elif link is not None:
         lines.append(t(N_("Your invite link: {url}"), url=link.url))
-    if link is not None and link.share_url:
-        buttons = (Button(t(N_("Share my invite link")), url=link.share_url),)
+        pitch = t(
+            N_("Join me as a member and get {points} welcome points!"),
+            points=rules.invitee_points,
+        )
+        if share := links.share_url(link.url, pitch):
+            buttons = (Button(t(N_("Share my invite link")), url=share),)
     lines.append(
         t(
             N_("New friends can also send “invite {code}” within {days} days of joining."),
@@ -95,11 +107,6 @@ async def show_invite(msg: Inbound, ctx: Context) -> Reply:
         )
     )
     return Reply("\n".join(lines), buttons=buttons, private=True)
-
-
-def share_url(link: str, text: str) -> str:
-    """Telegram's share dialog for a link, with a line of text to go with it."""
-    return f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(text, safe='')}"
 
 
 async def welcome_referral(msg: Inbound, ctx: Context) -> str | None:
@@ -283,7 +290,7 @@ def tell_inviter(services: Services, settled: Settled | None) -> None:
             lines.append(upgrade_text(t, services.rules, settled.tier.new))
         return Reply("\n".join(lines))
 
-    services.outreach.push_soon(settled.inviter_id, render)
+    services.pushes.soon(settled.inviter_id, render)
 
 
 async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:

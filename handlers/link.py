@@ -22,7 +22,15 @@ router = Router("link")
 CODE = re.compile(r"^[0-9]{6}$")
 
 
-@router.action("link")
+@router.action(
+    "link",
+    commands=("link",),
+    keywords={"zh_CN": ("绑定",), "zh_TW": ("綁定",), "en": ("link",)},
+    menu="LINK",
+    label=N_("Link accounts"),
+    help=N_("Link your WeChat and Telegram accounts: /link"),
+    summary=N_("Link your WeChat and Telegram accounts"),
+)
 async def link(msg: Inbound, ctx: Context) -> Reply:
     # NFKC: Chinese input methods in full-width mode send "１２３４５６" for 123456.
     code = unicodedata.normalize("NFKC", msg.args).strip()

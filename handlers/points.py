@@ -30,7 +30,15 @@ def entry_line(t: Translator, entry: LedgerEntry, ctx: Context) -> str:
     return f"{when} {entry.amount:+d} {reason_label(t, entry.reason)}"
 
 
-@router.action("points")
+@router.action(
+    "points",
+    commands=("points",),
+    keywords={"zh_CN": ("积分",), "zh_TW": ("積分",), "en": ("points",)},
+    menu="POINTS",
+    label=N_("Points"),
+    help=N_("Your points and history: “points” or /points"),
+    summary=N_("Your points and recent history"),
+)
 async def points(msg: Inbound, ctx: Context) -> Reply:
     """Expire what is due first, so the balance shown is the balance that can be spent."""
     services, t, me = ctx.services, ctx.t, ctx.me

@@ -49,7 +49,14 @@ def parse_birthday(text: str) -> str | None:
     return f"{month:02d}-{day:02d}"
 
 
-@router.action("lang")
+@router.action(
+    "lang",
+    commands=("lang",),
+    keywords={"zh_CN": ("语言",), "zh_TW": ("語言",), "en": ("lang", "language")},
+    menu="LANG",
+    help=N_("Language: /lang zh_CN | zh_TW | en"),
+    summary=N_("Choose your language"),
+)
 async def language(msg: Inbound, ctx: Context) -> Reply:
     choice = LANGUAGE_ALIASES.get(msg.args.strip().lower())
     if choice is None:
@@ -63,7 +70,13 @@ async def language(msg: Inbound, ctx: Context) -> Reply:
     return Reply(Translator(choice)(N_("Language set to English.")))
 
 
-@router.action("birthday")
+@router.action(
+    "birthday",
+    commands=("birthday",),
+    keywords={"zh_CN": ("生日",), "zh_TW": ("生日",), "en": ("birthday",)},
+    help=N_("Birthday (double points): /birthday MM-DD"),
+    summary=N_("Set your birthday for double points"),
+)
 async def birthday(msg: Inbound, ctx: Context) -> Reply:
     t, me = ctx.t, ctx.me
     if not msg.args.strip():

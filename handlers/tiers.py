@@ -95,7 +95,15 @@ def progress_bar(growth: int, low: int, high: int) -> str:
     return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {done * 100 // span}%"
 
 
-@router.action("tier")
+@router.action(
+    "tier",
+    commands=("tier",),
+    keywords={"zh_CN": ("等级", "会员"), "zh_TW": ("等級", "會員"), "en": ("tier",)},
+    menu="TIER",
+    label=N_("Tier"),
+    help=N_("Your tier and benefits: “tier” or /tier"),
+    summary=N_("Your tier, benefits and progress"),
+)
 async def show_tier(msg: Inbound, ctx: Context) -> Reply:
     """Current tier, its benefits, and how much growth the next one needs."""
     t, rules, me = ctx.t, ctx.services.rules, ctx.me

@@ -65,6 +65,14 @@ async def has(session: AsyncSession, member_id: int, role: str, community_id: in
     return (await session.execute(stmt.limit(1))).first() is not None
 
 
+async def has_anywhere(session: AsyncSession, member_id: int, role: str) -> bool:
+    """True for the role in any community (or everywhere), or for an admin."""
+    stmt = select(Role.id).where(
+        Role.member_id == member_id, (Role.role == role) | (Role.role == ADMIN)
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
 async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> None:
     """The loser's roles become the survivor's, without duplicating one they both hold."""
     held = {

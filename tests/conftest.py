@@ -19,11 +19,14 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
-from bot.app import create_app
-from bot.app_core import Core, build_core
+from bot.app import Core, build_core, create_app
 from bot.channels.console import ConsoleChat
 from bot.core.clock import FixedClock
+from bot.core.i18n import Translator
+from bot.core.router import Vocabulary
 from bot.settings import Settings
+from handlers import ROUTERS
+from handlers.help import help_text
 from storage.cache import Keys, MemoryCache, RedisCache
 from storage.db import Database
 from storage.migrate import upgrade
@@ -38,6 +41,8 @@ REDIS_URL = os.environ.get("MEMBERBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/1
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 2026-03-10 10:00 in Shanghai: a Tuesday, far from any day boundary.
 START = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
+# The English help text as the actions declare it.
+HELP_TEXT = help_text(Translator("en"), Vocabulary(ROUTERS))
 ADMIN_TOKEN = "test-admin-token"
 SHOP_SECRET = "test-shop-secret"
 

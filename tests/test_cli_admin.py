@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot import operators
-from bot.app_core import build_core
+from bot.app import build_core
 from bot.channels.console import ConsoleChat
 from bot.cli import main
 from bot.core.clock import FixedClock

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.app_core import Core
-from bot.core.messages import Inbound, Reply, clean_text, numbered_text, options
-from bot.core.outreach import Port
+from bot.core.messages import Inbound, Reply, clean_text, numbered_text
+from bot.core.options import NumberedOptions
+from bot.core.ports import Delivery
+
+if TYPE_CHECKING:
+    from bot.app import Core
 
 CHANNEL = "console"
 
 
-class ConsolePort(Port):
+class ConsolePusher:
     """Pushes to terminal members wait in an inbox until that member's next turn."""
 
     def __init__(self, channel: str = CHANNEL) -> None:
         self.channel = channel
         self.inbox: dict[str, list[Reply]] = {}
 
-    async def push(self, external_id: str, reply: Reply) -> bool:
-        self.inbox.setdefault(external_id, []).append(reply)
-        return True
+    async def send(self, chat_id: str, reply: Reply) -> Delivery:
+        self.inbox.setdefault(chat_id, []).append(reply)
+        return Delivery.ok()
 
-    def collect(self, external_id: str) -> list[Reply]:
-        return self.inbox.pop(external_id, [])
+    def collect(self, chat_id: str) -> list[Reply]:
+        return self.inbox.pop(chat_id, [])
 
 
 class ConsoleChat:
@@ -42,40 +45,36 @@ class ConsoleChat:
         self.locale_hint = locale_hint
         # Tests speak as a member of another app through the same door (e.g. to link accounts).
         self.channel = channel
-        self._last: Reply | None = None
-        ports = core.services.outreach.ports
-        port = ports.setdefault(channel, ConsolePort(channel))
-        self.port = port if isinstance(port, ConsolePort) else None
+        senders = core.services.senders
+        if channel not in senders.pushers:
+            senders.add(ConsolePusher(channel))
+        pusher = senders.pushers[channel]
+        self.pusher = pusher if isinstance(pusher, ConsolePusher) else None
+        self.options = NumberedOptions(core.services.cache)
 
     def pushed(self) -> list[Reply]:
         """Messages the bot pushed to this person (e.g. an invite reward), oldest first."""
-        return self.port.collect(self.name) if self.port is not None else []
+        return self.pusher.collect(self.name) if self.pusher is not None else []
 
     def inbound(self, text: str) -> Inbound:
-        text = clean_text(text, self.core.services.rules.limits.text_length)
-        menu_key = None
-        # ASCII only: "²" passes str.isdigit() but not int(); "١" would pick an option unasked.
-        numeric = text.isascii() and text.isdigit() and len(text) <= 2
-        choices = options(self._last) if self._last else ()
-        if numeric and 1 <= int(text) <= len(choices):
-            menu_key = choices[int(text) - 1].action
         return Inbound(
             channel=self.channel,
             external_id=self.name,
             chat_id=self.name,
-            text=text,
-            menu_key=menu_key,
+            text=clean_text(text, self.core.services.rules.limits.text_length),
             locale_hint=self.locale_hint,
             display_name=self.name,
         )
 
     async def say(self, text: str) -> Reply | None:
-        reply = await self.core.dispatcher.handle(self.inbound(text))
+        # The terminal shows options as "[1] ...": a number picks one.
+        inbound = await self.options.pick(self.inbound(text))
+        reply = await self.core.dispatcher.handle(inbound)
+        if reply is not None:
+            await self.options.remember(self.channel, self.name, reply)
         # The terminal is one conversation: what this message made the bot push to others
         # is done before the next line is read.
-        await self.core.services.outreach.settle()
-        if reply is not None:
-            self._last = reply
+        await self.core.services.pushes.settle()
         return reply
 
 

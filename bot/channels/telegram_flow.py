@@ -18,7 +18,7 @@ from telegram import Update, User
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
 
-from storage.cache import Cache
+from bot.core.ports import Cache
 
 log = logging.getLogger("memberbot.telegram")
 
@@ -127,7 +127,7 @@ class SharedRateLimiter(BaseRateLimiter[int]):
         into a later second, the send is counted in the chat's window of that second too.
         """
         deadline = time.monotonic() + MAX_WAIT
-        chat = _chat_number(chat_id)
+        chat = chat_number(chat_id)
         if chat is not None and chat < 0:
             await self._wait_for(f"group:{chat}", GROUP_PER_MINUTE, 60, deadline)
             async with self._turn:
@@ -160,7 +160,7 @@ class SharedRateLimiter(BaseRateLimiter[int]):
             except RetryAfter as exc:
                 if attempt == self.max_retries:
                     raise
-                delay = _seconds(exc)
+                delay = retry_seconds(exc)
                 log.info("telegram flood control endpoint=%s retry_after=%.1f", endpoint, delay)
                 await self._sleep(delay)
         raise AssertionError("unreachable")
@@ -176,13 +176,15 @@ def _person(update: object) -> User | None:
     return update.effective_user
 
 
-def _chat_number(chat_id: object) -> int | None:
-    """Chat ids are numbers (negative for groups); "@channel" usernames are not rate-keyed."""
-    text = str(chat_id) if chat_id is not None else ""
-    return int(text) if text.lstrip("-").isdigit() else None
+def chat_number(chat_id: object) -> int | None:
+    """Chat and user ids are whole numbers (negative for groups); "@channel" usernames and
+    anything else are not."""
+    text = str(chat_id).strip() if chat_id is not None else ""
+    digits = text[1:] if text.startswith("-") else text
+    return int(text) if digits.isascii() and digits.isdigit() and len(digits) <= 20 else None
 
 
-def _seconds(exc: RetryAfter) -> float:
+def retry_seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():
         # PTB 22 warns that retry_after will become a timedelta; either form is handled here.
         warnings.simplefilter("ignore")

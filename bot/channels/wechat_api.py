@@ -17,14 +17,14 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.core.clock import Clock
-from storage import identities
-from storage.cache import Cache
-from storage.db import Database
+from bot.core.ports import Cache
 
 log = logging.getLogger("memberbot.wechat")
 
 TOKEN_EXPIRED = {40001, 40014, 42001}
-NOT_RETRIED = {45015: "wechat:45015", 45047: "wechat:45047", 43004: "wechat:43004"}
+# Outside the follower's 48-hour window, its send quota used up, unfollowed: the same call
+# would fail again, so they are answered at once (the outbox decides what happens next).
+NOT_RETRIED = {45015, 45047, 43004}
 REFRESH_MARGIN = 300  # seconds before expiry when a cached token stops being used
 MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
 EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
@@ -55,7 +55,6 @@ class WeChatAPI:
         appid: str | None,
         secret: str | None,
         cache: Cache,
-        db: Database,
         clock: Clock,
         *,
         attempts: int = 3,
@@ -65,7 +64,6 @@ class WeChatAPI:
         self.appid = appid or ""
         self.secret = secret or ""
         self.cache = cache
-        self.db = db
         self.clock = clock
         self.attempts = attempts
         self.backoff = backoff
@@ -165,7 +163,8 @@ class WeChatAPI:
         return used <= sends
 
     async def send(self, openid: str, message: dict[str, Any]) -> SendResult:
-        """A customer-service message inside the follower's window; refusals are recorded."""
+        """A customer-service message inside the follower's window; transient errors are
+        retried a few times, WeChat's refusals answered at once."""
         if not await self._spend_window(openid):
             return SendResult(False, "outside-window")
         payload = {"touser": openid, **message}
@@ -175,7 +174,6 @@ class WeChatAPI:
                 return SendResult(True)
             except WeChatAPIError as exc:
                 if exc.code in NOT_RETRIED:
-                    await self._record(openid, exc.code)
                     return SendResult(False, str(exc.code))
                 log.warning("wechat send failed code=%d attempt=%d", exc.code, attempt + 1)
             except (aiohttp.ClientError, TimeoutError):
@@ -188,16 +186,6 @@ class WeChatAPI:
 
     async def send_image(self, openid: str, media_id: str) -> SendResult:
         return await self.send(openid, {"msgtype": "image", "image": {"media_id": media_id}})
-
-    async def _record(self, openid: str, code: int) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            if code == 43004:
-                await identities.mark_unreachable(session, "wechat", openid, now, NOT_RETRIED[code])
-            else:
-                await identities.record_send_error(
-                    session, "wechat", openid, now, NOT_RETRIED[code]
-                )
 
     async def create_qrcode(
         self, scene: str, *, permanent: bool, expire_seconds: int = QR_MAX_LIFE

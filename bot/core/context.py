@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
 from bot.core.metrics import Metrics
-from bot.core.outreach import Outreach
+from bot.core.ports import Senders
+from bot.core.pushes import Pushes
 from bot.settings import Rules, Settings
 from storage.cache import Cache
 from storage.db import Database
 from storage.models import Member
 
+if TYPE_CHECKING:
+    from bot.core.router import Vocabulary
+
 
 @dataclass
 class Services:
+    """Everything long-lived the core works with, built once by the composition root."""
+
     settings: Settings
     rules: Rules
     db: Database
     cache: Cache
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
-    outreach: Outreach = field(init=False)
+    senders: Senders = field(default_factory=Senders)
+    pushes: Pushes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outreach = Outreach(self.db, self.settings.default_locale)
+        self.pushes = Pushes(self.db, self.clock, self.senders, self.settings.default_locale)
 
 
 @dataclass
@@ -36,6 +44,12 @@ class Context:
     member: Member | None = None
     is_new: bool = False
     action: str = "help"
+    vocabulary: Vocabulary | None = None  # every action and its words (help, menus)
+
+    @property
+    def words(self) -> Vocabulary:
+        assert self.vocabulary is not None, "the dispatcher sets the vocabulary"
+        return self.vocabulary
 
     @property
     def me(self) -> Member:

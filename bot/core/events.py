@@ -15,7 +15,9 @@ from typing import ClassVar
 @dataclass(frozen=True)
 class Event:
     action: ClassVar[str] = ""
-    creates_member: ClassVar[bool] = True  # False: an unknown person is not made a member
+    # True: the person becomes a member at once, like on a first message. False: the handler
+    # gets the member if there is one (ctx.member may be None) and decides itself.
+    creates_member: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,6 @@ class LeftGroup(Event):
     """The person left a group chat or was removed from it."""
 
     action: ClassVar[str] = "event:left-group"
-    creates_member: ClassVar[bool] = False
     group_id: str
 
 
@@ -51,7 +52,7 @@ class Blocked(Event):
     """The person blocked the bot: nothing may be sent to them in this app any more."""
 
     action: ClassVar[str] = "event:blocked"
-    creates_member: ClassVar[bool] = False
+    reason: str = "blocked"  # the app's word for it, kept on the identity ("forbidden")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,6 @@ class Unblocked(Event):
     """The person unblocked or restarted the bot: pushes may resume."""
 
     action: ClassVar[str] = "event:unblocked"
-    creates_member: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,6 @@ class Unsubscribed(Event):
     """A WeChat follower unfollowed: stop every push, erase what is kept beyond the ledger."""
 
     action: ClassVar[str] = "event:unsubscribed"
-    creates_member: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -75,3 +74,4 @@ class Subscribed(Event):
     """A WeChat follow (or a scan of a parametric QR code): welcome them back, pushes resume."""
 
     action: ClassVar[str] = "event:subscribed"
+    creates_member: ClassVar[bool] = True

@@ -32,7 +32,6 @@ class Inbound:
     is_group: bool = False
     message_id: str | None = None
     event: Event | None = None  # not a message: something the app reported (see events.py)
-    numbered: bool = False  # the app shows a reply's buttons as numbered options
 
 
 @dataclass(frozen=True)

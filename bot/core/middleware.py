@@ -1,4 +1,8 @@
-"""Middlewares around every handler, outermost first: errors, member, locale, flood limit."""
+"""Middlewares around every action, outermost first: errors, member, locale, flood limit.
+
+Each has the one signature `(handler, msg, ctx)`; a feature router may add its own (e.g.
+`require_role`) that run inside these.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,18 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
-from storage import members
+from storage import members, roles
 from storage.db import once_more_if_needed
 
 log = logging.getLogger("memberbot.handlers")
 
+APOLOGY = N_("Sorry, something went wrong on our side. Please try again.")
+
 
 async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
-    """A domain refusal becomes its translated message; anything else a logged apology."""
+    """A domain refusal becomes its translated message; anything else a logged apology.
+
+    An event (a group join, a block) has nobody to apologise to: it is only logged."""
     try:
         try:
             return await handler(msg, ctx)
@@ -33,18 +41,23 @@ async def error_replies(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
             msg.channel,
             ctx.member.id if ctx.member else None,
         )
-        return Reply(ctx.t(N_("Sorry, something went wrong on our side. Please try again.")))
+        return None if msg.event is not None else Reply(ctx.t(APOLOGY))
 
 
 async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """Find the member behind the sender, creating them on first contact.
 
+    An event that creates nobody (a block, a group join) gets the member if there is one.
     If the member is merged into another (the accounts were linked) while the handler ran,
     or PostgreSQL broke a deadlock by aborting it, its writes were rolled back: it runs once
     more (as the merged member)."""
     services = ctx.services
 
     async def as_member() -> Reply | None:
+        if msg.event is not None and not msg.event.creates_member:
+            async with services.db.reader() as session:
+                ctx.member = await members.find_by_identity(session, msg.channel, msg.external_id)
+            return await handler(msg, ctx)
         ctx.member, is_new = await members.get_or_create(
             services.db,
             msg.channel,
@@ -61,8 +74,11 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
 async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """Past the per-minute limit a member is told once; the rest of that minute is dropped.
 
-    Counted in the cache, so with Redis the limit holds across processes.
+    Counted in the cache, so with Redis the limit holds across processes. Events are what
+    the app reports, not what the person sends: they are not counted.
     """
+    if msg.event is not None:
+        return await handler(msg, ctx)
     services = ctx.services
     limit = services.rules.limits.flood_per_minute
     minute = int(services.clock.now().timestamp() // 60)
@@ -76,10 +92,25 @@ async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None
 
 async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """The member's chosen language, else their app's, else the deployment default."""
-    chosen = pick_locale(ctx.me.locale, msg.locale_hint, ctx.services.settings.default_locale)
+    chosen_by_member = ctx.member.locale if ctx.member is not None else None
+    chosen = pick_locale(chosen_by_member, msg.locale_hint, ctx.services.settings.default_locale)
     if chosen != ctx.locale:
         ctx.locale, ctx.t = chosen, Translator(chosen)
     return await handler(msg, ctx)
+
+
+def require_role(role: str, refusal: str) -> Middleware:
+    """A router middleware: only members holding `role` somewhere (or admin) get through;
+    others get `refusal` (an N_ message) and nothing else happens."""
+
+    async def check(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+        async with ctx.services.db.reader() as session:
+            allowed = await roles.has_anywhere(session, ctx.me.id, role)
+        if not allowed:
+            raise DomainError(refusal)
+        return await handler(msg, ctx)
+
+    return check
 
 
 DEFAULT_MIDDLEWARES: tuple[Middleware, ...] = (error_replies, member_lookup, locale, flood_limit)

@@ -9,10 +9,10 @@ or handlers: what a push means, and what to record about it, stays in the core.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.core.messages import Reply
-from storage.cache import Cache, Keys
+from storage.cache import Cache, Keys, LockTimeout
 
 __all__ = [
     "Cache",
@@ -21,6 +21,7 @@ __all__ = [
     "GroupPoster",
     "InviteLinks",
     "Keys",
+    "LockTimeout",
     "Pusher",
     "Senders",
 ]
@@ -143,10 +144,12 @@ class Senders:
     posters: dict[str, GroupPoster] = field(default_factory=dict)
     invites: dict[str, InviteLinks] = field(default_factory=dict)
     access: dict[str, GroupAccess] = field(default_factory=dict)
+    by_channel: dict[str, Any] = field(default_factory=dict)  # the sender objects themselves
 
     def add(self, sender: object) -> None:
         """Register whatever capabilities `sender` has under its channel name."""
         channel = str(getattr(sender, "channel", ""))
+        self.by_channel[channel] = sender
         if isinstance(sender, Pusher):
             self.pushers[channel] = sender
         if isinstance(sender, GroupPoster):
@@ -167,3 +170,10 @@ class Senders:
 
     def group_access(self, channel: str) -> GroupAccess:
         return self.access.get(channel) or _Cannot(channel)
+
+    async def close(self) -> None:
+        """Close every sender that holds connections (HTTP sessions, the Telegram bot)."""
+        for sender in list(self.by_channel.values()):
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()

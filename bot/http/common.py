@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app_core import Core
+from bot.app import Core
 
 CORE = web.AppKey("core", Core)
 log = logging.getLogger("memberbot.http")

@@ -27,14 +27,13 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import update
 
-from bot.app import create_app
-from bot.app_core import Core, build_core
+from bot.app import Core, build_core, create_app
 from bot.channels.wechat import WeChatChannel
 from bot.core.clock import FixedClock
 from bot.core.messages import Inbound, Reply
 from bot.settings import Settings
 from storage import identities, ledger, members
-from storage.cache import Keys
+from storage.cache import Cache, Keys
 from storage.models import Identity, Member
 from tests.conftest import make_settings
 from tests.fakes.wechat import APPID, SECRET, FakeWeChat
@@ -215,12 +214,15 @@ def wechat_settings(
     return make_settings(database_url, redis_url, **values)
 
 
-async def new_core(settings: Settings, clock: FixedClock, prefix: str | None = None) -> Core:
+async def new_core(
+    settings: Settings, clock: FixedClock, prefix: str | None = None, cache: Cache | None = None
+) -> Core:
     return await build_core(
         settings,
         clock=clock,
         keys=Keys(prefix=prefix or f"mbtest:{uuid.uuid4().hex}"),
         migrate_sqlite=False,
+        cache=cache,
     )
 
 

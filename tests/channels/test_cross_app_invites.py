@@ -19,8 +19,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.app import create_app
-from bot.app_core import Core
+from bot.app import Core, create_app
 from bot.core.clock import FixedClock
 from storage import members
 from storage.models import Invite, Member
@@ -127,7 +126,7 @@ class BothApps:
 
     async def settle(self) -> None:
         """Wait for the background pushes (rewards told to inviters) to have gone out."""
-        await self.core.services.outreach.settle()
+        await self.core.services.pushes.settle()
         await self.tg.idle()
 
 
@@ -167,7 +166,7 @@ async def start_apps(
         inbounds = record_inbounds(core)
         tg = TelegramBot(fake, core, telegram_channel_of(app), session, inbounds)
         wechat = WeChatServer(session, wechat_channel, inbounds)
-        assert set(core.services.outreach.ports) == {"telegram", "wechat"}
+        assert set(core.services.senders.pushers) == {"telegram", "wechat"}
         return BothApps(core, tg, wechat, session, fake, fake_wechat)
 
     yield start

@@ -17,8 +17,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from bot.app import create_app
-from bot.app_core import Core, build_core
+from bot.app import Core, build_core, create_app
 from bot.channels import telegram_flow
 from bot.channels.telegram import TelegramChannel
 from bot.core.clock import FixedClock
@@ -41,7 +40,8 @@ HELP = (
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
     "• Link your WeChat and Telegram accounts: /link\n"
-    "• Language: /lang zh_CN | zh_TW | en · Birthday (double points): /birthday MM-DD"
+    "• Language: /lang zh_CN | zh_TW | en\n"
+    "• Birthday (double points): /birthday MM-DD"
 )
 CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
 NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"

@@ -169,7 +169,7 @@ async def test_link_refused_by_telegram_is_an_apology_and_nothing_kept(
     assert len(fake.calls_of("createChatInviteLink")) == 1
     assert fake.links == {} and await joined(tg, ann) == set()
     [logged] = [r.getMessage() for r in caplog.records if r.name == "memberbot.telegram"]
-    assert logged == "telegram group link refused community=vip error=BadRequest Bad Request"
+    assert logged == f"telegram group link refused chat={GROUP} error=BadRequest Bad Request"
 
 
 # -- the group's member updates -----------------------------------------------------------------

@@ -6,14 +6,15 @@ import asyncio
 
 import pytest
 
-from bot.app import create_app
-from bot.app_core import Core
+from bot.app import Core, create_app
 from bot.channels.wechat_api import OutboundDisabled, SendResult, WeChatAPI, WeChatAPIError
 from bot.channels.wechat_menu import custom_menu
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
-from bot.core.router import MENU_KEYS
+from bot.core.messages import Reply
+from bot.core.router import Vocabulary
 from bot.settings import ConfigError
+from handlers import ROUTERS
 from tests.channels.conftest import (
     Probe,
     ServeFn,
@@ -54,10 +55,9 @@ async def test_token_is_fetched_once_and_shared_by_two_app_instances(
         wechat_settings(backend, fake_wechat),
         clock,
         prefix=wechat_core.services.cache.keys.prefix,  # the same Redis keys
+        # one process's in-memory cache, shared by both instances
+        cache=wechat_core.services.cache if backend[1] is None else None,
     )
-    if backend[1] is None:  # one process's in-memory cache, shared by both instances
-        await other.services.cache.close()
-        other.services.cache = wechat_core.services.cache
     try:
         first, second = await serve(wechat_core), await serve(other)
         await written(first)
@@ -137,7 +137,6 @@ async def test_wrong_secret_is_an_api_error_and_nothing_is_cached(
         "wx1234567890abcdef",
         "wrong",
         core.services.cache,
-        core.services.db,
         clock,
     )
     try:
@@ -166,12 +165,15 @@ async def test_final_refusals_are_recorded_and_not_retried(
     unreachable: bool,
 ) -> None:
     await written(wechat)
-    fake_wechat.refuse(OPENID, code)
+    fake_wechat.refuse(OPENID, code, code)
 
     result = await api.send_text(OPENID, "hello")
+    # The same refusal of a push from the core is kept on the identity.
+    pushed = await wechat.core.services.pushes.to_chat("wechat", OPENID, Reply("hello"))
 
     assert result == SendResult(False, str(code))
-    assert len(fake_wechat.send_attempts) == 1
+    assert pushed.sent is False
+    assert len(fake_wechat.send_attempts) == 2
     assert fake_wechat.sent == []
     identity = await probe.identity(OPENID)
     assert identity.send_error == f"wechat:{code}"
@@ -342,14 +344,15 @@ async def test_temporary_qrcode_with_a_scene_string(
 async def test_menu_is_published_with_the_spec_menu_keys(
     api: WeChatAPI, fake_wechat: FakeWeChat
 ) -> None:
-    menu = custom_menu(Translator("zh_CN"))
+    words = Vocabulary(ROUTERS)
+    menu = custom_menu(Translator("zh_CN"), words)
 
     await api.create_menu(menu)
 
     assert fake_wechat.menus == [menu]
     buttons = [b for top in menu["button"] for b in [top, *top.get("sub_button", [])]]
     keys = {b["key"] for b in buttons if b.get("type") == "click"}
-    assert keys <= set(MENU_KEYS)
+    assert keys <= set(words.menu_keys)
     assert {"CHECKIN", "POINTS", "TIER", "HELP"} <= keys
 
 

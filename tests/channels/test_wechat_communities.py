@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.app_core import Core
+from bot.app import Core
 from storage import communities
 from storage.models import Community, Member
 from tests.channels.conftest import Probe, WeChatServer

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.core.context import Context
 from bot.core.messages import Inbound, Reply
 from tests.channels.conftest import Probe, WeChatServer, payload

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.core.clock import FixedClock
 from bot.core.messages import Button, Reply
 from storage.cache import MemoryCache, RedisCache
@@ -123,7 +123,7 @@ async def test_the_invitees_first_checkin_messages_the_inviter_on_wechat(
     await wechat.post(follow_with(await inviter_code(wechat, probe)))
 
     answer = await wechat.text(FRIEND, "签到")
-    await wechat.core.services.outreach.settle()  # the inviter is told in the background
+    await wechat.core.services.pushes.settle()  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.texts_to(INVITER) == [FRIEND_CHECKED_IN]
@@ -139,7 +139,7 @@ async def test_an_inviter_outside_the_window_is_rewarded_without_a_message(
     await wechat.post(follow_with(code))
 
     answer = await wechat.text(FRIEND, "签到")
-    await wechat.core.services.outreach.settle()  # the inviter is told in the background
+    await wechat.core.services.pushes.settle()  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.send_attempts == []
@@ -339,7 +339,7 @@ async def test_without_appid_and_secret_a_friends_checkin_still_rewards_the_invi
     await passive.post(follow_with(code))
 
     answer = await passive.text(FRIEND, "签到")
-    await passive.core.services.outreach.settle()
+    await passive.core.services.pushes.settle()
 
     assert answer.content == FIRST_CHECKIN
     assert await Probe(passive.core).balance(INVITER) == 50
@@ -355,7 +355,7 @@ async def test_a_pushed_messages_numbered_options_answer_a_typed_number(
     await wechat.text(INVITER, "帮助")  # its options: [1] is Check in
     inviter = await probe.member(INVITER)
     assert inviter is not None
-    pushed = await wechat.core.services.outreach.push(
+    pushed = await wechat.core.services.pushes.to_member(
         inviter.id, lambda t: Reply("Your points are waiting.", (Button("Points", "POINTS"),))
     )
 

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.core.clock import FixedClock
 from bot.core.messages import Inbound, Reply
-from handlers.help import HELP_TEXT
 from tests.channels.conftest import (
     ACCOUNT,
     Probe,
@@ -23,6 +22,7 @@ from tests.channels.conftest import (
     wechat_encrypt,
     wechat_settings,
 )
+from tests.conftest import HELP_TEXT
 from tests.fakes.wechat import FakeWeChat
 
 OPTIONS = (

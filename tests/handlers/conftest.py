@@ -9,12 +9,12 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.channels.console import ConsoleChat
 from bot.core import i18n
-from handlers.help import HELP_TEXT
 from storage import ledger, members
 from storage.models import Checkin, Identity, LedgerEntry, Member
+from tests.conftest import HELP_TEXT
 
 UNKNOWN_REPLY = "Sorry, I didn't understand that.\n\n" + HELP_TEXT
 

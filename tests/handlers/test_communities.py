@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
-from handlers.communities import GroupJoin, group_member_joined, group_member_left, join_request
+from handlers.groups import GroupJoin, group_member_joined, group_member_left, join_request
 from storage import communities, members
 from tests.handlers.conftest import Probe
 from tests.handlers.test_link import link_code

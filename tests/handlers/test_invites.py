@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from bot.app_core import Core
+from bot.app import Core
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Inbound, Reply
-from bot.core.outreach import Port
+from bot.core.ports import Delivery
 from handlers import invites as invite_handlers
 from storage import invites
 from storage.models import Invite
@@ -236,7 +236,7 @@ async def test_past_the_daily_cap_rewards_wait_for_review_then_pay_once(
 
     first = await invite_handlers.review(core.services, held[0].id, approve=True)
     second = await invite_handlers.review(core.services, held[0].id, approve=True)
-    await core.services.outreach.settle()
+    await core.services.pushes.settle()
 
     assert first is not None and first.status == "rewarded" and first.balance == 150
     assert second is None
@@ -255,7 +255,7 @@ async def test_a_rejected_reward_pays_nothing_and_says_so(chat, core: Core, prob
 
     rejected = await invite_handlers.review(core.services, row.id, approve=False)
     approved_after = await invite_handlers.review(core.services, row.id, approve=True)
-    await core.services.outreach.settle()
+    await core.services.pushes.settle()
 
     assert rejected is not None and rejected.status == "rejected"
     assert approved_after is None
@@ -392,7 +392,7 @@ async def test_many_first_checkins_at_once_never_pass_the_daily_cap(
 async def test_the_invitees_checkin_is_answered_without_waiting_for_the_inviters_app(
     chat, core: Core
 ):
-    class GatedPort(Port):
+    class GatedPusher:
         """An app that takes its time to deliver (WeChat retrying, Telegram rate limits)."""
 
         channel = "gated"
@@ -401,13 +401,13 @@ async def test_the_invitees_checkin_is_answered_without_waiting_for_the_inviters
             self.gate = asyncio.Event()
             self.sent: list[str] = []
 
-        async def push(self, external_id: str, reply: Reply) -> bool:
+        async def send(self, chat_id: str, reply: Reply) -> Delivery:
             await self.gate.wait()
             self.sent.append(reply.text)
-            return True
+            return Delivery.ok()
 
-    port = GatedPort()
-    core.services.outreach.register(port)
+    port = GatedPusher()
+    core.services.senders.add(port)
     alice, bob = chat("alice", channel="gated"), chat("bob")
     await bob.say(f"invite {await code_of(alice)}")
 
@@ -418,7 +418,7 @@ async def test_the_invitees_checkin_is_answered_without_waiting_for_the_inviters
     assert reply is not None and reply.text.startswith("Checked in! +5 points")
     assert port.sent == []
     port.gate.set()
-    await core.services.outreach.settle()
+    await core.services.pushes.settle()
     assert port.sent == [FRIEND_CHECKED_IN.format(balance=50)]
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.app_core import Core
+from bot.app import Core
 from handlers import orders as order_handlers
 from handlers.orders import OrderIn
 from storage import members

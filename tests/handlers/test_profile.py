@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.app_core import build_core
+from bot.app import build_core
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
 from tests.conftest import make_settings

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bot.core.messages import Inbound
-from bot.core.router import UNKNOWN, Route, resolve
+from bot.core.router import UNKNOWN, Route, Vocabulary
 from handlers import ROUTERS
-from handlers.help import HELP_TEXT
+from tests.conftest import HELP_TEXT
 from tests.handlers.conftest import UNKNOWN_REPLY
+
+WORDS = Vocabulary(ROUTERS)
+resolve = WORDS.resolve
 
 
 def text(said: str) -> Route:
@@ -127,7 +130,7 @@ def test_menu_key_carries_its_argument_after_a_colon():
 
 
 def test_every_resolvable_action_has_a_handler():
-    actions = {name for router in ROUTERS for name in router.actions}
+    actions = set(WORDS.actions)
     wanted = set(TELEGRAM_COMMANDS.values()) | set(KEYWORDS.values()) | set(MENU_KEYS.values())
     assert wanted <= actions
 

@@ -56,7 +56,7 @@ async def held(core, chat, clock) -> dict[str, Any]:
     await invited_by_alice(core, chat, "bob")
     clock.advance(hours=1)
     await chat("bob").say("checkin")
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [HELD_PUSH]
     return {
         "id": 1,
@@ -123,7 +123,7 @@ async def test_approve_pays_the_inviter_once_and_tells_them(http, admin, chat, h
     decided = clock.now().astimezone(UTC).isoformat()
     assert answer == (200, {**held, "status": "rewarded", "decided_at": decided})
     assert await alice_points(admin) == (50, 50, [("earn", 50, "invite-reward")])
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [PAID_PUSH]
     assert await call(http, "GET", "/api/invites") == (200, [])
     _, rewarded = await call(http, "GET", "/api/invites?status=rewarded")
@@ -141,7 +141,7 @@ async def test_approving_twice_is_409_the_second_time_and_pays_once(http, admin,
         {"error": "invite 1 is not in review (it is rewarded)", "invite": first[1]},
     )
     assert await alice_points(admin) == (50, 50, [("earn", 50, "invite-reward")])
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [PAID_PUSH]
 
 
@@ -151,7 +151,7 @@ async def test_reject_pays_nothing_and_tells_the_inviter(http, admin, chat, held
     assert (status, body["status"]) == (200, "rejected")
     assert body["decided_at"] is not None
     assert await alice_points(admin) == (0, 0, [])
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [REJECTED_PUSH]
 
 
@@ -166,7 +166,7 @@ async def test_a_decided_invite_cannot_be_decided_again(http, admin, chat, held,
         {"error": "invite 1 is not in review (it is rejected)", "invite": decided},
     )
     assert await alice_points(admin) == (0, 0, [])
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [REJECTED_PUSH]
 
 
@@ -202,7 +202,7 @@ async def test_ten_concurrent_approvals_pay_exactly_once(http, admin, chat, held
 
     assert sorted(status for status, _ in answers) == [200] + [409] * 9
     assert await alice_points(admin) == (50, 50, [("earn", 50, "invite-reward")])
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert [r.text for r in chat("alice").pushed()] == [PAID_PUSH]
 
 
@@ -218,7 +218,7 @@ async def test_concurrent_approvals_and_rejections_decide_once(http, admin, chat
     assert await alice_points(admin) == (
         (50, 50, [("earn", 50, "invite-reward")]) if paid else (0, 0, [])
     )
-    await chat("alice").core.services.outreach.settle()
+    await chat("alice").core.services.pushes.settle()
     assert len(chat("alice").pushed()) == 1
 
 

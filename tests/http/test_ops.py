@@ -9,7 +9,7 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app_core import build_core
+from bot.app import build_core
 from storage.cache import Keys
 from tests.conftest import make_settings
 from tests.http.conftest import order_body, serving, sign

@@ -1,0 +1,90 @@
+"""Sending on WeChat: customer-service messages and invite QR codes, as the core's ports.
+
+Both need the AppID and secret; without them a push is not delivered and an invite has no QR
+code (the member still gets the code as text).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+
+from bot.channels.wechat_api import QR_MAX_LIFE, WeChatAPI, WeChatAPIError, qrcode_image_url
+from bot.core.messages import Reply, numbered_text
+from bot.core.options import NumberedOptions
+from bot.core.ports import Cache, Delivery, InviteLink, LockTimeout
+
+log = logging.getLogger("memberbot.wechat")
+
+CHANNEL = "wechat"
+QR_FRESH_FOR = 7 * 86400  # a shown invite QR code has at least this long (or half its life) left
+HELD = {"outside-window", "45015", "45047"}  # WeChat lets us write again when they write
+FINAL = {"43004"}  # unfollowed
+
+
+class WeChatSender:
+    channel = CHANNEL
+
+    def __init__(self, api: WeChatAPI, cache: Cache) -> None:
+        self.api = api
+        self.cache = cache
+        self.options = NumberedOptions(cache)
+
+    async def start(self) -> None:
+        await self.api.start()
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def send(self, chat_id: str, reply: Reply) -> Delivery:
+        """A customer-service message; WeChat allows it only inside the follower's window."""
+        if not self.api.enabled:
+            return Delivery.cannot("outbound-off")
+        result = await self.api.send_text(chat_id, numbered_text(reply))
+        if result.sent:
+            await self.options.remember(CHANNEL, chat_id, reply)
+            return Delivery.ok()
+        log.info("wechat push not delivered reason=%s", result.reason)
+        if result.reason in HELD:
+            return Delivery(False, result.reason, hold=True)
+        return Delivery(False, result.reason, final=result.reason in FINAL)
+
+    async def invite_link(self, member_id: int, payload: str) -> InviteLink | None:
+        """A temporary parametric QR code (scene `payload`), reused while it has life left.
+
+        Two requests at once for a member without a cached code may each create one; both
+        codes work, and the later one is kept.
+        """
+        if not self.api.enabled:
+            return None
+        key = self.cache.keys.wechat_invite_qr(member_id)
+        url = await self.cache.get(key)
+        if url is None:
+            url = await self._new_invite_qr(member_id, payload, key)
+        return InviteLink("qr", url) if url is not None else None
+
+    def share_url(self, url: str, text: str) -> str | None:
+        return None  # a QR code is shared by showing it
+
+    async def _new_invite_qr(self, member_id: int, scene: str, key: str) -> str | None:
+        try:
+            answer = await self.api.create_qrcode(
+                scene, permanent=False, expire_seconds=QR_MAX_LIFE
+            )
+        except WeChatAPIError as exc:
+            log.warning("wechat invite qr failed member=%s errcode=%d", member_id, exc.code)
+            return None
+        except (LockTimeout, aiohttp.ClientError, TimeoutError) as exc:
+            # The type only: a network error's text can carry the URL with the access token.
+            log.warning("wechat invite qr failed member=%s error=%s", member_id, type(exc).__name__)
+            return None
+        ticket, life = answer.get("ticket"), answer.get("expire_seconds", QR_MAX_LIFE)
+        if not isinstance(ticket, str) or not ticket or not isinstance(life, int):
+            log.warning("wechat invite qr failed member=%s error=unexpected-answer", member_id)
+            return None
+        url = qrcode_image_url(ticket)
+        keep = life - min(QR_FRESH_FOR, life // 2)
+        if keep > 0:
+            await self.cache.set(key, url, keep)
+        return url
