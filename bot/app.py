@@ -29,6 +29,8 @@ from storage.migrate import upgrade
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from bot.channels.base import Channel
+
 log = logging.getLogger("memberbot")
 
 
@@ -117,9 +119,9 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     return app
 
 
-def _channels(core: Core) -> list[object]:
+def _channels(core: Core) -> list[Channel]:
     """The chat apps whose updates this server takes in, each on its own sender."""
-    found: list[object] = []
+    found: list[Channel] = []
     senders = core.services.senders.by_channel
     if "wechat" in senders:
         from bot.channels.wechat import WeChatChannel

@@ -52,7 +52,7 @@ async def unsubscribed(msg: Inbound, ctx: Context) -> None:
 
 
 @router.action(Subscribed.action)
-async def subscribed(msg: Inbound, ctx: Context) -> Reply:
+async def subscribed(msg: Inbound, ctx: Context) -> Reply | None:
     """A follow (or a scan of an invite QR code): pushes may resume; welcome them."""
     async with ctx.services.db.transaction() as session:
         await identities.mark_reachable(session, msg.channel, msg.external_id)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignoring
+from storage.db import insert_ignoring, rowcount
 from storage.models import Community, CommunityMember, GroupInviteLink
 
 JOINED, LEFT = "joined", "left"
@@ -99,7 +99,7 @@ async def join(
         )
         .values(status=JOINED, via=via, joined_at=now, left_at=None)
     )
-    return rejoined.rowcount == 1
+    return rowcount(rejoined) == 1
 
 
 async def leave(session: AsyncSession, community_id: int, member_id: int, now: datetime) -> bool:
@@ -113,7 +113,7 @@ async def leave(session: AsyncSession, community_id: int, member_id: int, now: d
         )
         .values(status=LEFT, left_at=now)
     )
-    return moved.rowcount == 1
+    return rowcount(moved) == 1
 
 
 async def member_count(session: AsyncSession, community_id: int) -> int:

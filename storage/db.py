@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, TextClause, bindparam, event, text
+from sqlalchemy import CursorResult, Result, Table, TextualSelect, bindparam, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -121,9 +121,14 @@ async def once_more_if_needed(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (what a conditional update decides by)."""
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
 def insert_ignoring(
     table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str
-) -> TextClause:
+) -> TextualSelect:
     """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING one column.
 
     The same SQL runs on SQLite (3.35+) and PostgreSQL. Built once as a text statement with

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignoring
+from storage.db import insert_ignoring, rowcount
 from storage.ledger import lock_member
 from storage.models import Invite, Member
 
@@ -123,7 +123,7 @@ async def settle_first_checkin(
         .where(Invite.id == invite.id, Invite.status == WAITING)
         .values(status=status, reward_day=day, decided_at=now if status == REWARDED else None)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         return None
     await session.refresh(invite)
     return invite
@@ -163,7 +163,7 @@ async def decide(
         .where(Invite.id == invite_id, Invite.status == REVIEW)
         .values(status=REWARDED if approve else REJECTED, decided_at=now)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         return None
     invite = await session.get(Invite, invite_id)
     if invite is not None:

@@ -123,17 +123,19 @@ async def _consume(
     session: AsyncSession, member_id: int, amount: int, now: datetime, first_lot: int | None = None
 ) -> None:
     """Take `amount` out of open lots: `first_lot` first, then the soonest-expiring ones."""
-    lots = (
-        await session.execute(
-            select(LedgerEntry.id, LedgerEntry.remaining)
-            .where(
-                LedgerEntry.member_id == member_id,
-                LedgerEntry.remaining > 0,
-                LedgerEntry.expires_at > now,
+    lots = list(
+        (
+            await session.execute(
+                select(LedgerEntry.id, LedgerEntry.remaining)
+                .where(
+                    LedgerEntry.member_id == member_id,
+                    LedgerEntry.remaining > 0,
+                    LedgerEntry.expires_at > now,
+                )
+                .order_by(LedgerEntry.expires_at, LedgerEntry.id)
             )
-            .order_by(LedgerEntry.expires_at, LedgerEntry.id)
-        )
-    ).all()
+        ).all()
+    )
     lots.sort(key=lambda lot: lot.id != first_lot)  # stable: keeps FIFO among the rest
     left = amount
     for lot_id, remaining in lots:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import communities, roles
-from storage.db import Database, insert_ignoring
+from storage.db import Database, insert_ignoring, rowcount
 from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
 
 _members: Table = Member.__table__  # type: ignore[assignment]
@@ -131,7 +131,7 @@ async def set_birthday_once(session: AsyncSession, member_id: int, birthday: str
         .where(Member.id == member_id, Member.birthday.is_(None))
         .values(birthday=birthday)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def add_growth(session: AsyncSession, member_id: int, delta: int) -> tuple[int, str]:

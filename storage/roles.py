@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignoring
+from storage.db import insert_ignoring, rowcount
 from storage.models import Role
 
 ADMIN, STAFF, MODERATOR = "admin", "staff", "moderator"
@@ -42,7 +42,7 @@ async def revoke(session: AsyncSession, member_id: int, role: str, community_id:
             Role.member_id == member_id, Role.role == role, Role.community_id == community_id
         )
     )
-    return gone.rowcount > 0
+    return rowcount(gone) > 0
 
 
 async def of_member(session: AsyncSession, member_id: int) -> list[Role]:

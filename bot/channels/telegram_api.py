@@ -227,7 +227,7 @@ class TelegramSender:
     async def publish_commands(self, commands: Iterable[tuple[str, str, str]]) -> None:
         """Telegram's command menu: (language code or "", command, description) triples."""
         by_language: dict[str | None, list[BotCommand]] = {}
-        for language, name, text in commands:
-            by_language.setdefault(language or None, []).append(BotCommand(name, text))
-        for language, listed in by_language.items():
-            await self.bot.set_my_commands(listed, language_code=language)
+        for language, name, description in commands:
+            by_language.setdefault(language or None, []).append(BotCommand(name, description))
+        for code, listed in by_language.items():
+            await self.bot.set_my_commands(listed, language_code=code)

@@ -22,7 +22,8 @@ async def require_admin(request: web.Request, handler: Any) -> web.StreamRespons
     operator = request.path.startswith("/api/") and request.path != "/api/orders"
     if operator and not bearer_ok(request, core_of(request).services.settings.admin_token):
         return error(401, "missing or wrong bearer token")
-    return await handler(request)
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 async def _member(request: web.Request) -> Member:
