@@ -117,7 +117,9 @@ class OrderRules(_Strict):
     @field_validator("currencies")
     @classmethod
     def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v or any(not (c.isascii() and c.isalpha() and c.isupper() and len(c) == 3) for c in v):
+        if not v or any(
+            not (c.isascii() and c.isalpha() and c.isupper() and len(c) == 3) for c in v
+        ):
             raise ValueError("needs at least one ISO 4217 code such as CNY")
         return v
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import operators
+from bot.admin import communities
 from bot.app_core import build_core
 from bot.channels.console import ConsoleChat
 from bot.cli import main
@@ -92,7 +92,7 @@ async def seed(tmp: Path) -> None:
         assert code is not None
         await bob.say(f"invite {code.group(1)}")
         await bob.say("checkin")
-        await operators.save_community(core.services, "coffee", {"names": {"en": "Coffee"}})
+        await communities.save_community(core.services, "coffee", {"names": {"en": "Coffee"}})
     finally:
         await core.close()
 
@@ -197,7 +197,8 @@ def test_invites_list_shows_the_held_reward(runs):
 
     assert out(listing) == (
         0,
-        "#1 review inviter=1 invitee=2 via=code created_at=2026-03-10T02:00:00+00:00 "
+        "#1 review inviter=1 (console:alice) invitee=2 (console:bob) via=code "
+        "created_at=2026-03-10T02:00:00+00:00 "
         "reward_day=2026-03-10 decided_at=-\n",
         "",
     )
@@ -209,7 +210,7 @@ def test_invites_approve_pays_once_and_a_later_rejection_exits_1(runs):
     code, stdout, stderr = out(first)
     assert (code, stderr) == (0, "")
     assert re.fullmatch(
-        r"approved invite 1\n#1 rewarded inviter=1 invitee=2 via=code "
+        r"approved invite 1\n#1 rewarded inviter=1 \(console:alice\) invitee=2 \(console:bob\) via=code "
         r"created_at=2026-03-10T02:00:00\+00:00 reward_day=2026-03-10 decided_at=\S+\n",
         stdout,
     )

@@ -81,9 +81,7 @@ def parse_community(data: Mapping[str, object], tiers: tuple[str, ...]) -> dict[
         "min_tier": lambda v: fields.choice("min_tier", v, tiers),
         "telegram_chat_id": _chat_id,
         "wechat_qr": _qr,
-        "description": lambda v: fields.text(
-            "description", v, DESCRIPTION_MAX, single_line=False
-        ),
+        "description": lambda v: fields.text("description", v, DESCRIPTION_MAX, single_line=False),
         "active": _active,
     }
     return {name: check(data[name]) for name, check in checks.items() if name in data}

@@ -48,8 +48,7 @@ def external_id(raw: object) -> str:
     if not isinstance(raw, str) or not 1 <= len(raw) <= EXTERNAL_ID_MAX or not plain_text(raw):
         raise Invalid(
             "external_id",
-            f"external_id must be text of 1 to {EXTERNAL_ID_MAX} characters, "
-            "no control characters",
+            f"external_id must be text of 1 to {EXTERNAL_ID_MAX} characters, no control characters",
         )
     return raw
 

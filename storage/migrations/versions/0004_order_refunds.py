@@ -54,9 +54,15 @@ def upgrade() -> None:
         batch_op.alter_column("refunded_amount", server_default=None)
         batch_op.alter_column("points_reversed", server_default=None)
         batch_op.alter_column("growth_reversed", server_default=None)
-        batch_op.create_check_constraint(op.f("ck_orders_refund_within_amount"), "refunded_amount <= amount")
-        batch_op.create_check_constraint(op.f("ck_orders_points_reversed_within"), "points_reversed <= points")
-        batch_op.create_check_constraint(op.f("ck_orders_growth_reversed_within"), "growth_reversed <= growth")
+        batch_op.create_check_constraint(
+            op.f("ck_orders_refund_within_amount"), "refunded_amount <= amount"
+        )
+        batch_op.create_check_constraint(
+            op.f("ck_orders_points_reversed_within"), "points_reversed <= points"
+        )
+        batch_op.create_check_constraint(
+            op.f("ck_orders_growth_reversed_within"), "growth_reversed <= growth"
+        )
     op.create_table(
         "order_refunds",
         sa.Column("id", BIG, autoincrement=True, nullable=False),

@@ -1,0 +1,55 @@
+"""`memberbot wechat menu`: publish the Official Account's custom menu."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.cli.runtime import Failed, open_core
+from bot.settings import Settings
+
+
+def add(commands: Any) -> None:
+    wechat = commands.add_parser(
+        "wechat",
+        help="WeChat Official Account tasks",
+        description="WeChat Official Account tasks (need MEMBERBOT_WECHAT_APPID and "
+        "MEMBERBOT_WECHAT_SECRET; the access token is kept in MEMBERBOT_DATABASE_URL's "
+        "cache).",
+    )
+    tasks = wechat.add_subparsers(dest="wechat_command", required=True, metavar="TASK")
+    menu = tasks.add_parser(
+        "menu",
+        help="publish the custom menu (labels in zh_CN)",
+        description="Publish the custom menu, whose buttons send the menu keys (CHECKIN, "
+        "POINTS, ...), labelled in zh_CN.",
+    )
+    menu.set_defaults(run=run_menu)
+
+
+async def run_menu(settings: Settings, _args: argparse.Namespace) -> int:
+    # Imported here, as in serve: the chat libraries take a second to import and the shell
+    # and `db upgrade` do not need them.
+    import aiohttp
+
+    from bot.channels.wechat import wechat_api_for
+    from bot.channels.wechat_api import WeChatAPIError
+    from bot.channels.wechat_menu import custom_menu
+    from bot.core.i18n import Translator
+
+    if not (settings.wechat_appid and settings.wechat_secret):
+        raise Failed("set MEMBERBOT_WECHAT_APPID and MEMBERBOT_WECHAT_SECRET first", 2)
+    async with open_core(settings) as core:
+        api = wechat_api_for(core)
+        try:
+            await api.create_menu(custom_menu(Translator("zh_CN")))
+        except WeChatAPIError as exc:
+            raise Failed(f"WeChat refused the menu: {exc}") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            where = f"MEMBERBOT_WECHAT_API_BASE={settings.wechat_api_base}"
+            reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
+            raise Failed(f"cannot reach the WeChat API at {where}: {reason}") from None
+        finally:
+            await api.close()
+    print("menu published")
+    return 0
