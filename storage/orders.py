@@ -110,8 +110,8 @@ async def set_credit(session: AsyncSession, order_id: str, points: int, growth: 
 async def get(session: AsyncSession, order_id: str, *, lock: bool = False) -> Order | None:
     """The order; `lock` holds its row for the rest of the transaction (refunds)."""
     stmt = select(Order).where(Order.order_id == order_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # and read afresh: the session may hold the row as it was before the lock
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

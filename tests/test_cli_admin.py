@@ -210,7 +210,8 @@ def test_invites_approve_pays_once_and_a_later_rejection_exits_1(runs):
     code, stdout, stderr = out(first)
     assert (code, stderr) == (0, "")
     assert re.fullmatch(
-        r"approved invite 1\n#1 rewarded inviter=1 \(console:alice\) invitee=2 \(console:bob\) via=code "
+        r"approved invite 1\n#1 rewarded inviter=1 \(console:alice\) "
+        r"invitee=2 \(console:bob\) via=code "
         r"created_at=2026-03-10T02:00:00\+00:00 reward_day=2026-03-10 decided_at=\S+\n",
         stdout,
     )

@@ -56,7 +56,7 @@ def external_id(raw: object) -> str:
 def account(channel_name: str, raw_id: str) -> tuple[str, str]:
     """(channel, external_id) named in a URL path: NotFound when no member can have them."""
     if channel_name not in CHANNELS:
-        raise NotFound(f"unknown channel: use {', '.join(CHANNELS)}")
+        raise NotFound(f"unknown channel: use {', '.join(CHANNELS[:-1])} or {CHANNELS[-1]}")
     if not 1 <= len(raw_id) <= EXTERNAL_ID_MAX or not plain_text(raw_id):
         raise NotFound("unknown member")
     return channel_name, raw_id
