@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from bot.cli.runtime import open_database
@@ -28,6 +29,7 @@ def add(commands: Any) -> None:
 
 
 async def run_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    logging.getLogger().setLevel(logging.WARNING)
     async with open_database(settings) as db:
         await upgrade(db)
     print("database is up to date")

@@ -3,7 +3,9 @@ database or cache that cannot be used into one line naming the setting and the c
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -37,10 +39,15 @@ def masked(url: str) -> str:
         return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-def _cause(exc: BaseException) -> str:
+def cause(exc: BaseException) -> str:
     """The reason in a few words: `connection refused`, `database "x" does not exist`."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    seen: BaseException | None = exc
+    while seen is not None:  # the socket's own error, if one is behind the library's
+        if isinstance(seen, socket.gaierror) and seen.strerror:
+            return seen.strerror.lower()
+        if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
+            return os.strerror(seen.errno).lower()  # "connection refused", whatever the wrapper
+        seen = seen.__cause__ or seen.__context__
     inner = getattr(exc, "orig", None) or exc
     text = str(inner).splitlines()[0] if str(inner) else type(inner).__name__
     return re.sub(r"^\(\S+\) ", "", text)
@@ -64,8 +71,8 @@ def database_failure(url: str, exc: BaseException) -> Failed:
         folder = _sqlite_folder(url)
         if folder is not None:
             return Failed(f"cannot open the database at {setting}: folder {folder} does not exist")
-        return Failed(f"cannot open the database at {setting}: {_cause(exc)}")
-    return Failed(f"cannot reach the database at {setting}: {_cause(exc)}")
+        return Failed(f"cannot open the database at {setting}: {cause(exc)}")
+    return Failed(f"cannot reach the database at {setting}: {cause(exc)}")
 
 
 def _unusable(exc: BaseException) -> bool:
@@ -142,4 +149,4 @@ async def _check_cache(core: Core, settings: Settings) -> None:
         await core.services.cache.ping()
     except Exception as exc:
         setting = f"{REDIS_SETTING}={masked(settings.redis_url)}"
-        raise Failed(f"cannot reach Redis at {setting}: {_cause(exc)}") from exc
+        raise Failed(f"cannot reach Redis at {setting}: {cause(exc)}") from exc

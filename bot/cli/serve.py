@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from bot.cli.runtime import Failed, open_core
+from bot.cli.runtime import Failed, cause, open_core
 from bot.settings import Settings
 
 log = logging.getLogger("memberbot")
@@ -44,6 +44,5 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             await serve_until_stopped(create_app(core), host, port, on_started=started)
         except OSError as exc:
             where = "--host/--port" if args.host or args.port else "MEMBERBOT_HTTP_HOST/_PORT"
-            reason = (exc.strerror or str(exc)).lower()
-            raise Failed(f"cannot listen on {host}:{port} ({where}): {reason}") from None
+            raise Failed(f"cannot listen on {host}:{port} ({where}): {cause(exc)}") from None
     return 0

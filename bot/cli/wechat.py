@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
-from bot.cli.runtime import Failed, open_core
+from bot.cli.runtime import Failed, cause, open_core
 from bot.settings import Settings
 
 
@@ -37,6 +38,7 @@ async def run_menu(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.channels.wechat_menu import custom_menu
     from bot.core.i18n import Translator
 
+    logging.getLogger().setLevel(logging.WARNING)
     if not (settings.wechat_appid and settings.wechat_secret):
         raise Failed("set MEMBERBOT_WECHAT_APPID and MEMBERBOT_WECHAT_SECRET first", 2)
     async with open_core(settings) as core:
@@ -47,8 +49,7 @@ async def run_menu(settings: Settings, _args: argparse.Namespace) -> int:
             raise Failed(f"WeChat refused the menu: {exc}") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             where = f"MEMBERBOT_WECHAT_API_BASE={settings.wechat_api_base}"
-            reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
-            raise Failed(f"cannot reach the WeChat API at {where}: {reason}") from None
+            raise Failed(f"cannot reach the WeChat API at {where}: {cause(exc)}") from None
         finally:
             await api.close()
     print("menu published")
