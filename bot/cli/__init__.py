@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from bot.cli import admin, db, serve, shell, wechat
 from bot.cli.runtime import Failed
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, Settings, load_settings
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 DESCRIPTION = """\
 memberbot: a member assistant for WeChat and Telegram (check-ins, points, tiers, invites,
@@ -68,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         settings = load_settings()
-        return asyncio.run(args.run(settings, args))
+        command: Command = args.run
+        return asyncio.run(command(settings, args))
     except ConfigError as exc:
         return _say(str(exc), 2)
     except Failed as exc:

@@ -75,25 +75,18 @@ def database_failure(url: str, exc: BaseException) -> Failed:
     return Failed(f"cannot reach the database at {setting}: {cause(exc)}")
 
 
+# SQLSTATE classes of a connection refused by PostgreSQL: connection exception, invalid
+# authorization (unknown role, wrong password), invalid catalog name (no such database).
+REFUSED_CONNECTION = ("08", "28", "3D")
+
+
 def _unusable(exc: BaseException) -> bool:
     """A failure of the connection itself (as opposed to a refusal of one statement)."""
-    from asyncpg.exceptions import (
-        InvalidAuthorizationSpecificationError,
-        InvalidCatalogNameError,
-        PostgresConnectionError,
-    )
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    kinds = (
-        OSError,
-        TimeoutError,
-        OperationalError,
-        InterfaceError,
-        InvalidAuthorizationSpecificationError,
-        InvalidCatalogNameError,
-        PostgresConnectionError,
-    )
-    return isinstance(exc, kinds)
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    return str(getattr(exc, "sqlstate", "") or "")[:2] in REFUSED_CONNECTION
 
 
 def check_url(url: str) -> None:
