@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -79,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _say(exc.reason, exc.code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`memberbot ... | head`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _say(reason: str, code: int) -> int:

@@ -80,11 +80,14 @@ def database_failure(url: str, exc: BaseException) -> Failed:
 REFUSED_CONNECTION = ("08", "28", "3D")
 
 
-def _unusable(exc: BaseException) -> bool:
-    """A failure of the connection itself (as opposed to a refusal of one statement)."""
+def _unusable(exc: BaseException, connecting: bool) -> bool:
+    """A failure of the connection itself (as opposed to a refusal of one statement); a bare
+    socket error counts only while connecting (later it may be the terminal's, not ours)."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+    if isinstance(exc, OSError | TimeoutError):
+        return connecting
+    if isinstance(exc, OperationalError | InterfaceError):
         return True
     return str(getattr(exc, "sqlstate", "") or "")[:2] in REFUSED_CONNECTION
 
@@ -99,13 +102,12 @@ def check_url(url: str) -> None:
 
 
 @contextmanager
-def database_errors(url: str) -> Iterator[None]:
+def database_errors(url: str, *, connecting: bool) -> Iterator[None]:
     """Inside: a database that cannot be reached or opened becomes `Failed`."""
-    check_url(url)
     try:
         yield
     except Exception as exc:
-        if not _unusable(exc):
+        if not _unusable(exc, connecting):
             raise
         raise database_failure(url, exc) from exc
 
@@ -113,26 +115,33 @@ def database_errors(url: str) -> Iterator[None]:
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """The database alone (for migrations), checked reachable."""
-    with database_errors(settings.database_url):
-        db = Database(settings.database_url)
-        try:
+    url = settings.database_url
+    check_url(url)
+    db = Database(url)
+    try:
+        with database_errors(url, connecting=True):
             await db.ping()
+        with database_errors(url, connecting=False):
             yield db
-        finally:
-            await db.close()
+    finally:
+        await db.close()
 
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """The core, its database and cache checked reachable first, closed at the end."""
-    with database_errors(settings.database_url):
+    url = settings.database_url
+    check_url(url)
+    with database_errors(url, connecting=True):
         core = await build_core(settings)
-        try:
+    try:
+        with database_errors(url, connecting=True):
             await core.services.db.ping()
-            await _check_cache(core, settings)
+        await _check_cache(core, settings)
+        with database_errors(url, connecting=False):
             yield core
-        finally:
-            await core.close()
+    finally:
+        await core.close()
 
 
 async def _check_cache(core: Core, settings: Settings) -> None:
