@@ -187,3 +187,26 @@ def test_help_describes_each_command_and_its_database(runs):
 
 def test_version(runs):
     assert (runs["version"].returncode, runs["version"].stdout) == (0, b"memberbot 0.1.0\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["admin", "community", "add"], ["--name LOCALE=NAME", "(required)"]),
+        (["admin", "community", "set"], ["bronze, silver, gold, diamond", "'' to clear"]),
+        (["admin", "member", "points"], ["--reason REASON", "Telegram numeric user id"]),
+        (["admin", "role", "grant"], ["{admin,staff,moderator}", "WeChat openid"]),
+        (["admin", "invites", "approve"], ["#ID in `invites list`"]),
+        (["admin"], ["CHANNEL is wechat, telegram or console", "1 refused, 2 bad usage"]),
+    ],
+)
+def test_subcommand_help_marks_required_options_and_explains_ids(capsys, argv, says):
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert stopped.value.code == 0
+    for text in says:
+        assert text in shown
