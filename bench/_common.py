@@ -173,7 +173,7 @@ def check_prefix_used(removed: int) -> None:
     if not removed:
         raise BenchError(
             "memberbot wrote no Redis key under the bench's prefix: the Keys patch of "
-            "bot.cli.build_core (serve_memberbot) no longer applies; its keys may be left "
+            "bot.cli.runtime.build_core (serve_memberbot) no longer applies; its keys may be left "
             "under the default prefix"
         )
 
@@ -508,9 +508,10 @@ def serve_memberbot(port: int, prefix: str, patch: Callable[[], None] | None = N
     from functools import partial
 
     from bot import cli
+    from bot.cli import runtime
     from storage.cache import Keys
 
-    cli.build_core = partial(cli.build_core, keys=Keys(prefix=prefix))  # type: ignore[assignment]
+    runtime.build_core = partial(runtime.build_core, keys=Keys(prefix=prefix))  # type: ignore[assignment]
     if patch is not None:
         patch()
     return cli.main(["serve", "--host", "127.0.0.1", "--port", str(port)])

@@ -1,18 +1,15 @@
-"""The composition root: settings → services, senders, dispatcher; and the server's app.
+"""The composition root: settings → services, senders, dispatcher.
 
 `build_core` needs no web server: the shell, the CLI and a worker use it as they are; `memberbot
-serve` adds `create_app` around it. Sending is built here from settings (`build_senders`), so
-every process sends the same way.
+serve` wraps it in `bot.http.server.create_app`. Sending is built here from settings
+(`build_senders`), so every process sends the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
@@ -25,11 +22,6 @@ from storage import ledger
 from storage.cache import Keys, make_cache
 from storage.db import Database
 from storage.migrate import upgrade
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.channels.base import Channel
 
 log = logging.getLogger("memberbot")
 
@@ -95,59 +87,6 @@ async def build_core(
     senders = build_senders(settings, cache, clock)
     services = Services(settings, rules, db, cache, clock, senders=senders)
     return Core(services, Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES, FALLBACK))
-
-
-def create_app(core: Core, *, background: bool = True) -> web.Application:
-    """The aiohttp application of `memberbot serve`: one server for every HTTP door."""
-    from aiohttp import web
-
-    from bot.http import admin_api, members_api, ops, orders_api
-    from bot.http.common import CORE, guard
-    from bot.http.limits import MAX_BODY
-
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[guard])
-    app[CORE] = core
-    ops.setup(app)
-    members_api.setup(app)
-    admin_api.setup(app)
-    orders_api.setup(app)
-    app.on_shutdown.append(_finish_pushes)  # before the senders that carry them stop
-    for channel in _channels(core):
-        channel.mount(app)
-    if background:
-        app.cleanup_ctx.append(_expiry_sweeper)
-    return app
-
-
-def _channels(core: Core) -> list[Channel]:
-    """The chat apps whose updates this server takes in, each on its own sender."""
-    found: list[Channel] = []
-    senders = core.services.senders.by_channel
-    if "wechat" in senders:
-        from bot.channels.wechat import WeChatChannel
-
-        found.append(WeChatChannel(core, senders["wechat"]))
-    if "telegram" in senders:
-        from bot.channels.telegram import TelegramChannel
-
-        found.append(TelegramChannel(core, senders["telegram"]))
-    return found
-
-
-async def _finish_pushes(app: web.Application) -> None:
-    from bot.http.common import CORE
-
-    await app[CORE].services.pushes.settle()
-
-
-async def _expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
-    from bot.http.common import CORE
-
-    task = asyncio.create_task(expiry_loop(app[CORE].services))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def sweep_expired_points(services: Services) -> int:

@@ -105,8 +105,23 @@ class LimitRules(_Strict):
     flood_per_minute: int = Field(default=20, ge=1)
     link_code_minutes: int = Field(default=10, ge=1)
     link_attempts: int = Field(default=5, ge=1)
-    max_order_amount: int = Field(default=10_000_000, ge=1)
+    max_order_amount: int = Field(default=10_000_000, ge=1, le=999_999_999_999)
     text_length: int = Field(default=2000, ge=16)
+    # No balance or growth beyond this: orders and adjustments past it are refused (422).
+    max_balance: int = Field(default=10**15, ge=1, le=2**62)
+
+
+class OrderRules(_Strict):
+    currencies: tuple[str, ...] = ("CNY",)  # what POST /api/orders accepts; others are 422
+
+    @field_validator("currencies")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(
+            not (c.isascii() and c.isalpha() and c.isupper() and len(c) == 3) for c in v
+        ):
+            raise ValueError("needs at least one ISO 4217 code such as CNY")
+        return v
 
 
 class Rules(_Strict):
@@ -118,6 +133,7 @@ class Rules(_Strict):
     growth: GrowthRules = GrowthRules()
     invites: InviteRules = InviteRules()
     limits: LimitRules = LimitRules()
+    orders: OrderRules = OrderRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

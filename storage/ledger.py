@@ -304,3 +304,9 @@ async def recent(session: AsyncSession, member_id: int, limit: int = 10) -> list
 async def _key_used(session: AsyncSession, key: str) -> bool:
     stmt = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def entry(session: AsyncSession, key: str) -> LedgerEntry | None:
+    """The entry written under an idempotency key, if any (what a repeated key had done)."""
+    stmt = select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()

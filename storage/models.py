@@ -35,6 +35,8 @@ NAMING = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY, so BIGINT ids are INTEGER there.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# Points, growth and their sums: 64-bit (SQLite's INTEGER is 64-bit already).
+Points = Id
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -71,8 +73,8 @@ class Member(Base):
     display_name: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(8))
     birthday: Mapped[str | None] = mapped_column(String(5))  # "MM-DD"
-    points: Mapped[int] = mapped_column(Integer, default=0)  # sum of ledger amounts, kept in step
-    growth: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[int] = mapped_column(Points, default=0)  # sum of ledger amounts, in step
+    growth: Mapped[int] = mapped_column(Points, default=0)
     tier: Mapped[str] = mapped_column(String(16), default="bronze")
     invite_code: Mapped[str] = mapped_column(String(12), unique=True)
     merged_into_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
@@ -109,12 +111,12 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
     kind: Mapped[str] = mapped_column(String(8))  # earn, spend, expire, adjust, reverse
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Points)
     reason: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
-    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    remaining: Mapped[int] = mapped_column(Points, default=0)
 
     __table_args__ = (
         CheckConstraint("remaining >= 0", name="remaining_not_negative"),
@@ -130,13 +132,15 @@ class Checkin(Base):
     member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
     day: Mapped[date] = mapped_column(Date)
     streak: Mapped[int] = mapped_column(Integer)
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Points)
     created_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("member_id", "day", name="uq_checkins_member_day"),)
 
 
 class Order(Base):
+    """A shop order: what it credited, and how much of it was refunded and taken back."""
+
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -144,11 +148,36 @@ class Order(Base):
     member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16))  # paid, refunded
-    points: Mapped[int] = mapped_column(Integer, default=0)
-    growth: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # paid, refunded (whole amount)
+    points: Mapped[int] = mapped_column(Points, default=0)
+    growth: Mapped[int] = mapped_column(Points, default=0)
     created_at: Mapped[datetime] = mapped_column()
     refunded_at: Mapped[datetime | None] = mapped_column()
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
+    points_reversed: Mapped[int] = mapped_column(Points, default=0)
+    growth_reversed: Mapped[int] = mapped_column(Points, default=0)
+
+    __table_args__ = (
+        CheckConstraint("refunded_amount <= amount", name="refund_within_amount"),
+        CheckConstraint("points_reversed <= points", name="points_reversed_within"),
+        CheckConstraint("growth_reversed <= growth", name="growth_reversed_within"),
+    )
+
+
+class OrderRefund(Base):
+    """One refund of an order, unique by the shop's refund id ("" for the whole order)."""
+
+    __tablename__ = "order_refunds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(64), ForeignKey("orders.order_id"))
+    refund_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    points: Mapped[int] = mapped_column(Points, default=0)  # the share of points taken back
+    growth: Mapped[int] = mapped_column(Points, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("order_id", "refund_id", name="uq_order_refunds_refund"),)
 
 
 class LinkCode(Base):

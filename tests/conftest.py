@@ -19,11 +19,12 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
-from bot.app import Core, build_core, create_app
+from bot.app import Core, build_core
 from bot.channels.console import ConsoleChat
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
 from bot.core.router import Vocabulary
+from bot.http.server import create_app
 from bot.settings import Settings
 from handlers import ROUTERS
 from handlers.help import help_text

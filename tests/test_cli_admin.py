@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import operators
+from bot.admin import communities
 from bot.app import build_core
 from bot.channels.console import ConsoleChat
 from bot.cli import main
@@ -55,8 +55,57 @@ SCENARIOS: dict[str, list[list[str]]] = {
         ["admin", "role", "list"],
         ["admin", "role", "revoke", "moderator", "console", "alice", "--community", "coffee"],
     ],
+    "rerun": [COFFEE_ADD, COFFEE_ADD, [*COFFEE_ADD, "--if-missing"]],
+    "cli-words": [
+        ["admin", "community", "add", "tea", "--name", "en=Tea", "--min-tier", "platinum"],
+        ["admin", "community", "add", "tea", "--name", "en="],
+        ["admin", "community", "add", "tea", "--name", "en=Tea", "--wechat-qr", "ftp://x"],
+        ["admin", "community", "add", "tea", "--name", "en=Tea", "--telegram-chat-id", "5"],
+    ],
+    "members": [
+        [
+            "admin",
+            "member",
+            "points",
+            "console",
+            "alice",
+            "100",
+            "--reason",
+            "goodwill",
+            "--key",
+            "t-1",
+        ],
+        [
+            "admin",
+            "member",
+            "points",
+            "console",
+            "alice",
+            "100",
+            "--reason",
+            "goodwill",
+            "--key",
+            "t-1",
+        ],
+        [
+            "admin",
+            "member",
+            "points",
+            "console",
+            "alice",
+            "200",
+            "--reason",
+            "goodwill",
+            "--key",
+            "t-1",
+        ],
+        ["admin", "member", "show", "console", "alice"],
+        ["admin", "member", "ledger", "console", "alice"],
+        ["admin", "member", "ledger", "console", "alice", "--limit", "0"],
+        ["admin", "member", "show", "console", "nobody"],
+    ],
 }
-SEEDED = ("invites", "roles")
+SEEDED = ("invites", "roles", "members")
 
 
 def database(tmp: Path) -> str:
@@ -92,7 +141,7 @@ async def seed(tmp: Path) -> None:
         assert code is not None
         await bob.say(f"invite {code.group(1)}")
         await bob.say("checkin")
-        await operators.save_community(core.services, "coffee", {"names": {"en": "Coffee"}})
+        await communities.save_community(core.services, "coffee", {"names": {"en": "Coffee"}})
     finally:
         await core.close()
 
@@ -181,6 +230,11 @@ def test_setting_an_unknown_community_is_refused_with_exit_1(runs):
         (["invites", "approve", "first"], "invalid int value: 'first'"),
         (["role", "grant", "admin"], "the following arguments are required"),
         ([], "the following arguments are required: area"),
+        (["community", "add", "tea"], "the following arguments are required: --name"),
+        (["community", "add", "tea", "--name", "fr=Thé"], "unknown language 'fr' in 'fr=Thé'"),
+        (["role", "grant", "boss", "console", "alice"], "invalid choice: 'boss'"),
+        (["member", "show", "sms", "alice"], "invalid choice: 'sms'"),
+        (["invites", "list", "--status", "open"], "invalid choice: 'open'"),
     ],
 )
 def test_a_malformed_command_line_is_a_usage_error_exiting_2(capsys, argv, reason):
@@ -197,7 +251,8 @@ def test_invites_list_shows_the_held_reward(runs):
 
     assert out(listing) == (
         0,
-        "#1 review inviter=1 invitee=2 via=code created_at=2026-03-10T02:00:00+00:00 "
+        "#1 review inviter=1 (console:alice) invitee=2 (console:bob) via=code "
+        "created_at=2026-03-10T02:00:00+00:00 "
         "reward_day=2026-03-10 decided_at=-\n",
         "",
     )
@@ -209,7 +264,8 @@ def test_invites_approve_pays_once_and_a_later_rejection_exits_1(runs):
     code, stdout, stderr = out(first)
     assert (code, stderr) == (0, "")
     assert re.fullmatch(
-        r"approved invite 1\n#1 rewarded inviter=1 invitee=2 via=code "
+        r"approved invite 1\n#1 rewarded inviter=1 \(console:alice\) "
+        r"invitee=2 \(console:bob\) via=code "
         r"created_at=2026-03-10T02:00:00\+00:00 reward_day=2026-03-10 decided_at=\S+\n",
         stdout,
     )
@@ -230,3 +286,67 @@ def test_role_grant_list_revoke(runs):
     assert out(grant) == (0, f"granted: {line}\n", "")
     assert out(listing) == (0, f"{line}\n", "")
     assert out(revoke) == (0, f"revoked: {line}\n", "")
+
+
+def test_adding_a_community_again_says_how_to_change_it(runs):
+    _, (first, again, if_missing) = runs["rerun"]
+
+    assert out(first)[0] == 0
+    assert out(again) == (
+        1,
+        "",
+        "memberbot: community coffee already exists: change it with `memberbot admin "
+        "community set coffee ...`, or add --if-missing to leave it as it is\n",
+    )
+    assert out(if_missing) == (
+        0,
+        "community coffee already exists; left unchanged\n"
+        + COFFEE.format(state="active", tier="silver", tag="drinks", qr=QR, names=BOTH),
+        "",
+    )
+
+
+def test_refusals_name_the_option_not_the_api_field(runs):
+    _, (tier, name, qr, chat_id) = runs["cli-words"]
+
+    assert out(tier) == (
+        2,
+        "",
+        "memberbot: --min-tier must be one of bronze, silver, gold, diamond\n",
+    )
+    assert out(name) == (2, "", "memberbot: --name en=NAME must be text of 1 to 64 characters\n")
+    assert out(qr) == (
+        2,
+        "",
+        "memberbot: --wechat-qr must be an http or https URL of at most 512 characters, "
+        "or '' (none)\n",
+    )
+    assert out(chat_id) == (
+        2,
+        "",
+        "memberbot: --telegram-chat-id must be a negative whole number (a Telegram group id) "
+        "or '' (none)\n",
+    )
+
+
+def test_member_points_once_per_key_then_show_and_ledger(runs):
+    _, (added, repeated, changed, show, ledger, bad_limit, nobody) = runs["members"]
+
+    assert out(added) == (0, "adjusted +100 points; balance 100\n", "")
+    assert out(repeated) == (0, "already applied under --key t-1; balance 100\n", "")
+    assert out(changed) == (
+        1,
+        "",
+        "memberbot: idempotency_key t-1 was already used for an adjustment of +100 (goodwill)\n",
+    )
+    code, stdout, _ = out(show)
+    assert code == 0
+    assert re.fullmatch(
+        r"member 1 \(console:alice\) points=100 growth=0 tier=bronze streak=0 "
+        r"invite_code=\w{6} locale=en birthday=- created_at=2026-03-10T02:00:00\+00:00\n",
+        stdout,
+    )
+    code, stdout, _ = out(ledger)
+    assert (code, stdout.split(" ", 1)[1]) == (0, "adjust +100 goodwill (key adjust:1:t-1)\n")
+    assert out(bad_limit) == (2, "", "memberbot: --limit must be a whole number from 1 to 1000\n")
+    assert out(nobody) == (1, "", "memberbot: unknown member\n")

@@ -1,11 +1,9 @@
-"""Helpers shared by the HTTP routes: the core in the app, JSON errors, auth, body parsing."""
+"""What every HTTP route shares: the core in the app, JSON answers and JSON request bodies."""
 
 from __future__ import annotations
 
-import hmac
+import functools
 import json
-import logging
-import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,67 +12,40 @@ from aiohttp import web
 from bot.app import Core
 
 CORE = web.AppKey("core", Core)
-log = logging.getLogger("memberbot.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Chinese names and reasons stay readable in answers (no \\uXXXX escapes).
+dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+class Malformed(Exception):
+    """A body that is not the JSON object a route takes (answered 400)."""
+
 
 def core_of(request: web.Request) -> Core:
-    return request.app[CORE]
+    """The core, from the application or any sub-application below it."""
+    return request.config_dict[CORE]
 
 
-def plain_text(value: str) -> bool:
-    """No control characters or lone surrogates: no app sends them in ids, and the database
-    drivers refuse them (NUL on PostgreSQL, surrogates on both)."""
-    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+def json_answer(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=dumps)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+    """The one shape of every refusal: {"error": ..., "field"?: ..., more?}."""
+    return json_answer({"error": message, **extra}, status)
 
 
-async def read_json_object(request: web.Request) -> tuple[bytes, dict[str, Any]]:
-    """The raw body and its JSON object; a malformed or non-object body is a 400."""
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body's JSON object; Malformed for bad JSON or anything but an object."""
     body = await request.read()
     try:
         data = json.loads(body)
     # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
     # RecursionError a body of thousands of nested brackets.
     except (ValueError, RecursionError) as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "malformed JSON"}), content_type="application/json"
-        ) from exc
+        raise Malformed("malformed JSON") from exc
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "expected a JSON object"}), content_type="application/json"
-        )
-    return body, data
-
-
-def bearer_ok(request: web.Request, token: str | None) -> bool:
-    """Constant-time check of `Authorization: Bearer <token>`; no token configured refuses all."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if token is None or scheme.lower() != "bearer" or not given:
-        return False
-    # surrogateescape: a header with bytes that are not UTF-8 is a wrong token, not a crash.
-    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode())
-
-
-@web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request; an unexpected failure is logged and answered 500 without a trace."""
-    core = request.app[CORE]
-    route = request.match_info.route.resource
-    name = route.canonical if route is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        core.services.metrics.http_requests.labels(name, str(exc.status)).inc()
-        raise
-    except Exception:
-        log.exception("request failed route=%s", name)
-        core.services.metrics.http_requests.labels(name, "500").inc()
-        return error(500, "internal error")
-    core.services.metrics.http_requests.labels(name, str(response.status)).inc()
-    return response
+        raise Malformed("expected a JSON object")
+    return data

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from bot.http.common import core_of
+from bot.http.common import core_of, json_answer
 
 CHECK_TIMEOUT = 2.0
 
@@ -22,7 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
         except Exception:
             report[name] = "down"
     healthy = all(v == "ok" for v in report.values())
-    return web.json_response(
+    return json_answer(
         {"status": "ok" if healthy else "down", **report}, status=200 if healthy else 503
     )
 

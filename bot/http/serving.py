@@ -17,15 +17,18 @@ async def serve_until_stopped(
     on_started: Callable[[], None] | None = None,
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (its shutdown and
-    cleanup hooks run: pending pushes go out, chat apps stop)."""
+    cleanup hooks run: pending pushes go out, chat apps stop). If the address cannot be
+    taken (OSError: in use, not ours), what started is stopped the same way before it rises."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    if on_started is not None:
-        on_started()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        if on_started is not None:
+            on_started()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -27,10 +27,11 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import update
 
-from bot.app import Core, build_core, create_app
+from bot.app import Core, build_core
 from bot.channels.wechat import WeChatChannel
 from bot.core.clock import FixedClock
 from bot.core.messages import Inbound, Reply
+from bot.http.server import create_app
 from bot.settings import Settings
 from storage import identities, ledger, members
 from storage.cache import Cache, Keys

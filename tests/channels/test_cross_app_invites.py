@@ -19,8 +19,9 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.app import Core, create_app
+from bot.app import Core
 from bot.core.clock import FixedClock
+from bot.http.server import create_app
 from storage import members
 from storage.models import Invite, Member
 from tests.channels import test_telegram as base

@@ -17,11 +17,12 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from bot.app import Core, build_core, create_app
+from bot.app import Core, build_core
 from bot.channels import telegram_flow
 from bot.channels.telegram import TelegramChannel
 from bot.core.clock import FixedClock
 from bot.core.messages import Inbound, Reply
+from bot.http.server import create_app
 from storage import identities, ledger, members
 from storage.cache import Keys
 from tests.conftest import make_settings

@@ -6,13 +6,14 @@ import asyncio
 
 import pytest
 
-from bot.app import Core, create_app
+from bot.app import Core
 from bot.channels.wechat_api import OutboundDisabled, SendResult, WeChatAPI, WeChatAPIError
 from bot.channels.wechat_menu import custom_menu
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
 from bot.core.messages import Reply
 from bot.core.router import Vocabulary
+from bot.http.server import create_app
 from bot.settings import ConfigError
 from handlers import ROUTERS
 from tests.channels.conftest import (

@@ -14,7 +14,8 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from bot.app import Core, create_app
+from bot.app import Core
+from bot.http.server import create_app
 from tests.conftest import ADMIN_TOKEN, SHOP_SECRET
 
 SIGNATURE_HEADER = "X-Memberbot-Signature"

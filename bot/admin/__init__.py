@@ -1,0 +1,1 @@
+"""Operator actions, one module per subject, shared by the HTTP API and `memberbot admin`."""
