@@ -124,6 +124,47 @@ class OrderRules(_Strict):
         return v
 
 
+def _clock_time(value: str) -> str:
+    """Check an "HH:MM" wall-clock time (00:00 to 23:59)."""
+    hours, sep, minutes = value.partition(":")
+    ok = sep and hours.isdecimal() and minutes.isdecimal() and len(minutes) == 2
+    if not ok or int(hours) > 23 or int(minutes) > 59:
+        raise ValueError("must be a time HH:MM")
+    return f"{int(hours):02d}:{minutes}"
+
+
+class NudgeRules(_Strict):
+    """Pushes the bot makes on its own initiative: when, and how often at most."""
+
+    quiet_start: str = "22:00"  # nudges and campaigns wait from here (local time)...
+    quiet_end: str = "08:00"  # ...to here; equal times: no quiet hours
+    daily_hour: int = Field(default=9, ge=0, le=23)  # local hour the daily jobs start
+    reminder_gap_days: int = Field(default=7, ge=1)  # at most one expiry reminder per this
+    dormant_days: int = Field(default=30, ge=1)  # no check-in nor purchase for this long...
+    dormant_every_days: int = Field(default=30, ge=1)  # ...nudged at most once per this
+    tier_review_days: int = Field(default=365, ge=1)  # a member's tier is reviewed this often
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        return _clock_time(v)
+
+
+class OutboxRules(_Strict):
+    """How the outbox sends: retries, WeChat holds, parallelism, health."""
+
+    max_attempts: int = Field(default=8, ge=1)  # then the push fails with the last reason
+    backoff_seconds: float = Field(default=30, gt=0)  # first retry after about this long...
+    backoff_cap_seconds: float = Field(default=3600, gt=0)  # ...doubling up to this
+    hold_days: float = Field(default=7, gt=0)  # a push waiting for a WeChat follower to write
+    degraded_after_seconds: int = Field(default=600, ge=1)  # /healthz: oldest due push's age
+    concurrency: int = Field(default=8, ge=1)  # chats sent to at once, per process
+    batch: int = Field(default=50, ge=1)  # pushes claimed at a time
+    lease_seconds: int = Field(default=120, ge=5)  # a claimed push returns if not marked by then
+    poll_seconds: float = Field(default=5, gt=0)  # look for due pushes at least this often
+    shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -134,6 +175,8 @@ class Rules(_Strict):
     invites: InviteRules = InviteRules()
     limits: LimitRules = LimitRules()
     orders: OrderRules = OrderRules()
+    nudges: NudgeRules = NudgeRules()
+    outbox: OutboxRules = OutboxRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

@@ -78,6 +78,7 @@ class Member(Base):
     tier: Mapped[str] = mapped_column(String(16), default="bronze")
     invite_code: Mapped[str] = mapped_column(String(12), unique=True)
     merged_into_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    muted_at: Mapped[datetime | None] = mapped_column()  # set: no marketing pushes (/mute)
 
     __table_args__ = (
         CheckConstraint("points >= 0", name="points_not_negative"),
@@ -270,3 +271,78 @@ class Role(Base):
     granted_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("member_id", "role", "community_id", name="uq_roles_grant"),)
+
+
+class OutboxPush(Base):
+    """One push the bot makes on its own, written in the same transaction as its cause.
+
+    state: pending (due at `next_attempt_at`; `leased_until` set while a sender has it), held
+    (WeChat's window is closed: waits until the person writes again, until `hold_until`), sent,
+    failed (`last_error` says why). `mode`: send (a person's private chat), post (a group
+    chat), edit (the message an earlier row, `edit_of`, sent).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    member_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))
+    edit_of: Mapped[int | None] = mapped_column(Id, ForeignKey("outbox.id"))
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False)  # muting applies
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False)  # waits out quiet hours
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # Reply.to_json()
+    state: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    leased_until: Mapped[datetime | None] = mapped_column()
+    hold_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_chat", "channel", "chat_id", "state"),
+        Index("ix_outbox_member_kind", "member_id", "kind", "created_at"),
+        Index("ix_outbox_edit_of", "edit_of"),
+    )
+
+
+class JobRun(Base):
+    """A scheduled job's claim on one period: the primary key lets one process run it."""
+
+    __tablename__ = "job_runs"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    done: Mapped[int | None] = mapped_column(Integer)  # how many things the run did
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class TierReview(Base):
+    """A member's yearly tier review: the growth they earned since the previous one decides
+    whether they keep their tier; `growth_at` is the base the next review counts from."""
+
+    __tablename__ = "tier_reviews"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    period_start: Mapped[datetime] = mapped_column()
+    reviewed_at: Mapped[datetime] = mapped_column()
+    growth_at: Mapped[int] = mapped_column(Integer)
+    earned: Mapped[int] = mapped_column(Integer)
+    tier_before: Mapped[str] = mapped_column(String(16))
+    tier_after: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("member_id", "period_start", name="uq_tier_reviews_member_period"),
+    )

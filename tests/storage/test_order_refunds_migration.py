@@ -1,4 +1,4 @@
-"""Revision 0004_order_refunds keeps what earlier refunds did: a whole refund recorded before
+"""Revision 0004 (order refunds) keeps what earlier refunds did: a whole refund recorded before
 it becomes refund "" of its order, so repeating that refund still changes nothing."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """order refunds (partial, each by refund id); 64-bit points, growth and their sums
 
-Revision ID: 0004_order_refunds
+Revision ID: 0004
 Revises: 0003
 
 Orders refunded before this revision get a refund row under refund id "" (the whole order),
@@ -11,7 +11,7 @@ PostgreSQL's columns change type.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_order_refunds"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,366 @@
+"""The outbox sender against scripted apps: what each answer of an app leads to."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from bot.core.messages import Reply
+from bot.core.ports import Delivery, Senders
+from bot.jobs.embedded import Embedded
+from bot.jobs.env import JobEnv
+from bot.jobs.outbox import degraded
+from bot.jobs.pushes import push_to_chat, push_to_member
+from handlers.nudges import TEXTS
+from storage import nudges, outbox
+from storage.outbox import Target
+from tests.conftest import SHANGHAI, START
+from tests.jobs.conftest import Call, identity, pushes
+
+RATE_LIMITED = Delivery(False, "rate-limited", retry_after=3)
+BLOCKED = Delivery(False, "blocked", final=True)
+OUTSIDE_WINDOW = Delivery(False, "outside-window", hold=True)
+ERROR = Delivery(False, "error")
+
+
+async def queue(env, member_id, *, kind="tier-change", key="k1", text="hello"):
+    async with env.services.db.transaction() as session:
+        return await push_to_member(
+            session,
+            env.services,
+            member_id,
+            kind,
+            key,
+            lambda t: Reply(text),
+            channels=env.channels,
+        )
+
+
+def override(env, section, **values):
+    rules = env.services.rules
+    changed = getattr(rules, section).model_copy(update=values)
+    env.services.rules = rules.model_copy(update={section: changed})
+
+
+async def test_a_push_goes_to_the_members_newest_account_once(core, env, new_member, telegram):
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id)
+
+    assert await env.sender.drain() == 1
+    assert await env.sender.drain() == 0
+
+    assert telegram.calls == [Call("send", "111", "hello")]
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.message_id, push.sent_at) == ("sent", 1, "100", START)
+
+
+async def test_rate_limited_push_goes_once_after_retry_after(
+    core, env, new_member, telegram, clock
+):
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id)
+    telegram.answer(RATE_LIMITED)
+
+    await env.sender.drain()
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.last_error) == ("pending", 0, "rate-limited")
+    assert push.next_attempt_at == START + timedelta(seconds=3)
+
+    clock.advance(seconds=2)
+    assert await env.sender.drain() == 0
+    clock.advance(seconds=1)
+    assert await env.sender.drain() == 1
+    assert [c.op for c in telegram.calls] == ["send", "send"]
+    assert (await pushes(core))[0].state == "sent"
+
+
+async def test_a_retry_after_of_zero_still_waits_a_second(core, env, new_member, telegram):
+    await queue(env, await new_member("telegram", "111"))
+    telegram.answer(Delivery(False, "rate-limited", retry_after=0))
+
+    await env.sender.drain()
+
+    [push] = await pushes(core)
+    assert (push.state, push.next_attempt_at) == ("pending", START + timedelta(seconds=1))
+    assert len(telegram.calls) == 1
+
+
+async def test_blocked_push_fails_once_and_marks_the_account(
+    core, env, new_member, telegram, clock
+):
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id)
+    telegram.answer(BLOCKED)
+
+    await env.sender.drain()
+    clock.advance(days=1)
+    await env.sender.drain()
+
+    assert len(telegram.calls) == 1
+    [push] = await pushes(core)
+    assert (push.state, push.last_error, push.attempts) == ("failed", "blocked", 1)
+    account = await identity(core, "telegram", "111")
+    assert (account.unreachable, account.send_error) == (True, "blocked")
+    assert await queue(env, member_id, key="k2") is None  # nobody left to reach
+
+
+async def test_wechat_push_is_held_until_the_follower_writes_then_sent(
+    core, env, new_member, wechat, clock
+):
+    member_id = await new_member("wechat", "openid-1")
+    await queue(env, member_id)
+    wechat.answer(OUTSIDE_WINDOW)
+
+    await env.sender.drain()
+    clock.advance(days=3)
+    await env.sender.drain()
+    [push] = await pushes(core)
+    assert (push.state, push.last_error, len(wechat.calls)) == ("held", "outside-window", 1)
+
+    async with env.services.db.transaction() as session:  # the follower writes again
+        await outbox.release_held(session, "wechat", "openid-1", clock.now())
+    await env.sender.drain()
+
+    assert [c.chat_id for c in wechat.calls] == ["openid-1", "openid-1"]
+    assert (await pushes(core))[0].state == "sent"
+
+
+async def test_a_held_push_fails_when_the_follower_never_writes(
+    core, env, new_member, wechat, clock
+):
+    override(env, "outbox", hold_days=7)
+    member_id = await new_member("wechat", "openid-1")
+    await queue(env, member_id)
+    wechat.answer(OUTSIDE_WINDOW)
+    await env.sender.drain()
+
+    clock.advance(days=7)
+    await env.sender.drain()
+
+    [push] = await pushes(core)
+    assert (push.state, push.last_error) == ("failed", "hold-expired")
+    assert len(wechat.calls) == 1
+
+
+async def test_other_failures_back_off_then_fail_with_the_last_reason(
+    core, env, new_member, telegram, clock
+):
+    override(env, "outbox", max_attempts=3, backoff_seconds=30, backoff_cap_seconds=3600)
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id)
+    telegram.answer(ERROR, ERROR, Delivery(False, "server-error"))
+
+    waits = []
+    for _ in range(2):
+        now = clock.now()
+        await env.sender.drain()
+        [push] = await pushes(core)
+        waits.append((push.next_attempt_at - now).total_seconds())
+        clock.set(push.next_attempt_at)
+    await env.sender.drain()
+
+    assert 15 <= waits[0] <= 30 and 30 <= waits[1] <= 60
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.last_error) == ("failed", 3, "server-error")
+    assert (await identity(core, "telegram", "111")).unreachable is False
+
+
+async def test_a_sender_that_raises_is_a_failed_attempt(core, env, new_member, telegram):
+    async def broken(chat_id, reply):
+        raise ConnectionError("reset")
+
+    telegram.send = broken
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id)
+
+    await env.sender.drain()
+
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.last_error) == ("pending", 1, "exception")
+
+
+def local(hour, minute=0, days=0):
+    return datetime(2026, 3, 10, hour, minute, tzinfo=SHANGHAI) + timedelta(days=days)
+
+
+async def test_a_nudge_found_at_night_waits_for_the_morning(core, env, new_member, telegram, clock):
+    member_id = await new_member("telegram", "111")
+    clock.set(local(23))
+    await queue(env, member_id, kind="birthday")
+
+    await env.sender.drain()
+    clock.set(local(7, 59, days=1))
+    await env.sender.drain()
+    assert telegram.calls == []
+
+    clock.set(local(8, days=1))
+    await env.sender.drain()
+    assert len(telegram.calls) == 1
+
+
+async def test_a_nudge_retried_into_the_night_waits_without_losing_an_attempt(
+    core, env, new_member, telegram, clock
+):
+    member_id = await new_member("telegram", "111")
+    clock.set(local(21, 59))
+    await queue(env, member_id, kind="reminder")
+    clock.set(local(22, 30))
+
+    await env.sender.drain()
+
+    [push] = await pushes(core)
+    assert telegram.calls == []
+    assert (push.state, push.attempts, push.last_error) == ("pending", 0, "quiet-hours")
+    assert push.next_attempt_at == local(8, days=1)
+
+
+async def test_a_notice_is_sent_at_night(core, env, new_member, telegram, clock):
+    member_id = await new_member("telegram", "111")
+    clock.set(local(23))
+    await queue(env, member_id, kind="tier-change")
+    await env.sender.drain()
+    assert len(telegram.calls) == 1
+
+
+async def test_a_member_who_mutes_gets_no_marketing_push_queued_before(
+    core, env, new_member, telegram, clock
+):
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id, kind="campaign")
+    await queue(env, member_id, kind="tier-change", key="k2")
+    async with env.services.db.transaction() as session:
+        await nudges.mute(session, member_id, clock.now())
+
+    await env.sender.drain()
+
+    states = [(p.kind, p.state, p.last_error) for p in await pushes(core)]
+    assert states == [("campaign", "failed", "muted"), ("tier-change", "sent", None)]
+    assert len(telegram.calls) == 1
+    assert await queue(env, member_id, kind="dormant", key="k3") is None
+
+
+async def test_pushes_of_apps_without_a_sender_here_wait(core, new_member, telegram):
+    senders = Senders()
+    senders.add(telegram)
+    only_telegram = JobEnv(core.services, senders, TEXTS)
+    member_id = await new_member("wechat", "openid-1")
+    async with core.services.db.transaction() as session:
+        await push_to_member(
+            session, core.services, member_id, "tier-change", "k1", lambda t: Reply("hi")
+        )
+
+    assert await only_telegram.sender.drain() == 0
+    [push] = await pushes(core)
+    assert (push.state, push.attempts) == ("pending", 0)
+
+
+async def test_one_chats_pushes_go_in_the_order_queued(core, env, new_member, telegram):
+    member_id = await new_member("telegram", "111")
+    for i in range(5):
+        await queue(env, member_id, key=f"k{i}", text=f"m{i}")
+
+    await env.sender.drain()
+
+    assert [c.text for c in telegram.calls] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def post(env, key="post", text="10 left"):
+    async with env.services.db.transaction() as session:
+        target = Target("telegram", "-100", None, outbox.POST)
+        return await push_to_chat(
+            session, env.services, target, "flashsale-announce", key, Reply(text)
+        )
+
+
+async def edit(env, post_id, key, text):
+    async with env.services.db.transaction() as session:
+        return await outbox.enqueue_edit(
+            session, key, post_id, Reply(text).to_json(), env.services.clock.now()
+        )
+
+
+async def test_an_edit_changes_the_posted_message(core, env, telegram):
+    post_id = await post(env)
+    await env.sender.drain()
+    await edit(env, post_id, "e1", "9 left")
+    await edit(env, post_id, "e2", "8 left")
+
+    await env.sender.drain()
+
+    assert telegram.calls == [
+        Call("post", "-100", "10 left"),
+        Call("edit", "-100", "8 left", "100"),
+    ]
+
+
+async def test_an_edit_of_a_post_that_failed_fails(core, env, telegram):
+    post_id = await post(env)
+    telegram.answer(Delivery(False, "chat-not-found", final=True))
+    await env.sender.drain()
+    await edit(env, post_id, "e1", "9 left")
+
+    await env.sender.drain()
+
+    assert [(p.mode, p.state, p.last_error) for p in await pushes(core)] == [
+        ("post", "failed", "chat-not-found"),
+        ("edit", "failed", "original-not-sent"),
+    ]
+
+
+async def test_shutdown_is_bounded_and_hands_unsent_pushes_back(core, env, new_member, telegram):
+    override(env, "outbox", shutdown_seconds=0.2)
+    started = asyncio.Event()
+
+    async def hangs(chat_id, reply):
+        started.set()
+        await asyncio.sleep(3600)
+
+    telegram.send = hangs
+    await queue(env, await new_member("telegram", "111"))
+    scheduler = Embedded(env, tick_seconds=3600)
+    await scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+
+    await asyncio.wait_for(scheduler.stop(), 2)
+
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.leased_until, push.last_error) == (
+        "pending",
+        0,
+        None,
+        "interrupted",
+    )
+    assert push.next_attempt_at == START
+
+
+async def test_metrics_count_sends_and_failures_by_reason(core, env, new_member, telegram):
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id, key="k1")
+    await queue(env, member_id, key="k2")
+    telegram.answer(Delivery.ok("1"), RATE_LIMITED)
+
+    await env.sender.drain()
+    await env.sender.metrics.refresh(env.services.db, env.services.clock.now())
+
+    text = env.services.metrics.render().decode()
+    assert 'memberbot_outbox_sent_total{channel="telegram",kind="tier-change"} 1.0' in text
+    failures = 'memberbot_outbox_failures_total{channel="telegram",outcome="retry",reason="%s"}'
+    assert f"{failures % 'rate-limited'} 1.0" in text
+    assert 'memberbot_outbox_depth{channel="telegram",state="sent"} 1.0' in text
+    assert 'memberbot_outbox_depth{channel="telegram",state="pending"} 1.0' in text
+
+
+async def test_health_is_degraded_when_a_due_push_waits_past_the_limit(
+    core, env, new_member, clock
+):
+    override(env, "outbox", degraded_after_seconds=600)
+    member_id = await new_member("console", "alice")
+    async with env.services.db.transaction() as session:  # no console sender here
+        await push_to_member(
+            session, env.services, member_id, "tier-change", "k1", lambda t: Reply("x")
+        )
+
+    clock.advance(seconds=600)
+    assert await degraded(env.services) is None
+    clock.advance(seconds=1)
+    assert await degraded(env.services) == "oldest due push waiting 601 s (limit 600 s)"
