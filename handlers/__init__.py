@@ -3,6 +3,9 @@
 The order is the order of the help text, the menu buttons and Telegram's command list.
 """
 
+from collections.abc import Awaitable, Callable
+
+from bot.core.context import Services
 from handlers import (
     checkin,
     coming_soon,
@@ -19,6 +22,10 @@ from handlers import (
 )
 from handlers.help import unknown
 
+# Work a feature attaches to a scheduled job ("deadlines": every minute, "flashsales": every
+# minute): each returns how many things it did. The composition root hands them to the jobs.
+Hook = Callable[[Services], Awaitable[int]]
+
 ROUTERS = [
     checkin.router,
     points.router,
@@ -34,5 +41,6 @@ ROUTERS = [
     presence.router,
 ]
 FALLBACK = unknown
+HOOKS: list[tuple[str, Hook]] = []
 
-__all__ = ["FALLBACK", "ROUTERS"]
+__all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

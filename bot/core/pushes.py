@@ -30,6 +30,17 @@ class Pushes:
         self.senders = senders
         self.default_locale = default_locale
         self._pending: set[asyncio.Task[bool]] = set()
+        self._wakers: list[Callable[[], None]] = []
+
+    def on_wake(self, waker: Callable[[], None]) -> None:
+        """Whoever sends the outbox here (the embedded sender, a worker's queue) listens."""
+        self._wakers.append(waker)
+
+    def wake(self) -> None:
+        """Pushes were committed to the outbox: send them now rather than at the next poll.
+        Call after the transaction that queued them (`bot.jobs.pushes.push_to_member`)."""
+        for waker in self._wakers:
+            waker()
 
     def soon(self, member_id: int, render: Render) -> None:
         """Push in the background; `settle()` waits for what was started."""
