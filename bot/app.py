@@ -7,7 +7,6 @@ serve` wraps it in `bot.http.server.create_app`. Sending is built here from sett
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -16,9 +15,10 @@ from bot.core.context import Services
 from bot.core.dispatcher import Dispatcher
 from bot.core.middleware import DEFAULT_MIDDLEWARES
 from bot.core.ports import Cache, Senders
+from bot.jobs.env import JobEnv
 from bot.settings import Settings, load_rules
-from handlers import FALLBACK, ROUTERS
-from storage import ledger
+from handlers import FALLBACK, HOOKS, ROUTERS
+from handlers.nudges import TEXTS
 from storage.cache import Keys, make_cache
 from storage.db import Database
 from storage.migrate import upgrade
@@ -28,23 +28,22 @@ log = logging.getLogger("memberbot")
 
 @dataclass
 class Core:
-    """Everything a door (HTTP, terminal, worker, bench) needs to answer members."""
+    """Everything a door (HTTP, terminal, worker, bench) needs to answer members; `jobs` is
+    what the scheduler and the outbox sender need (whoever runs them: serve, worker, CLI)."""
 
     services: Services
     dispatcher: Dispatcher
+    jobs: JobEnv
 
     async def close(self) -> None:
         services = self.services
         try:
-            await services.pushes.settle()
+            await services.senders.close()
         finally:
             try:
-                await services.senders.close()
+                await services.cache.close()
             finally:
-                try:
-                    await services.cache.close()
-                finally:
-                    await services.db.close()
+                await services.db.close()
 
 
 def build_senders(settings: Settings, cache: Cache, clock: Clock) -> Senders:
@@ -86,28 +85,16 @@ async def build_core(
     clock = clock or SystemClock()
     senders = build_senders(settings, cache, clock)
     services = Services(settings, rules, db, cache, clock, senders=senders)
-    return Core(services, Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES, FALLBACK))
+    return Core(
+        services, Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES, FALLBACK), job_env(services)
+    )
 
 
-async def sweep_expired_points(services: Services) -> int:
-    """Expire every lot past its date (the ledger gets an entry per lot); returns points expired."""
-    now = services.clock.now()
-    async with services.db.reader() as session:
-        due = await ledger.members_with_due_lots(session, now)
-    total = 0
-    for member_id in due:
-        async with services.db.transaction() as session:
-            total += await ledger.expire_due(session, member_id, now)
-    return total
-
-
-async def expiry_loop(services: Services, every: float = 3600) -> None:
-    """Hourly sweep; several processes may run it, the ledger's keys keep it exactly-once."""
-    while True:
-        try:
-            expired = await sweep_expired_points(services)
-            if expired:
-                log.info("points expired total=%d", expired)
-        except Exception:
-            log.exception("expiry sweep failed")
-        await asyncio.sleep(every)
+def job_env(services: Services) -> JobEnv:
+    """The jobs' environment with the features' hooks; its outbox sender is this process's
+    (`pushes.settle()` sends through it)."""
+    env = JobEnv(services, services.senders, TEXTS)
+    for job, hook in HOOKS:
+        env.hooks.add(job, hook)
+    services.pushes.sender = env.sender
+    return env

@@ -52,6 +52,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     now = services.clock.now()
     today = local_day(now, services.settings.tz)
     tomorrow = today + timedelta(1)
+    told = False
     async with services.db.transaction() as session:
         waiting = await lock_for_checkin(session, me.id)
         result = await checkins.record(
@@ -75,6 +76,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             invite = (
                 await reward_on_first_checkin(session, services, me.id, now) if waiting else None
             )
+            told = await tell_inviter(session, services, invite)
     tier = change.new if result.created else me.tier
     next_reward = reward_for(rules, tier, me.birthday, result.streak + 1, tomorrow)
     if not result.created:
@@ -90,7 +92,8 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             private=True,
         )
     services.metrics.checkins.inc()
-    tell_inviter(services, invite)
+    if told:
+        services.pushes.wake()
     services.metrics.points_issued.labels("checkin").inc(result.points)
     lines = [
         t(

@@ -21,6 +21,7 @@ from bot.core.router import Router
 from handlers.communities import locked_text, qualifies
 from storage import communities, members
 from storage.models import Community
+from storage.outbox import Target
 
 router = Router("groups")
 log = logging.getLogger("memberbot.communities")
@@ -182,5 +183,13 @@ async def asked_to_join(msg: Inbound, ctx: Context) -> None:
             services, chat_id, msg.channel, msg.external_id, display_name=msg.display_name
         )
     elif decision.explanation is not None:
-        await services.pushes.to_chat(msg.channel, event.reply_chat_id, decision.explanation)
+        # Keyed by the update when the app numbers it: a redelivery tells the applicant once.
+        target = Target(msg.channel, event.reply_chat_id)
+        request = msg.message_id or services.clock.now().isoformat()
+        key = f"join-decline:{msg.channel}:{event.group_id}:{msg.external_id}:{request}"
+        async with services.db.transaction() as session:
+            await services.pushes.to_chat(
+                session, target, "invite-decision", key, decision.explanation
+            )
+        services.pushes.wake()
     return None

@@ -256,11 +256,12 @@ async def _pay(session: AsyncSession, services: Services, invite: Invite, now: d
     return Settled(invite.id, invite.inviter_id, invites.REWARDED, points, balance, change)
 
 
-def tell_inviter(services: Services, settled: Settled | None) -> None:
-    """After the commit: let the inviter know (best effort, in the background, in their app
-    and language)."""
+async def tell_inviter(session: AsyncSession, services: Services, settled: Settled | None) -> bool:
+    """In the transaction that decided the reward: queue the inviter's push (the outbox sends
+    it in their app and language once this commits). True when a push was queued: wake the
+    sender after the commit."""
     if settled is None:
-        return
+        return False
     growth = services.rules.growth.per_invite
 
     def render(t: Translator) -> Reply:
@@ -290,7 +291,11 @@ def tell_inviter(services: Services, settled: Settled | None) -> None:
             lines.append(upgrade_text(t, services.rules, settled.tier.new))
         return Reply("\n".join(lines))
 
-    services.pushes.soon(settled.inviter_id, render)
+    key = f"invite:{settled.invite_id}:{settled.status}"
+    queued = await services.pushes.to_member(
+        session, settled.inviter_id, "invite-reward", key, render
+    )
+    return queued is not None
 
 
 async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:
@@ -305,7 +310,9 @@ async def review(services: Services, invite_id: int, approve: bool) -> Settled |
             if approve
             else Settled(invite.id, invite.inviter_id, invites.REJECTED)
         )
-    tell_inviter(services, settled)
+        told = await tell_inviter(session, services, settled)
+    if told:
+        services.pushes.wake()
     return settled
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
-from handlers.tiers import apply_growth
+from bot.core.messages import Reply
+from handlers.tiers import apply_growth, upgrade_text
 from storage import ledger, members, orders
 from storage.db import once_more_if_needed
 from storage.ledger import lock_member
@@ -39,6 +40,7 @@ class OrderOutcome:
     growth: int
     tier: str
     refunded: Decimal | None = None  # refunds: the order's amount refunded so far
+    upgraded: bool = False  # a tier reached: the member was sent a push
 
 
 class OrderRefused(Exception):
@@ -122,6 +124,8 @@ async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutc
                 raise _not_the_owner(order, known.member_id)
     if not fresh:
         return await _duplicate(services, order, member_id)
+    if outcome.upgraded:
+        services.pushes.wake()
     services.metrics.points_issued.labels("order").inc(outcome.points)
     return outcome
 
@@ -152,7 +156,18 @@ async def _credit(
         )
     change = await apply_growth(session, rules, member_id, growth)
     await orders.set_credit(session, order.order_id, points, growth)
-    return OrderOutcome(order.order_id, member_id, "credited", points, growth, change.new)
+    if change.upgraded:
+        # The member is not in a conversation: the outbox tells them in their app.
+        await services.pushes.to_member(
+            session,
+            member_id,
+            "tier-change",
+            f"tier-up:order:{order.order_id}",
+            lambda t: Reply(upgrade_text(t, rules, change.new)),
+        )
+    return OrderOutcome(
+        order.order_id, member_id, "credited", points, growth, change.new, upgraded=change.upgraded
+    )
 
 
 async def _refunded(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:

@@ -60,6 +60,9 @@ class Keys:
     def wechat_sends(self, openid: str, opened: int) -> str:
         return f"{self.prefix}:wechat-sends:{openid}:{opened}"
 
+    def outbox_held(self, channel: str, chat_id: str) -> str:
+        return f"{self.prefix}:outbox-held:{channel}:{chat_id}"
+
     def rate(self, name: str, bucket: int) -> str:
         return f"{self.prefix}:rate:{name}:{bucket}"
 

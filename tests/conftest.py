@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
@@ -24,6 +24,7 @@ from bot.channels.console import ConsoleChat
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
 from bot.core.router import Vocabulary
+from bot.http.common import CORE
 from bot.http.server import create_app
 from bot.settings import Settings
 from handlers import ROUTERS
@@ -46,6 +47,34 @@ START = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
 HELP_TEXT = help_text(Translator("en"), Vocabulary(ROUTERS))
 ADMIN_TOKEN = "test-admin-token"
 SHOP_SECRET = "test-shop-secret"
+
+
+def sending_outbox(app: web.Application) -> web.Application:
+    """The outbox sender of `memberbot serve` (without the scheduler's jobs) on a test app:
+    pushes go out as they would in production, woken after each commit."""
+
+    async def sender(app: web.Application) -> AsyncIterator[None]:
+        core: Core = app[CORE]
+        stop = asyncio.Event()
+        core.services.pushes.on_wake(core.jobs.sender.wake)
+        task = asyncio.create_task(core.jobs.sender.run(stop))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(sender)
+    return app
+
+
+async def outbox_idle(core: Core, timeout: float = 5) -> None:
+    """Wait until nothing due is left in the outbox and nothing is being sent."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        handled = await core.services.pushes.settle()
+        if not handled and not core.jobs.sender.busy:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "outbox still busy"
+        await asyncio.sleep(0.01)
 
 
 def _unavailable(what: str, exc: BaseException) -> None:

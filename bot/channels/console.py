@@ -16,13 +16,17 @@ CHANNEL = "console"
 
 
 class ConsolePusher:
-    """Pushes to terminal members wait in an inbox until that member's next turn."""
+    """Pushes to a terminal member who is in this shell wait in an inbox for their next turn;
+    to anyone else they are held in the outbox until that member writes from a shell."""
 
     def __init__(self, channel: str = CHANNEL) -> None:
         self.channel = channel
         self.inbox: dict[str, list[Reply]] = {}
+        self.present: set[str] = set()
 
     async def send(self, chat_id: str, reply: Reply) -> Delivery:
+        if chat_id not in self.present:
+            return Delivery(False, "not-in-shell", hold=True)
         self.inbox.setdefault(chat_id, []).append(reply)
         return Delivery.ok()
 
@@ -50,6 +54,8 @@ class ConsoleChat:
             senders.add(ConsolePusher(channel))
         pusher = senders.pushers[channel]
         self.pusher = pusher if isinstance(pusher, ConsolePusher) else None
+        if self.pusher is not None:
+            self.pusher.present.add(name)
         self.options = NumberedOptions(core.services.cache)
 
     def pushed(self) -> list[Reply]:

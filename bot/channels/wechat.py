@@ -30,6 +30,7 @@ from bot.core.deliveries import Deliveries
 from bot.core.events import Subscribed, Unsubscribed
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text
 from bot.core.options import NumberedOptions
+from bot.core.pushes import Target
 from bot.http.limits import MAX_BODY
 from bot.settings import ConfigError
 
@@ -153,7 +154,7 @@ class WeChatChannel:
             reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
         except TimeoutError:
             await self.deliveries.store(did, SUCCESS)
-            late = asyncio.create_task(self._deliver_late(work, str(message.source)))
+            late = asyncio.create_task(self._deliver_late(work, str(message.source), did))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
@@ -164,8 +165,11 @@ class WeChatChannel:
         await self.deliveries.store(did, answer)
         return answer
 
-    async def _deliver_late(self, work: asyncio.Task[Reply | None], openid: str) -> None:
-        """The 5-second rule: a slow answer goes out as a customer-service message."""
+    async def _deliver_late(
+        self, work: asyncio.Task[Reply | None], openid: str, delivery_id: str
+    ) -> None:
+        """The 5-second rule: a slow answer goes out as a customer-service message, through
+        the outbox (WeChat's window and quota apply; a crash after this does not lose it)."""
         try:
             reply = await work
             if reply is None:
@@ -173,12 +177,10 @@ class WeChatChannel:
             if not self.api.enabled:
                 log.warning("wechat late reply dropped: outbound is off")
                 return
-            delivery = await self.core.services.pushes.to_chat(CHANNEL, openid, reply)
+            target = Target(CHANNEL, openid)
+            await self.core.services.pushes.now(target, "late-answer", f"late:{delivery_id}", reply)
         except Exception:  # a background task: nobody else would see the failure
             log.exception("wechat late reply failed")
-            return
-        if not delivery.sent:
-            log.warning("wechat late reply not delivered reason=%s", delivery.reason)
 
     async def _handle(self, message: Any) -> Reply | None:
         inbound = await self._translate(message)

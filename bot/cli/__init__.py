@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bot.cli import admin, db, serve, shell, wechat
+from bot.cli import admin, db, serve, shell, wechat, worker
 from bot.cli.runtime import Failed
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -27,11 +27,13 @@ current folder; PostgreSQL: postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB)."""
 EPILOG = """\
 examples:
   memberbot serve                      # http://127.0.0.1:8080, migrates SQLite on start
+  memberbot worker                     # with Redis: the jobs and the outbox, any number
+  memberbot jobs run reminders         # one scheduled job now
   memberbot shell --as alice           # be the member alice in the terminal
   memberbot db upgrade                 # PostgreSQL: once per release, before serving
   memberbot admin community list
   memberbot COMMAND --help             # what a command takes"""
-GROUPS = (serve, shell, db, wechat, admin)
+GROUPS = (serve, worker, shell, db, wechat, admin)
 
 
 def _version() -> str:

@@ -33,7 +33,7 @@ class Services:
     pushes: Pushes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pushes = Pushes(self.db, self.clock, self.senders, self.settings.default_locale)
+        self.pushes = Pushes(self)
 
 
 @dataclass

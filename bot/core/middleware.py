@@ -99,6 +99,18 @@ async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     return await handler(msg, ctx)
 
 
+async def held_pushes(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """After answering someone who writes, send what waited for them to write (WeChat's
+    window reopened; a terminal member back in the shell): with or right after the answer."""
+    reply = await handler(msg, ctx)
+    if msg.event is None:
+        try:
+            await ctx.services.pushes.arrived(msg.channel, msg.external_id)
+        except Exception:  # the answer matters more; the hold expires or the next message retries
+            log.exception("releasing held pushes failed channel=%s", msg.channel)
+    return reply
+
+
 def require_role(role: str, refusal: str) -> Middleware:
     """A router middleware: only members holding `role` somewhere (or admin) get through;
     others get `refusal` (an N_ message) and nothing else happens."""
@@ -113,4 +125,10 @@ def require_role(role: str, refusal: str) -> Middleware:
     return check
 
 
-DEFAULT_MIDDLEWARES: tuple[Middleware, ...] = (error_replies, member_lookup, locale, flood_limit)
+DEFAULT_MIDDLEWARES: tuple[Middleware, ...] = (
+    error_replies,
+    held_pushes,
+    member_lookup,
+    locale,
+    flood_limit,
+)

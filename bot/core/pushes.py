@@ -1,96 +1,137 @@
-"""Messages the bot sends on its own to a member, in their language, in an app that reaches them.
+"""The front of the durable outbox for everything that is not a job: handlers, channels, admin.
 
-Best effort and in the background: the request that caused a push (an invitee's check-in) does
-not wait for another person's app. What an app says about the person (blocked the bot, outside
-WeChat's reply window) is recorded on their identity.
+A push is a row written in the transaction of its cause (bot.jobs.pushes does the writing:
+kinds, muting, quiet hours); the process's outbox sender sends it. `wake()` after the commit
+tells that sender (in this process, or a worker through the queue) to look now.
+
+A person whose app refused a push until they write again (WeChat's 48-hour window, or a
+terminal member not in the shell) has it held; `arrived()` on their next message releases it,
+so it goes out with or right after that answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Coroutine
+from typing import TYPE_CHECKING, Any
 
-from bot.core.clock import Clock
-from bot.core.i18n import Translator, pick_locale
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.i18n import Translator
 from bot.core.messages import Reply
-from bot.core.ports import Delivery, Senders
-from storage import identities, members
-from storage.db import Database
+from storage import outbox
+from storage.outbox import Target
+
+if TYPE_CHECKING:
+    from bot.core.context import Services
+    from bot.jobs.outbox import OutboxSender
 
 log = logging.getLogger("memberbot.pushes")
 
 Render = Callable[[Translator], Reply]
+Waker = Callable[[], None]
+__all__ = ["Pushes", "Render", "Target", "Waker", "call_soon"]
+HELD_MARK_TTL = 14 * 86400.0  # longer than any hold (rules: outbox.hold_days)
 
 
 class Pushes:
-    def __init__(self, db: Database, clock: Clock, senders: Senders, default_locale: str) -> None:
-        self.db = db
-        self.clock = clock
-        self.senders = senders
-        self.default_locale = default_locale
-        self._pending: set[asyncio.Task[bool]] = set()
-        self._wakers: list[Callable[[], None]] = []
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._wakers: list[Waker] = []
+        self.sender: OutboxSender | None = None  # this process's, when it has one
 
-    def on_wake(self, waker: Callable[[], None]) -> None:
-        """Whoever sends the outbox here (the embedded sender, a worker's queue) listens."""
+    def on_wake(self, waker: Waker) -> None:
+        """Whoever sends the outbox for this process (the embedded sender, a worker's queue)."""
         self._wakers.append(waker)
 
     def wake(self) -> None:
-        """Pushes were committed to the outbox: send them now rather than at the next poll.
-        Call after the transaction that queued them (`bot.jobs.pushes.push_to_member`)."""
+        """Pushes were committed: send them now rather than at the next poll."""
         for waker in self._wakers:
             waker()
 
-    def soon(self, member_id: int, render: Render) -> None:
-        """Push in the background; `settle()` waits for what was started."""
-        task = asyncio.create_task(self.to_member(member_id, render))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    async def to_member(
+        self,
+        session: AsyncSession,
+        member_id: int,
+        kind: str,
+        key: str,
+        render: Render,
+        *,
+        channels: Collection[str] | None = None,
+    ) -> int | None:
+        """Queue a push to the member in the caller's transaction (see push_to_member)."""
+        from bot.jobs.pushes import push_to_member
 
-    async def settle(self) -> None:
-        """Wait for the background pushes started so far (shutdown, the terminal, tests)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        return await push_to_member(
+            session,
+            self.services,
+            member_id,
+            kind,
+            key,
+            render,
+            channels=channels,
+        )
 
-    async def to_member(self, member_id: int, render: Render) -> bool:
-        """Try the member's accounts, newest first, until one app takes the message."""
-        async with self.db.reader() as session:
-            member = await members.get(session, member_id)
-            accounts = await members.identities_of(session, member_id)
-        if member is None:
-            return False
-        t = Translator(pick_locale(member.locale, None, self.default_locale))
-        for identity in sorted(accounts, key=lambda i: i.id, reverse=True):
-            if identity.unreachable or identity.channel not in self.senders.pushers:
-                continue
-            delivery = await self.to_chat(identity.channel, identity.external_id, render(t))
-            if delivery.sent:
-                return True
-        log.info("push not delivered member=%s", member_id)
-        return False
+    async def to_chat(
+        self, session: AsyncSession, target: Target, kind: str, key: str, reply: Reply
+    ) -> int | None:
+        """Queue a push to a chat in the caller's transaction (see push_to_chat)."""
+        from bot.jobs.pushes import push_to_chat
 
-    async def to_chat(self, channel: str, chat_id: str, reply: Reply) -> Delivery:
-        """Send to one account; a refusal the app gives is kept on the identity."""
-        try:
-            delivery = await self.senders.pusher(channel).send(chat_id, reply)
-        except Exception:  # one app failing must not stop the others or the caller
-            log.exception("push failed channel=%s", channel)
-            return Delivery(False, "error")
-        if not delivery.sent:
-            await self._record(channel, chat_id, delivery)
-        return delivery
+        return await push_to_chat(
+            session,
+            self.services,
+            target,
+            kind,
+            key,
+            reply,
+        )
 
-    async def _record(self, channel: str, chat_id: str, delivery: Delivery) -> None:
-        if not (delivery.final or delivery.hold):
-            return
-        reason = f"{channel}:{delivery.reason}"
-        async with self.db.transaction() as session:
-            if delivery.final:
-                await identities.mark_unreachable(
-                    session, channel, chat_id, self.clock.now(), reason
-                )
-            else:
-                await identities.record_send_error(
-                    session, channel, chat_id, self.clock.now(), reason
-                )
+    async def now(self, target: Target, kind: str, key: str, reply: Reply) -> int | None:
+        """Queue a push in a transaction of its own and wake the sender (a WeChat answer that
+        missed the 5-second mark: its cause committed already)."""
+        async with self.services.db.transaction() as session:
+            queued = await self.to_chat(session, target, kind, key, reply)
+        self.wake()
+        return queued
+
+    async def held(self, channel: str, chat_id: str) -> None:
+        """The sender held a push for this person: their next message releases it."""
+        cache = self.services.cache
+        await cache.set(cache.keys.outbox_held(channel, chat_id), "1", ttl=HELD_MARK_TTL)
+
+    async def arrived(self, channel: str, chat_id: str) -> int:
+        """The person wrote: pushes held for them are due now. One cache read per message
+        when nothing is held (the mark is set only when a push is held)."""
+        cache = self.services.cache
+        mark = cache.keys.outbox_held(channel, chat_id)
+        if await cache.get(mark) is None:
+            return 0
+        await cache.delete(mark)
+        async with self.services.db.transaction() as session:
+            released = await outbox.release_held(
+                session, channel, chat_id, self.services.clock.now()
+            )
+        if released:
+            self.wake()
+        return released
+
+    async def settle(self) -> int:
+        """Send what is due from here, now (the terminal after each line, tests); returns
+        how many pushes were handled. Without a sender in this process: nothing."""
+        if self.sender is None:
+            return 0
+        return await self.sender.drain()
+
+
+def call_soon(wake: Callable[[], Coroutine[Any, Any, None]]) -> Waker:
+    """A synchronous waker from an async one (a worker's queue), fire and forget."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    def waker() -> None:
+        task = asyncio.get_running_loop().create_task(wake())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return waker

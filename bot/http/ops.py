@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
 from bot.http.common import core_of, json_answer
+from bot.jobs.metrics import outbox_metrics
+from bot.jobs.outbox import degraded
 
 CHECK_TIMEOUT = 2.0
 
@@ -22,13 +25,27 @@ async def healthz(request: web.Request) -> web.Response:
         except Exception:
             report[name] = "down"
     healthy = all(v == "ok" for v in report.values())
-    return json_answer(
-        {"status": "ok" if healthy else "down", **report}, status=200 if healthy else 503
-    )
+    if not healthy:
+        return json_answer({"status": "down", **report}, status=503)
+    # Up but behind: pushes wait longer than the rules allow (no sender running, an app down).
+    try:
+        why = await asyncio.wait_for(degraded(services), CHECK_TIMEOUT)
+    except Exception:
+        why = "outbox not readable"
+    if why is not None:
+        return json_answer({"status": "degraded", "reason": why, **report})
+    return json_answer({"status": "ok", **report})
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = core_of(request).services.metrics.render()
+    services = core_of(request).services
+    # The outbox's gauges describe the shared table: read it now, whoever sends.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            outbox_metrics(services.metrics).refresh(services.db, services.clock.now()),
+            CHECK_TIMEOUT,
+        )
+    body = services.metrics.render()
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 

@@ -6,18 +6,18 @@ API (a sub-application behind the bearer token), and the chat apps' webhooks.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.app import Core, expiry_loop
+from bot.app import Core
 from bot.channels.base import Channel
+from bot.core.pushes import call_soon
 from bot.http import api, ops, shop
 from bot.http.common import CORE
 from bot.http.errors import guard
 from bot.http.limits import MAX_BODY
+from bot.jobs.embedded import Embedded
 
 
 def create_app(core: Core, *, background: bool = True) -> web.Application:
@@ -26,11 +26,10 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     ops.setup(app)
     shop.setup(app)
     app.add_subapp(api.PREFIX, api.create_api())
-    app.on_shutdown.append(_finish_pushes)  # before the senders that carry them stop
     for channel in _channels(core):
         channel.mount(app)
     if background:
-        app.cleanup_ctx.append(_expiry_sweeper)
+        app.cleanup_ctx.append(_jobs)
     return app
 
 
@@ -50,13 +49,25 @@ def _channels(core: Core) -> list[Channel]:
     return found
 
 
-async def _finish_pushes(app: web.Application) -> None:
-    await app[CORE].services.pushes.settle()
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    """The scheduler and the outbox sender. Embedded (no Redis): in this process. With
+    Redis, `memberbot worker` processes run them; a push queued here wakes one of them."""
+    core: Core = app[CORE]
+    redis_url = core.services.settings.redis_url
+    if redis_url:
+        from bot.jobs.worker import Waker
 
-
-async def _expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(expiry_loop(app[CORE].services))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        waker = await Waker.connect(redis_url)
+        core.services.pushes.on_wake(call_soon(waker.wake))
+        try:
+            yield
+        finally:
+            await waker.close()
+        return
+    embedded = Embedded(core.jobs)
+    core.services.pushes.on_wake(embedded.wake)
+    await embedded.start()
+    try:
+        yield
+    finally:
+        await embedded.stop()

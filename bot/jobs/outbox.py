@@ -54,6 +54,7 @@ class OutboxSender:
         self.metrics = outbox_metrics(services.metrics)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, Push] = {}
+        self._claiming = 0
         self._measured = -METRICS_EVERY
 
     @property
@@ -63,6 +64,11 @@ class OutboxSender:
     @property
     def channels(self) -> frozenset[str]:
         return frozenset(self.senders.pushers) | frozenset(self.senders.posters)
+
+    @property
+    def busy(self) -> bool:
+        """Pushes claimed here are being sent."""
+        return bool(self._in_flight) or self._claiming > 0
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -116,18 +122,22 @@ class OutboxSender:
         """Claim one batch of due pushes and send them; returns how many were handled."""
         services = self.services
         now = services.clock.now()
-        async with services.db.transaction() as session:
-            await outbox.expire_holds(session, now)
-            batch = await outbox.claim(
-                session,
-                now,
-                lease=timedelta(seconds=self.rules.lease_seconds),
-                limit=self.rules.batch,
-                channels=self.channels,
-            )
+        self._claiming += 1  # busy from the claim on: its rows are leased before they are here
+        try:
+            async with services.db.transaction() as session:
+                await outbox.expire_holds(session, now)
+                batch = await outbox.claim(
+                    session,
+                    now,
+                    lease=timedelta(seconds=self.rules.lease_seconds),
+                    limit=self.rules.batch,
+                    channels=self.channels,
+                )
+            self._in_flight.update((push.id, push) for push in batch)
+        finally:
+            self._claiming -= 1
         if not batch:
             return 0
-        self._in_flight.update((push.id, push) for push in batch)
         marketing = {p.member_id for p in batch if p.marketing and p.member_id is not None}
         async with services.db.reader() as session:
             muted = await nudges.muted_among(session, marketing)
@@ -216,12 +226,16 @@ class OutboxSender:
                 kept = await outbox.fail(session, push, now, reason)
                 if push.mode == outbox.SEND and reason != NOT_THERE:
                     await identities.mark_unreachable(
-                        session, push.channel, push.chat_id, now, reason
+                        session, push.channel, push.chat_id, now, f"{push.channel}:{reason}"
                     )
                 outcome = "failed"
             elif delivery.hold:
                 until = now + timedelta(days=self.rules.hold_days)
                 kept = await outbox.hold(session, push, now, until, reason)
+                if push.mode == outbox.SEND:  # what the app said about the person, kept
+                    await identities.record_send_error(
+                        session, push.channel, push.chat_id, now, f"{push.channel}:{reason}"
+                    )
                 outcome = "hold"
             elif delivery.retry_after is not None:
                 # At least a second: an app answering "wait 0 s" must not spin the sender.
@@ -235,6 +249,8 @@ class OutboxSender:
                 at = now + timedelta(seconds=backoff(push.attempts, self.rules, self.rng))
                 kept = await outbox.retry(session, push, now, at, reason)
                 outcome = "retry"
+        if outcome == "hold" and kept:
+            await self.services.pushes.held(push.channel, push.chat_id)
         if not kept:
             log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
         if outcome == "sent":

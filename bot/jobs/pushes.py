@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.context import Services
 from bot.core.i18n import Translator, pick_locale
 from bot.core.messages import Reply
 from bot.jobs.quiet import quiet_until
 from storage import members, outbox
 from storage.models import Identity
+
+if TYPE_CHECKING:
+    from bot.core.context import Services
 
 Render = Callable[[Translator], Reply]
 

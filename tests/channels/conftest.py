@@ -36,7 +36,7 @@ from bot.settings import Settings
 from storage import identities, ledger, members
 from storage.cache import Cache, Keys
 from storage.models import Identity, Member
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sending_outbox
 from tests.fakes.wechat import APPID, SECRET, FakeWeChat
 
 TOKEN = "memberbot-wechat-token"
@@ -276,7 +276,7 @@ async def serve() -> AsyncIterator[ServeFn]:
     opened: list[tuple[TestServer, ClientSession]] = []
 
     async def start(core: Core) -> WeChatServer:
-        app = create_app(core, background=False)
+        app = sending_outbox(create_app(core, background=False))
         channel = channel_of(app)
         channel.api.backoff = 0.001
         server = TestServer(app, host="127.0.0.1")

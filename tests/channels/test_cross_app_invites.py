@@ -45,7 +45,7 @@ from tests.channels.test_telegram import (
 )
 from tests.channels.test_telegram import channel_of as telegram_channel_of
 from tests.channels.test_wechat_webhook import WELCOME as WECHAT_WELCOME
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, outbox_idle, sending_outbox
 from tests.fakes.telegram import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.fakes.wechat import FakeWeChat
 
@@ -127,7 +127,7 @@ class BothApps:
 
     async def settle(self) -> None:
         """Wait for the background pushes (rewards told to inviters) to have gone out."""
-        await self.core.services.pushes.settle()
+        await outbox_idle(self.core)
         await self.tg.idle()
 
 
@@ -157,7 +157,7 @@ async def start_apps(
             **extra,
         )
         core = await new_core(settings, clock, f"mbtest:{uuid.uuid4().hex}")
-        app = create_app(core, background=False)
+        app = sending_outbox(create_app(core, background=False))
         wechat_channel = wechat_channel_of(app)
         wechat_channel.api.backoff = 0.001
         server = TestServer(app, host="127.0.0.1")

@@ -25,7 +25,7 @@ from bot.core.messages import Inbound, Reply
 from bot.http.server import create_app
 from storage import identities, ledger, members
 from storage.cache import Keys
-from tests.conftest import make_settings
+from tests.conftest import make_settings, outbox_idle, sending_outbox
 from tests.fakes.telegram import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegram, running_fake
 
 SECRET = "tg-webhook-secret-0123456789"
@@ -275,6 +275,7 @@ class TelegramBot:
             await asyncio.sleep(0.01)
             busy = app.update_processor.current_concurrent_updates
             quiet = quiet + 1 if app.update_queue.empty() and not busy else 0
+        await outbox_idle(self.core)  # and what the updates made the bot push went out
 
     async def reachable_becomes(self, user_id: int, expected: bool, timeout: float = 5) -> Any:
         """Wait until the identity's `unreachable` flag is `not expected`; returns the row."""
@@ -359,7 +360,7 @@ async def start_bot(
             keys=Keys(prefix=f"mbtest:{uuid.uuid4().hex}"),
             migrate_sqlite=False,
         )
-        app = create_app(core, background=False)
+        app = sending_outbox(create_app(core, background=False))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()  # on_startup: PTB initialises, getMe, commands, webhook
         session = ClientSession(base_url=str(server.make_url("/")))

@@ -12,10 +12,12 @@ from bot.channels.wechat_menu import custom_menu
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
 from bot.core.messages import Reply
+from bot.core.pushes import Target
 from bot.core.router import Vocabulary
 from bot.http.server import create_app
 from bot.settings import ConfigError
 from handlers import ROUTERS
+from storage.models import OutboxPush
 from tests.channels.conftest import (
     Probe,
     ServeFn,
@@ -23,6 +25,7 @@ from tests.channels.conftest import (
     new_core,
     wechat_settings,
 )
+from tests.conftest import outbox_idle
 from tests.fakes.wechat import FakeWeChat, TokenCall
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
@@ -156,30 +159,57 @@ async def test_wrong_secret_is_an_api_error_and_nothing_is_cached(
 # -- customer-service messages -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "unreachable"), [(45015, False), (45047, False), (43004, True)])
-async def test_final_refusals_are_recorded_and_not_retried(
+@pytest.mark.parametrize(
+    ("code", "state", "unreachable"),
+    [(45015, "held", False), (45047, "held", False), (43004, "failed", True)],
+)
+async def test_refusals_are_recorded_and_not_retried(
     wechat: WeChatServer,
     api: WeChatAPI,
     fake_wechat: FakeWeChat,
     probe: Probe,
     code: int,
+    state: str,
     unreachable: bool,
 ) -> None:
     await written(wechat)
     fake_wechat.refuse(OPENID, code, code)
 
     result = await api.send_text(OPENID, "hello")
-    # The same refusal of a push from the core is kept on the identity.
-    pushed = await wechat.core.services.pushes.to_chat("wechat", OPENID, Reply("hello"))
+    # The same refusal of a push from the outbox is kept on the identity and the push.
+    pushes = wechat.core.services.pushes
+    queued = await pushes.now(Target("wechat", OPENID), "late-answer", "test:refused", Reply("hi"))
+    await outbox_idle(wechat.core)
 
     assert result == SendResult(False, str(code))
-    assert pushed.sent is False
-    assert len(fake_wechat.send_attempts) == 2
+    assert len(fake_wechat.send_attempts) == 2  # one each: no retry storm
     assert fake_wechat.sent == []
     identity = await probe.identity(OPENID)
     assert identity.send_error == f"wechat:{code}"
     assert identity.send_error_at is not None
     assert identity.unreachable is unreachable
+    async with wechat.core.services.db.reader() as session:
+        push = await session.get(OutboxPush, queued)
+    assert push is not None
+    assert (push.state, push.last_error) == (state, str(code))
+
+
+async def test_a_held_push_goes_out_when_the_member_writes_again(
+    wechat: WeChatServer, fake_wechat: FakeWeChat, clock: FixedClock
+) -> None:
+    await written(wechat)
+    fake_wechat.refuse(OPENID, 45015)  # once: outside the window
+    pushes = wechat.core.services.pushes
+    await pushes.now(Target("wechat", OPENID), "late-answer", "test:held", Reply("later"))
+    await outbox_idle(wechat.core)
+    assert fake_wechat.sent == []
+
+    clock.advance(days=2)
+    answer = await wechat.text(OPENID, "积分")
+    await outbox_idle(wechat.core)
+
+    assert answer.content is not None and answer.content.startswith("Your points: 0")
+    assert fake_wechat.texts_to(OPENID) == ["later"]
 
 
 async def test_transient_errors_are_retried_with_backoff(

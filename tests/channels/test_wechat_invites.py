@@ -25,6 +25,7 @@ from tests.channels.conftest import (
     wechat_settings,
 )
 from tests.channels.test_wechat_webhook import HELP_REPLY, WELCOME
+from tests.conftest import outbox_idle
 from tests.fakes.wechat import FakeWeChat
 
 INVITER = "oInviter0000000000000000000A"
@@ -123,7 +124,7 @@ async def test_the_invitees_first_checkin_messages_the_inviter_on_wechat(
     await wechat.post(follow_with(await inviter_code(wechat, probe)))
 
     answer = await wechat.text(FRIEND, "签到")
-    await wechat.core.services.pushes.settle()  # the inviter is told in the background
+    await outbox_idle(wechat.core)  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.texts_to(INVITER) == [FRIEND_CHECKED_IN]
@@ -139,7 +140,7 @@ async def test_an_inviter_outside_the_window_is_rewarded_without_a_message(
     await wechat.post(follow_with(code))
 
     answer = await wechat.text(FRIEND, "签到")
-    await wechat.core.services.pushes.settle()  # the inviter is told in the background
+    await outbox_idle(wechat.core)  # the inviter is told in the background
 
     assert answer.content == FIRST_CHECKIN
     assert fake_wechat.send_attempts == []
@@ -339,7 +340,7 @@ async def test_without_appid_and_secret_a_friends_checkin_still_rewards_the_invi
     await passive.post(follow_with(code))
 
     answer = await passive.text(FRIEND, "签到")
-    await passive.core.services.pushes.settle()
+    await outbox_idle(passive.core)
 
     assert answer.content == FIRST_CHECKIN
     assert await Probe(passive.core).balance(INVITER) == 50
@@ -355,13 +356,21 @@ async def test_a_pushed_messages_numbered_options_answer_a_typed_number(
     await wechat.text(INVITER, "帮助")  # its options: [1] is Check in
     inviter = await probe.member(INVITER)
     assert inviter is not None
-    pushed = await wechat.core.services.pushes.to_member(
-        inviter.id, lambda t: Reply("Your points are waiting.", (Button("Points", "POINTS"),))
-    )
+    core = wechat.core
+    async with core.services.db.transaction() as session:
+        pushed = await core.services.pushes.to_member(
+            session,
+            inviter.id,
+            "invite-reward",
+            "test:options",
+            lambda t: Reply("Your points are waiting.", (Button("Points", "POINTS"),)),
+        )
+    core.services.pushes.wake()
+    await outbox_idle(core)
 
     answer = await wechat.text(INVITER, "1")
 
-    assert pushed is True
+    assert pushed is not None
     assert fake_wechat.texts_to(INVITER) == ["Your points are waiting.\n[1] Points"]
     assert wechat.inbounds[-1].menu_key == "POINTS"
     assert answer.content == "Your points: 0\nNo points yet. Check in every day to earn some!"

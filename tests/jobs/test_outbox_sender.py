@@ -100,7 +100,7 @@ async def test_blocked_push_fails_once_and_marks_the_account(
     [push] = await pushes(core)
     assert (push.state, push.last_error, push.attempts) == ("failed", "blocked", 1)
     account = await identity(core, "telegram", "111")
-    assert (account.unreachable, account.send_error) == (True, "blocked")
+    assert (account.unreachable, account.send_error) == (True, "telegram:blocked")
     assert await queue(env, member_id, key="k2") is None  # nobody left to reach
 
 
