@@ -31,6 +31,7 @@ log = logging.getLogger("memberbot.outbox")
 
 METRICS_EVERY = 15.0  # seconds between the sender's reads of the outbox's depth
 NOT_THERE = "channel-off"  # no sender for the app here: says nothing about the person
+MUTED = "muted"  # the member sent /mute after a marketing push was queued
 ORIGINAL_WAIT = timedelta(seconds=5)  # an edit whose message is not sent yet looks again
 
 
@@ -163,7 +164,7 @@ class OutboxSender:
     async def _one(self, push: Push, muted: set[int]) -> None:
         now = self.services.clock.now()
         if push.marketing and push.member_id in muted:
-            await self._settle(push, Delivery.cannot("muted"))
+            await self._settle(push, Delivery.cannot(MUTED))
             return
         morning = self._quiet_until(now) if push.quiet else None
         if morning is not None:
@@ -224,7 +225,8 @@ class OutboxSender:
                 outcome = "sent"
             elif delivery.final:
                 kept = await outbox.fail(session, push, now, reason)
-                if push.mode == outbox.SEND and reason != NOT_THERE:
+                # Says something about the person only when the app refused them.
+                if push.mode == outbox.SEND and reason not in (NOT_THERE, MUTED):
                     await identities.mark_unreachable(
                         session, push.channel, push.chat_id, now, f"{push.channel}:{reason}"
                     )

@@ -237,6 +237,10 @@ async def test_a_member_who_mutes_gets_no_marketing_push_queued_before(
     assert states == [("campaign", "failed", "muted"), ("tier-change", "sent", None)]
     assert len(telegram.calls) == 1
     assert await queue(env, member_id, kind="dormant", key="k3") is None
+    # Muting is the member's choice, not the app's refusal: their account stays reachable.
+    account = await identity(core, "telegram", "111")
+    assert (account.unreachable, account.send_error) == (False, None)
+    assert await queue(env, member_id, kind="tier-change", key="k4") is not None
 
 
 async def test_pushes_of_apps_without_a_sender_here_wait(core, new_member, telegram):
