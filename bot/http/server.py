@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot import dashboard
 from bot.app import Core, expiry_loop
 from bot.channels.base import Channel
 from bot.http import api, ops, shop
@@ -26,6 +27,7 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     ops.setup(app)
     shop.setup(app)
     app.add_subapp(api.PREFIX, api.create_api())
+    dashboard.setup(app, core.services)
     app.on_shutdown.append(_finish_pushes)  # before the senders that carry them stop
     for channel in _channels(core):
         channel.mount(app)
