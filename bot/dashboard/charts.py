@@ -30,6 +30,8 @@ CONFIG: dict[str, Any] = {
     "height": 320,
     "print_values": False,
     "legend_at_bottom": True,
+    "truncate_label": -1,  # dates and tier names whole
+    "truncate_legend": -1,
 }
 
 
