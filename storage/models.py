@@ -349,7 +349,14 @@ class TierReview(Base):
 
 
 # Indexes for the operators' figures (storage/stats): each scans one period by time.
-Index("ix_ledger_created_kind", LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.member_id)
+# member_id and amount too: who was active and the points moved come from the index alone.
+Index(
+    "ix_ledger_created_kind",
+    LedgerEntry.created_at,
+    LedgerEntry.kind,
+    LedgerEntry.member_id,
+    LedgerEntry.amount,
+)
 Index("ix_members_created", Member.created_at)
 Index("ix_checkins_day", Checkin.day)
 Index("ix_orders_created", Order.created_at)

@@ -27,10 +27,10 @@ async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...])
         "period": window.json(),
         "members": {
             **await members.counts(session, window),
+            **await activity.summary(session, window),
             "by_tier": by_tier,
             "by_channel": await members.by_channel(session),
             "retention": await activity.retention(session, window),
-            **await activity.churn(session, window),
         },
         "checkins": await checkins.summary(session, window),
         "points": spent,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import LedgerEntry, Member
@@ -27,24 +27,6 @@ def _acted(member_id: Any, start: datetime, end: datetime | None = None) -> Colu
     if end is not None:
         conds.append(LedgerEntry.created_at < end)
     return exists().where(and_(*conds))
-
-
-def active_ids(start: datetime, end: datetime) -> Select[tuple[int]]:
-    """The distinct members active in [start, end)."""
-    return (
-        select(LedgerEntry.member_id)
-        .where(
-            LedgerEntry.created_at >= start,
-            LedgerEntry.created_at < end,
-            LedgerEntry.kind.in_(ACTIVE_KINDS),
-        )
-        .distinct()
-    )
-
-
-async def active_count(session: AsyncSession, start: datetime, end: datetime) -> int:
-    sub = active_ids(start, end).subquery()
-    return int((await session.execute(select(func.count()).select_from(sub))).scalar_one())
 
 
 async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str, Any]]:
@@ -73,26 +55,39 @@ async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str
     return found
 
 
-async def churn(session: AsyncSession, window: Window) -> dict[str, int]:
-    """`churned`: active in the previous period, not in this one; `won_back`: active in this
-    one after a previous period without activity, having joined before that period."""
-    before = active_ids(window.previous_start, window.start).subquery()
-    churned = (
-        select(func.count())
-        .select_from(before)
-        .where(~_acted(before.c.member_id, window.start, window.now))
-    )
-    now_active = active_ids(window.start, window.now).subquery()
-    won_back = (
-        select(func.count())
-        .select_from(now_active)
-        .join(Member, Member.id == now_active.c.member_id)
-        .where(
-            Member.created_at < window.previous_start,
-            ~_acted(now_active.c.member_id, window.previous_start, window.start),
+async def summary(session: AsyncSession, window: Window) -> dict[str, int]:
+    """`active` in the period; `churned`: active in the period before, not in this one;
+    `won_back`: active in this one after a period without, having joined before that period.
+    One pass over both periods' entries, one row per member who acted in either."""
+    now_ = case((LedgerEntry.created_at >= window.start, 1), else_=0)
+    before_ = case((LedgerEntry.created_at < window.start, 1), else_=0)
+    flags = (
+        select(
+            LedgerEntry.member_id,
+            func.max(now_).label("now"),
+            func.max(before_).label("before"),
         )
+        .where(
+            LedgerEntry.created_at >= window.previous_start,
+            LedgerEntry.created_at < window.now,
+            LedgerEntry.kind.in_(ACTIVE_KINDS),
+        )
+        .group_by(LedgerEntry.member_id)
+        .subquery()
     )
-    return {
-        "churned": int((await session.execute(churned)).scalar_one()),
-        "won_back": int((await session.execute(won_back)).scalar_one()),
-    }
+    joined_before = Member.created_at < window.previous_start
+    stmt = (
+        select(
+            _count_if(flags.c.now == 1),
+            _count_if(and_(flags.c.before == 1, flags.c.now == 0)),
+            _count_if(and_(flags.c.now == 1, flags.c.before == 0, joined_before)),
+        )
+        .select_from(flags)
+        .join(Member, Member.id == flags.c.member_id)
+    )
+    active, churned, won_back = (await session.execute(stmt)).one()
+    return {"active": int(active), "churned": int(churned), "won_back": int(won_back)}
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)

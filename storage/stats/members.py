@@ -8,23 +8,19 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Checkin, CommunityMember, Identity, LedgerEntry, Member
-from storage.stats.activity import active_count
 from storage.stats.window import Window, rate
 
 _LIVE = Member.merged_into_id.is_(None)  # a linked-away account is not a member of its own
 
 
 async def counts(session: AsyncSession, window: Window) -> dict[str, int]:
+    """`total` members now and `new` ones (joined in the period)."""
     stmt = select(
         func.count(),
         func.coalesce(func.sum(case((Member.created_at >= window.start, 1), else_=0)), 0),
     ).where(_LIVE, Member.created_at < window.now)
     total, new = (await session.execute(stmt)).one()
-    return {
-        "total": int(total),
-        "new": int(new),
-        "active": await active_count(session, window.start, window.now),
-    }
+    return {"total": int(total), "new": int(new)}
 
 
 async def by_tier(session: AsyncSession, tiers: tuple[str, ...]) -> dict[str, int]:

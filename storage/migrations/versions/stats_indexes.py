@@ -12,7 +12,7 @@ branch_labels = None
 depends_on = None
 
 INDEXES = (
-    ("ix_ledger_created_kind", "ledger_entries", ["created_at", "kind", "member_id"]),
+    ("ix_ledger_created_kind", "ledger_entries", ["created_at", "kind", "member_id", "amount"]),
     ("ix_members_created", "members", ["created_at"]),
     ("ix_checkins_day", "checkins", ["day"]),
     ("ix_orders_created", "orders", ["created_at"]),
