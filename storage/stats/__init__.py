@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.stats import activity, checkins, communities, invites, members, orders, points
 from storage.stats.window import Window
 
-__all__ = ["Window", "collect"]
+__all__ = ["Window", "collect", "read_only_report"]
+
+WORK_MEM = "64MB"
+
+
+async def read_only_report(session: AsyncSession) -> None:
+    """Make a PostgreSQL transaction a read-only report whose per-member grouping of a
+    period's entries hashes in memory instead of spilling to disk (work_mem, this
+    transaction only)."""
+    await session.execute(text("SET TRANSACTION READ ONLY"))
+    await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+
 
 # Figures of features not built yet: shown as such rather than as a misleading zero.
 NOT_BUILT: dict[str, Any] = {"available": False, "note": "not built yet"}
