@@ -38,3 +38,9 @@ async def figures(services: Services, days: int) -> dict[str, Any]:
     async with services.db.transaction() as session:
         await stats.read_only_report(session)
         return await stats.collect(session, period, tiers)
+
+
+async def communities(services: Services, days: int) -> list[dict[str, Any]]:
+    """Only the communities' figures (the dashboard's communities page)."""
+    async with services.db.reader() as session:
+        return await stats.communities.summary(session, window(services, days))

@@ -42,8 +42,8 @@ async def overview(request: web.Request) -> web.Response:
 
 async def communities(request: web.Request) -> web.Response:
     services = core_of(request).services
-    figures = await stats.figures(services, period_of(request))
-    context = {"page": "communities", "communities": figures["communities"]}
+    found = await stats.communities(services, period_of(request))
+    context = {"page": "communities", "communities": found}
     return await render(request, "communities.html", context)
 
 

@@ -173,6 +173,24 @@ async def test_logout_ends_the_session(operator):
     assert status == 303
 
 
+async def test_logout_without_csrf_is_refused_and_keeps_the_session(operator):
+    await operator.log_in()
+
+    status, _, _ = await operator.post("/dashboard/logout", {"csrf": "forged"})
+
+    assert status == 403
+    status, _, _ = await operator.get("/dashboard/")
+    assert status == 200
+
+
+async def test_a_forged_cookie_is_no_session(operator):
+    operator.http.cookie_jar.update_cookies({"memberbot_dashboard": "gAAAAAforged"})
+
+    status, _, headers = await operator.get("/dashboard/")
+
+    assert (status, headers["Location"]) == (303, "/dashboard/login")
+
+
 async def test_scripts_may_use_the_bearer_token(operator):
     status, body, _ = await operator.get("/dashboard/", **AUTH)
     assert status == 200 and "<svg" in body
