@@ -69,7 +69,7 @@ async def summary(session: AsyncSession, window: Window) -> dict[str, int]:
         )
         .where(
             LedgerEntry.created_at >= window.previous_start,
-            LedgerEntry.created_at < window.now,
+            LedgerEntry.created_at <= window.now,
             LedgerEntry.kind.in_(ACTIVE_KINDS),
         )
         .group_by(LedgerEntry.member_id)

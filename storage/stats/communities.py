@@ -17,8 +17,8 @@ def _count_if(cond: Any) -> Any:
 
 async def summary(session: AsyncSession, window: Window) -> list[dict[str, Any]]:
     cm = CommunityMember
-    in_period = and_(cm.joined_at >= window.start, cm.joined_at < window.now)
-    left = and_(cm.status == "left", cm.left_at >= window.start, cm.left_at < window.now)
+    in_period = and_(cm.joined_at >= window.start, cm.joined_at <= window.now)
+    left = and_(cm.status == "left", cm.left_at >= window.start, cm.left_at <= window.now)
     # Counted per community first: `names` is JSON, which PostgreSQL cannot GROUP BY.
     counted = (
         select(

@@ -16,14 +16,14 @@ STATUSES = ("waiting", "review", "rewarded", "rejected", "void")
 async def summary(session: AsyncSession, window: Window) -> dict[str, Any]:
     made = (
         select(Invite.status, func.count())
-        .where(Invite.created_at >= window.start, Invite.created_at < window.now)
+        .where(Invite.created_at >= window.start, Invite.created_at <= window.now)
         .group_by(Invite.status)
     )
     by_status = {status: int(n) for status, n in await session.execute(made)}
     rewarded = select(func.count()).where(
         Invite.status == "rewarded",
         Invite.decided_at >= window.start,
-        Invite.decided_at < window.now,
+        Invite.decided_at <= window.now,
     )
     return {
         "new": sum(by_status.values()),

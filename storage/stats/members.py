@@ -18,7 +18,7 @@ async def counts(session: AsyncSession, window: Window) -> dict[str, int]:
     stmt = select(
         func.count(),
         func.coalesce(func.sum(case((Member.created_at >= window.start, 1), else_=0)), 0),
-    ).where(_LIVE, Member.created_at < window.now)
+    ).where(_LIVE, Member.created_at <= window.now)
     total, new = (await session.execute(stmt)).one()
     return {"total": int(total), "new": int(new)}
 
@@ -58,7 +58,7 @@ async def benefit_use(
         .where(
             LedgerEntry.kind == "spend",
             LedgerEntry.created_at >= window.start,
-            LedgerEntry.created_at < window.now,
+            LedgerEntry.created_at <= window.now,
         )
         .group_by(Member.tier)
     )

@@ -28,7 +28,7 @@ def _per(total: Decimal, count: int) -> str | None:
 
 
 async def summary(session: AsyncSession, window: Window, tiers: dict[str, int]) -> dict[str, Any]:
-    in_period = (Order.created_at >= window.start, Order.created_at < window.now)
+    in_period = (Order.created_at >= window.start, Order.created_at <= window.now)
     refunded = Order.status == "refunded"
     totals = select(
         func.count(),

@@ -14,7 +14,7 @@ async def totals(session: AsyncSession, window: Window) -> dict[str, int]:
     the operators' net correction (signed); `outstanding` the members' balances now."""
     stmt = (
         select(LedgerEntry.kind, func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.created_at >= window.start, LedgerEntry.created_at < window.now)
+        .where(LedgerEntry.created_at >= window.start, LedgerEntry.created_at <= window.now)
         .group_by(LedgerEntry.kind)
     )
     by_kind = {kind: int(total or 0) for kind, total in await session.execute(stmt)}

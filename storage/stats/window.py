@@ -1,4 +1,5 @@
-"""The period the figures cover: the last `days` days up to `now`, and the one before it."""
+"""The period the figures cover: the last `days` days up to `now` (included: what happened
+at this very instant counts), and the one before it."""
 
 from __future__ import annotations
 

@@ -152,3 +152,46 @@ async def test_empty_database_has_zeros_not_errors(core):
     assert got["members"]["retention"]["30"]["rate"] is None
     assert got["orders"]["net"] == "0.00"
     assert got["orders"]["repurchase_rate"] is None
+
+
+async def test_the_figures_take_as_many_queries_for_many_members_as_for_few(core):
+    """Aggregates, not loops over members: more members, the same number of statements."""
+    from sqlalchemy import event
+
+    from storage.models import LedgerEntry, Member
+    from tests.stats_seed import ago
+
+    db = core.services.db
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    engines = {id(e): e for e in (db.engine.sync_engine, db._read_engine.sync_engine)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", count)
+    await seed(db)
+
+    statements.clear()
+    await stats.figures(core.services, 30)
+    few = len(statements)
+    async with db.transaction() as s:
+        for n in range(40):
+            member = Member(created_at=ago(n), invite_code=f"MANY{n:02d}", tier="silver")
+            s.add(member)
+            await s.flush()
+            s.add(
+                LedgerEntry(
+                    member_id=member.id,
+                    kind="earn",
+                    amount=5,
+                    reason="checkin",
+                    idempotency_key=f"many:{n}",
+                    created_at=ago(n / 2),
+                )
+            )
+    statements.clear()
+    got = await stats.figures(core.services, 30)
+
+    assert got["members"]["total"] == 45
+    assert len(statements) == few
