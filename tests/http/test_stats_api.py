@@ -51,3 +51,24 @@ async def test_bad_period_is_422_naming_days(http, days):
     async with http.get(f"/api/stats?days={days}", headers=AUTH) as resp:
         status, body = resp.status, await resp.json()
     assert (status, body["field"]) == (422, "days")
+
+
+async def test_what_members_do_in_chat_and_at_the_till_shows_in_the_stats(http, chat, post_order):
+    await chat("alice").say("checkin")
+    await chat("bob", channel="telegram").say("checkin")
+    assert (await post_order("A-1", external_id="bob", amount="99.90"))[0] == 200
+    assert (await post_order("A-2", external_id="bob", amount="10.10"))[0] == 200
+
+    async with http.get("/api/stats?days=7", headers=AUTH) as resp:
+        body = await resp.json()
+
+    members = body["members"]
+    assert (members["total"], members["new"], members["active"]) == (2, 2, 2)
+    assert members["by_channel"] == {"console": 1, "telegram": 1}
+    assert (body["checkins"]["total"], body["checkins"]["per_day"][-1]["count"]) == (2, 2)
+    orders = body["orders"]
+    assert (orders["count"], orders["net"], orders["repeat_buyers"]) == (2, "110.00", 1)
+    assert orders["by_tier"]["bronze"]["spend_per_member"] == "55.00"
+    points = body["points"]
+    assert points["earned"] > 10  # check-ins' 5 + 5 and the orders' points
+    assert points["earned"] == points["outstanding"]  # nothing spent, expired or taken back
