@@ -71,12 +71,23 @@ def _read(fernet: Fernet, raw: str | None) -> Session:
     return Session(data) if isinstance(data, dict) else Session()
 
 
-def _write(fernet: Fernet, session: Session, response: web.StreamResponse, path: str) -> None:
+def _write(
+    fernet: Fernet, session: Session, response: web.StreamResponse, path: str, secure: bool
+) -> None:
     if session.ended:
         response.del_cookie(COOKIE, path=path)
         return
     value = fernet.encrypt(json.dumps(dict(session)).encode()).decode()
-    response.set_cookie(COOKIE, value, max_age=MAX_AGE, path=path, httponly=True, samesite="Strict")
+    # Secure whenever the page came over HTTPS, so the browser never sends it in clear.
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=MAX_AGE,
+        path=path,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
 
 
 def session_layer(admin_token: str | None, path: str) -> Middleware:
@@ -91,10 +102,10 @@ def session_layer(admin_token: str | None, path: str) -> Middleware:
             response = await handler(request)
         except web.HTTPException as exc:
             if session.changed or session.ended:
-                _write(fernet, session, exc, path)
+                _write(fernet, session, exc, path, request.secure)
             raise
         if session.changed or session.ended:
-            _write(fernet, session, response, path)
+            _write(fernet, session, response, path, request.secure)
         return response
 
     return sessions

@@ -51,6 +51,11 @@ async def test_without_login_every_page_sends_to_the_login_form(operator, core, 
     assert "alice" not in body and "Members" not in body
 
 
+async def test_dashboard_without_slash_goes_to_the_overview(operator):
+    status, _, headers = await operator.get("/dashboard")
+    assert (status, headers["Location"]) == (308, "/dashboard/")
+
+
 async def test_without_login_forms_are_refused(operator):
     csrf = await operator.csrf()
     for path in ("/dashboard/logout", "/dashboard/members"):
