@@ -17,16 +17,13 @@ ACTIVE_KINDS = ("earn", "spend")
 COHORTS = (30, 90)  # retention of the members who were new this many days ago
 
 
-def _acted(member_id: Any, start: datetime, end: datetime | None = None) -> ColumnElement[bool]:
-    """EXISTS a member's own ledger entry in [start, end) (the (member, created) index)."""
-    conds = [
+def _acted(member_id: Any, since: datetime) -> ColumnElement[bool]:
+    """EXISTS a member's own activity since `since` (the (member, created) index)."""
+    return exists().where(
         LedgerEntry.member_id == member_id,
         LedgerEntry.kind.in_(ACTIVE_KINDS),
-        LedgerEntry.created_at >= start,
-    ]
-    if end is not None:
-        conds.append(LedgerEntry.created_at < end)
-    return exists().where(and_(*conds))
+        LedgerEntry.created_at >= since,
+    )
 
 
 async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str, Any]]:
