@@ -346,3 +346,19 @@ class TierReview(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "period_start", name="uq_tier_reviews_member_period"),
     )
+
+
+# Indexes for the operators' figures (storage/stats): each scans one period by time.
+# member_id and amount too: who was active and the points moved come from the index alone.
+Index(
+    "ix_ledger_created_kind",
+    LedgerEntry.created_at,
+    LedgerEntry.kind,
+    LedgerEntry.member_id,
+    LedgerEntry.amount,
+)
+Index("ix_members_created", Member.created_at)
+Index("ix_checkins_day", Checkin.day)
+Index("ix_orders_created", Order.created_at)
+Index("ix_invites_created", Invite.created_at)
+Index("ix_community_members_community", CommunityMember.community_id, CommunityMember.status)

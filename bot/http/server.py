@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot import dashboard
 from bot.app import Core
 from bot.channels.base import Channel
 from bot.core.pushes import call_soon
@@ -26,6 +27,7 @@ def create_app(core: Core, *, background: bool = True) -> web.Application:
     ops.setup(app)
     shop.setup(app)
     app.add_subapp(api.PREFIX, api.create_api())
+    dashboard.setup(app, core.services)
     for channel in _channels(core):
         channel.mount(app)
     if background:

@@ -1,0 +1,46 @@
+"""The operators' figures for a period: shared by GET /api/stats and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.admin import fields
+from bot.core.clock import local_day
+from bot.core.context import Services
+from storage import stats
+
+DEFAULT_DAYS, MAX_DAYS = 30, 366
+PERIODS = (7, 30, 90)  # what the dashboard's selector offers
+
+
+def period_days(raw: str | None) -> int:
+    """`days` from a query string: 1 to 366, 30 when absent."""
+    if raw is None:
+        return DEFAULT_DAYS
+    return fields.query_number("days", raw, 1, MAX_DAYS)
+
+
+def window(services: Services, days: int) -> stats.Window:
+    now = services.clock.now()
+    tz = services.settings.tz
+    return stats.Window(now, local_day(now, tz), days, services.settings.timezone)
+
+
+async def figures(services: Services, days: int) -> dict[str, Any]:
+    """Every figure of the last `days` days, under the SPEC's keys."""
+    tiers = tuple(t.name for t in services.rules.tiers)
+    period = window(services, days)
+    if services.db.dialect != "postgresql":
+        async with services.db.reader() as session:
+            return await stats.collect(session, period, tiers)
+    # One read-only transaction on PostgreSQL: the figures agree with each other (SQLite's
+    # reader is one snapshot already; a transaction there would take the write lock).
+    async with services.db.transaction() as session:
+        await stats.read_only_report(session)
+        return await stats.collect(session, period, tiers)
+
+
+async def communities(services: Services, days: int) -> list[dict[str, Any]]:
+    """Only the communities' figures (the dashboard's communities page)."""
+    async with services.db.reader() as session:
+        return await stats.communities.summary(session, window(services, days))

@@ -1,0 +1,60 @@
+"""The operators' figures (GET /api/stats, the dashboard), each from SQL aggregates.
+
+One module per subject; `collect` puts them together under the SPEC's keys. Nothing here
+loops over members: every figure is a COUNT/SUM/GROUP BY the database does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.stats import activity, checkins, communities, invites, members, orders, points
+from storage.stats.window import Window
+
+__all__ = ["Window", "collect", "read_only_report"]
+
+WORK_MEM = "64MB"
+
+
+async def read_only_report(session: AsyncSession) -> None:
+    """Make a PostgreSQL transaction a read-only report whose per-member grouping of a
+    period's entries hashes in memory instead of spilling to disk (work_mem, this
+    transaction only)."""
+    await session.execute(text("SET TRANSACTION READ ONLY"))
+    await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+
+
+# Figures of features not built yet: shown as such rather than as a misleading zero.
+NOT_BUILT: dict[str, Any] = {"available": False, "note": "not built yet"}
+
+
+async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> dict[str, Any]:
+    """Every figure of the period, as JSON-ready values."""
+    by_tier = await members.by_tier(session, tiers)
+    spent = await points.totals(session, window)
+    return {
+        "period": window.json(),
+        "members": {
+            **await members.counts(session, window),
+            **await activity.summary(session, window),
+            "by_tier": by_tier,
+            "by_channel": await members.by_channel(session),
+            "retention": await activity.retention(session, window),
+        },
+        "checkins": await checkins.summary(session, window),
+        "points": spent,
+        "invites": await invites.summary(session, window),
+        "communities": await communities.summary(session, window),
+        "flash_sales": dict(NOT_BUILT),
+        "redemptions": {
+            "points_spent": spent["spent"],
+            "vouchers": dict(NOT_BUILT),
+        },
+        "benefits": {"by_tier": await members.benefit_use(session, window, by_tier)},
+        "campaigns": dict(NOT_BUILT),
+        "complaints": dict(NOT_BUILT),
+        "orders": await orders.summary(session, window, by_tier),
+    }

@@ -1,0 +1,74 @@
+"""GET /api/stats: the bearer token, the period parameter, the SPEC's keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.http.conftest import AUTH
+from tests.stats_seed import seed
+
+SPEC_KEYS = {
+    "period",
+    "members",
+    "checkins",
+    "points",
+    "invites",
+    "flash_sales",
+    "redemptions",
+    "complaints",
+    "orders",
+}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {ADMIN_TOKEN}"])
+async def test_without_the_token_stats_refuse(http, authorization):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with http.get("/api/stats", headers=headers) as resp:
+        assert (resp.status, await resp.json()) == (401, {"error": "missing or wrong bearer token"})
+
+
+async def test_stats_have_the_spec_keys_for_the_asked_period(http, core):
+    await seed(core.services.db)
+
+    async with http.get("/api/stats?days=7", headers=AUTH) as resp:
+        status, body = resp.status, await resp.json()
+
+    assert status == 200
+    assert set(body) >= SPEC_KEYS
+    assert {"total", "new", "active", "by_tier", "by_channel"} <= set(body["members"])
+    assert body["period"]["days"] == 7
+    assert body["members"]["total"] == 5
+
+
+async def test_default_period_is_30_days(http):
+    async with http.get("/api/stats", headers=AUTH) as resp:
+        assert (await resp.json())["period"]["days"] == 30
+
+
+@pytest.mark.parametrize("days", ["0", "367", "-1", "x", "7.5", ""])
+async def test_bad_period_is_422_naming_days(http, days):
+    async with http.get(f"/api/stats?days={days}", headers=AUTH) as resp:
+        status, body = resp.status, await resp.json()
+    assert (status, body["field"]) == (422, "days")
+
+
+async def test_what_members_do_in_chat_and_at_the_till_shows_in_the_stats(http, chat, post_order):
+    await chat("alice").say("checkin")
+    await chat("bob", channel="telegram").say("checkin")
+    assert (await post_order("A-1", external_id="bob", amount="99.90"))[0] == 200
+    assert (await post_order("A-2", external_id="bob", amount="10.10"))[0] == 200
+
+    async with http.get("/api/stats?days=7", headers=AUTH) as resp:
+        body = await resp.json()
+
+    members = body["members"]
+    assert (members["total"], members["new"], members["active"]) == (2, 2, 2)
+    assert members["by_channel"] == {"console": 1, "telegram": 1}
+    assert (body["checkins"]["total"], body["checkins"]["per_day"][-1]["count"]) == (2, 2)
+    orders = body["orders"]
+    assert (orders["count"], orders["net"], orders["repeat_buyers"]) == (2, "110.00", 1)
+    assert orders["by_tier"]["bronze"]["spend_per_member"] == "55.00"
+    points = body["points"]
+    assert points["earned"] > 10  # check-ins' 5 + 5 and the orders' points
+    assert points["earned"] == points["outstanding"]  # nothing spent, expired or taken back

@@ -1,0 +1,197 @@
+"""The operators' figures on a seeded programme with known answers, on both backends."""
+
+from __future__ import annotations
+
+from bot.admin import stats
+from tests.stats_seed import day_ago, seed
+
+TIERS = ("bronze", "silver", "gold", "diamond")
+
+
+async def _figures(core, days=30):
+    await seed(core.services.db)
+    return await stats.figures(core.services, days)
+
+
+async def test_members_total_new_active_by_tier_and_app(core):
+    got = await _figures(core)
+
+    members = got["members"]
+    assert {k: members[k] for k in ("total", "new", "active")} == {
+        "total": 5,  # the linked-away shell is not a member of its own
+        "new": 2,
+        "active": 3,  # bob, carol, erin; dave only got an adjustment
+    }
+    assert members["by_tier"] == {"bronze": 3, "silver": 1, "gold": 1, "diamond": 0}
+    assert list(members["by_tier"]) == list(TIERS)
+    assert members["by_channel"] == {"console": 1, "telegram": 3, "wechat": 2}
+
+
+async def test_retention_of_cohorts_churned_and_won_back(core):
+    members = (await _figures(core))["members"]
+
+    thirty, ninety = members["retention"]["30"], members["retention"]["90"]
+    assert (thirty["cohort"], thirty["active"], thirty["rate"]) == (1, 1, 1.0)  # bob
+    assert (ninety["cohort"], ninety["active"], ninety["rate"]) == (1, 0, 0.0)  # alice
+    assert (members["churned"], members["won_back"]) == (1, 1)  # alice; erin
+
+
+async def test_checkins_per_day_cover_the_whole_period(core):
+    checkins = (await _figures(core))["checkins"]
+
+    assert (checkins["total"], checkins["members"]) == (3, 3)
+    per_day = checkins["per_day"]
+    assert len(per_day) == 30
+    assert per_day[-1]["day"] == day_ago(0).isoformat()
+    assert per_day[0]["day"] == day_ago(29).isoformat()
+    busy = {d["day"]: d["count"] for d in per_day if d["count"]}
+    assert busy == {day_ago(n).isoformat(): 1 for n in (3, 4, 10)}
+
+
+async def test_points_by_kind_and_outstanding(core):
+    got = await _figures(core)
+
+    assert got["points"] == {
+        "earned": 115,
+        "spent": 8,
+        "expired": 3,
+        "reversed": 40,
+        "adjusted": 50,
+        "outstanding": 154,
+    }
+    assert got["redemptions"]["points_spent"] == 8
+
+
+async def test_invites_and_communities(core):
+    got = await _figures(core)
+
+    assert got["invites"] == {
+        "new": 2,
+        "by_status": {"waiting": 1, "review": 0, "rewarded": 1, "rejected": 0, "void": 0},
+        "rewarded": 1,
+    }
+    assert [(c["slug"], c["members"], c["joined"], c["left"]) for c in got["communities"]] == [
+        ("coffee", 2, 2, 1),
+        ("vip", 0, 0, 0),
+    ]
+    assert got["communities"][0]["names"]["zh_CN"] == "咖啡爱好者"
+
+
+async def test_orders_repurchase_and_spend_per_member_by_tier(core):
+    orders = (await _figures(core))["orders"]
+
+    assert {k: v for k, v in orders.items() if k != "by_tier"} == {
+        "count": 4,
+        "refunded": 1,
+        "amount": "200.00",
+        "refunded_amount": "30.00",
+        "net": "170.00",
+        "buyers": 2,
+        "repeat_buyers": 1,
+        "repurchase_rate": 0.5,
+    }
+    assert orders["by_tier"]["silver"] == {
+        "members": 1,
+        "buyers": 1,
+        "repeat_buyers": 1,
+        "repurchase_rate": 1.0,
+        "spend": "70.00",
+        "spend_per_member": "70.00",
+        "spend_per_buyer": "70.00",
+    }
+    assert orders["by_tier"]["gold"]["spend_per_member"] == "100.00"
+    assert orders["by_tier"]["bronze"] == {
+        "members": 3,
+        "buyers": 0,
+        "repeat_buyers": 0,
+        "repurchase_rate": None,
+        "spend": "0.00",
+        "spend_per_member": "0.00",
+        "spend_per_buyer": None,
+    }
+
+
+async def test_benefit_use_by_tier(core):
+    by_tier = (await _figures(core))["benefits"]["by_tier"]
+
+    picked = {
+        t: (v["members"], v["checked_in"], v["redeemed"], v["in_community"])
+        for t, v in by_tier.items()
+    }
+    assert picked == {
+        "bronze": (3, 1, 0, 1),
+        "silver": (1, 1, 1, 0),
+        "gold": (1, 1, 0, 1),
+        "diamond": (0, 0, 0, 0),
+    }
+    assert by_tier["bronze"]["checked_in_rate"] == round(1 / 3, 4)
+    assert by_tier["diamond"]["checked_in_rate"] is None
+
+
+async def test_a_shorter_period_counts_less(core):
+    got = await _figures(core, days=7)
+
+    assert got["period"]["days"] == 7
+    assert (got["members"]["new"], got["members"]["active"]) == (2, 2)  # erin was 10 days ago
+    assert got["checkins"]["total"] == 2
+    assert got["orders"]["count"] == 3
+
+
+async def test_features_not_built_say_so(core):
+    got = await _figures(core)
+
+    for key in ("flash_sales", "complaints", "campaigns"):
+        assert got[key] == {"available": False, "note": "not built yet"}
+    assert got["redemptions"]["vouchers"]["available"] is False
+
+
+async def test_empty_database_has_zeros_not_errors(core):
+    got = await stats.figures(core.services, 30)
+
+    assert got["members"]["total"] == 0
+    assert got["members"]["retention"]["30"]["rate"] is None
+    assert got["orders"]["net"] == "0.00"
+    assert got["orders"]["repurchase_rate"] is None
+
+
+async def test_the_figures_take_as_many_queries_for_many_members_as_for_few(core):
+    """Aggregates, not loops over members: more members, the same number of statements."""
+    from sqlalchemy import event
+
+    from storage.models import LedgerEntry, Member
+    from tests.stats_seed import ago
+
+    db = core.services.db
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    engines = {id(e): e for e in (db.engine.sync_engine, db._read_engine.sync_engine)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", count)
+    await seed(db)
+
+    statements.clear()
+    await stats.figures(core.services, 30)
+    few = len(statements)
+    async with db.transaction() as s:
+        for n in range(40):
+            member = Member(created_at=ago(n), invite_code=f"MANY{n:02d}", tier="silver")
+            s.add(member)
+            await s.flush()
+            s.add(
+                LedgerEntry(
+                    member_id=member.id,
+                    kind="earn",
+                    amount=5,
+                    reason="checkin",
+                    idempotency_key=f"many:{n}",
+                    created_at=ago(n / 2),
+                )
+            )
+    statements.clear()
+    got = await stats.figures(core.services, 30)
+
+    assert got["members"]["total"] == 45
+    assert len(statements) == few
