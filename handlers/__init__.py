@@ -17,6 +17,7 @@ from handlers import (
     nudges,
     points,
     presence,
+    privacy,
     profile,
     tiers,
 )
@@ -36,6 +37,7 @@ ROUTERS = [
     link.router,
     profile.router,
     nudges.router,
+    privacy.router,
     help.router,
     groups.router,
     presence.router,
