@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.context import Services
 from handlers import (
+    campaigns,
     checkin,
     coming_soon,
     communities,
@@ -43,6 +44,6 @@ ROUTERS = [
     presence.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = []
+HOOKS: list[tuple[str, Hook]] = [("deadlines", campaigns.hook)]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]
