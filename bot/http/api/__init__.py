@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.http.api import campaigns, communities, invites, members, privacy, roles
+from bot.http.api import campaigns, communities, invites, members, openapi, privacy, roles
 from bot.http.auth import require_bearer
 
 PREFIX = "/api"
@@ -13,6 +13,6 @@ PREFIX = "/api"
 def create_api() -> web.Application:
     """Routes relative to /api; mount with `app.add_subapp(PREFIX, create_api())`."""
     api = web.Application(middlewares=[require_bearer])
-    for subject in (members, communities, roles, invites, privacy, campaigns):
+    for subject in (members, communities, roles, invites, privacy, campaigns, openapi):
         subject.setup(api)
     return api
