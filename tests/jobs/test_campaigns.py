@@ -223,3 +223,17 @@ async def test_bad_fields_are_refused_by_name(core, data, field):
     with pytest.raises(Invalid) as refused:
         await admin.create(core.services, data)
     assert refused.value.field == field
+
+
+async def test_a_campaign_queued_at_night_waits_for_the_morning(core, clock, env, telegram, crowd):
+    services = core.services
+    clock.set(START.replace(hour=23))
+    answer, _ = await admin.create(services, {"segment": {"tier": "gold"}, "texts": {"en": "Hi"}})
+
+    await env.sender.drain()
+    assert telegram.calls == []
+    clock.set(START.replace(hour=8) + timedelta(days=1))
+    await env.sender.drain()
+
+    assert [c.text for c in telegram.calls] == ["Hi"]
+    assert (await admin.show(services, answer["id"]))["sent"] == 1
