@@ -118,9 +118,20 @@ async def forget_me(msg: Inbound, ctx: Context) -> Reply:
 
 
 async def forget(services: Services, member_id: int) -> list[int]:
-    """Erase the member's personal data (numbers kept, anonymous); the erased member ids."""
+    """Erase the member's personal data (numbers kept, anonymous); the erased member ids.
+
+    What the cache keeps about them (an open question, numbered options, a QR code, the
+    WeChat reply window) goes too; the rest of it expires within minutes."""
+    async with services.db.reader() as session:
+        accounts = await privacy.account_pairs(session, member_id)
     async with services.db.transaction() as session:
         erased = await privacy.erase(session, member_id, services.clock.now())
+    cache, keys = services.cache, services.cache.keys
     for one in erased:
-        await services.cache.delete(services.cache.keys.dialog(one))
+        for key in (keys.dialog, keys.wechat_invite_qr, keys.link_attempts, keys.invite_attempts):
+            await cache.delete(key(one))
+    for channel, external_id in accounts:
+        await cache.delete(keys.options(channel, external_id))
+        if channel == "wechat":
+            await cache.delete(keys.wechat_window(external_id))
     return erased

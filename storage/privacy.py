@@ -133,12 +133,17 @@ async def erase(session: AsyncSession, member_id: int, now: datetime) -> list[in
     return ids
 
 
-async def accounts(session: AsyncSession, member_id: int) -> list[str]:
-    """The member's app accounts as "channel id" (for /mydata)."""
+async def account_pairs(session: AsyncSession, member_id: int) -> list[tuple[str, str]]:
+    """The member's app accounts as (channel, external id), oldest first."""
     ids = await member_ids(session, member_id)
     rows = await session.execute(
         select(Identity.channel, Identity.external_id)
         .where(Identity.member_id.in_(ids))
         .order_by(Identity.id)
     )
-    return [f"{channel} {external_id}" for channel, external_id in rows.all()]
+    return [(str(channel), str(external_id)) for channel, external_id in rows.all()]
+
+
+async def accounts(session: AsyncSession, member_id: int) -> list[str]:
+    """The member's app accounts as "channel id" (for /mydata)."""
+    return [f"{c} {e}" for c, e in await account_pairs(session, member_id)]

@@ -146,6 +146,21 @@ async def test_the_button_confirms_too(core, chat):
     assert await _database_mentions(core, NAME) == []
 
 
+async def test_erasure_clears_what_the_cache_keeps_about_them(core, chat):
+    zoltan = await _arranged(core, chat)
+    member_id = (await _member(core, zoltan)).id
+    cache, keys = core.services.cache, core.services.cache.keys
+    await cache.set(keys.options("console", NAME), '["FORGETME:yes"]', 600)
+    await cache.set(keys.wechat_invite_qr(member_id), "https://qr.example/x", 600)
+    await zoltan.say("/forgetme")
+
+    await zoltan.say("yes")
+
+    assert await cache.get(keys.options("console", NAME)) is None
+    assert await cache.get(keys.wechat_invite_qr(member_id)) is None
+    assert await cache.get(keys.dialog(member_id)) is None
+
+
 async def test_writing_again_after_erasure_starts_a_new_member(core, chat):
     zoltan = await _arranged(core, chat)
     old_id = (await _member(core, zoltan)).id
