@@ -165,6 +165,11 @@ class OutboxRules(_Strict):
     shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
 
 
+class PrivacyRules(_Strict):
+    # The full notice /privacy shows, per language; a language not given gets the built-in one.
+    notice: dict[Locale, str] = Field(default_factory=dict)
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -177,6 +182,7 @@ class Rules(_Strict):
     orders: OrderRules = OrderRules()
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
+    privacy: PrivacyRules = PrivacyRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.context import Services
 from handlers import (
+    campaigns,
     checkin,
     coming_soon,
     communities,
@@ -17,6 +18,7 @@ from handlers import (
     nudges,
     points,
     presence,
+    privacy,
     profile,
     tiers,
 )
@@ -36,11 +38,12 @@ ROUTERS = [
     link.router,
     profile.router,
     nudges.router,
+    privacy.router,
     help.router,
     groups.router,
     presence.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = []
+HOOKS: list[tuple[str, Hook]] = [("deadlines", campaigns.hook)]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -362,3 +362,45 @@ Index("ix_checkins_day", Checkin.day)
 Index("ix_orders_created", Order.created_at)
 Index("ix_invites_created", Invite.created_at)
 Index("ix_community_members_community", CommunityMember.community_id, CommunityMember.status)
+
+
+class Campaign(Base):
+    """A message to a segment of members, now or at `send_at`, through the outbox.
+
+    state: scheduled (waits for `send_at`), sending (recipients being queued; a run that
+    stopped half way is taken up again, each member once), sent (everyone queued).
+    `segment` holds the filters (tier, community, channel, dormant_days, birthday_month,
+    top_spend_percent), all of which a member must match; `texts` is locale -> text.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    texts: Mapped[dict[str, str]] = mapped_column(JSON)
+    reward_points: Mapped[int] = mapped_column(Points, default=0)  # credited to each recipient
+    state: Mapped[str] = mapped_column(String(16))
+    send_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_campaigns_due", "state", "send_at"),)
+
+
+class CampaignRecipient(Base):
+    """One member of a campaign's segment, once: queued (`outbox_id`), muted or unreachable."""
+
+    __tablename__ = "campaign_recipients"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("campaigns.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued, muted, unreachable
+    outbox_id: Mapped[int | None] = mapped_column(Id, ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "member_id", name="uq_campaign_recipients_pair"),
+    )

@@ -29,6 +29,7 @@ from bot.http.server import create_app
 from bot.settings import Settings
 from handlers import ROUTERS
 from handlers.help import help_text
+from handlers.privacy import NOTICE as PRIVACY_NOTICE
 from storage.cache import Keys, MemoryCache, RedisCache
 from storage.db import Database
 from storage.migrate import upgrade
@@ -45,6 +46,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
 # The English help text as the actions declare it.
 HELP_TEXT = help_text(Translator("en"), Vocabulary(ROUTERS))
+# The line a new member's first answer ends with.
+PRIVACY_LINE = "\n" + PRIVACY_NOTICE
 ADMIN_TOKEN = "test-admin-token"
 SHOP_SECRET = "test-shop-secret"
 

@@ -45,7 +45,7 @@ from tests.channels.test_telegram import (
 )
 from tests.channels.test_telegram import channel_of as telegram_channel_of
 from tests.channels.test_wechat_webhook import WELCOME as WECHAT_WELCOME
-from tests.conftest import ADMIN_TOKEN, outbox_idle, sending_outbox
+from tests.conftest import ADMIN_TOKEN, PRIVACY_LINE, outbox_idle, sending_outbox
 from tests.fakes.telegram import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.fakes.wechat import FakeWeChat
 
@@ -322,7 +322,7 @@ async def test_past_the_daily_cap_a_reward_waits_for_review_and_approval_pays_on
     bob_joined = await apps.says(bob, f"/start ref_{code}")
     carol_joined = await apps.follows_with(carol, code)
 
-    assert bob_joined == "Welcome! You are now a member.\n" + GIFT + "\n" + HELP
+    assert bob_joined == "Welcome! You are now a member.\n" + GIFT + "\n" + HELP + PRIVACY_LINE
     assert carol_joined.content == WECHAT_WELCOME.replace("\n", f"\n{GIFT}\n", 1)
     told_ann = len(apps.fake.sent_to(ann))
 

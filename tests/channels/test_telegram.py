@@ -25,7 +25,7 @@ from bot.core.messages import Inbound, Reply
 from bot.http.server import create_app
 from storage import identities, ledger, members
 from storage.cache import Keys
-from tests.conftest import make_settings, outbox_idle, sending_outbox
+from tests.conftest import PRIVACY_LINE, make_settings, outbox_idle, sending_outbox
 from tests.fakes.telegram import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegram, running_fake
 
 SECRET = "tg-webhook-secret-0123456789"
@@ -42,7 +42,8 @@ HELP = (
     "• Interest communities: “communities” or /communities\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en\n"
-    "• Birthday (double points): /birthday MM-DD"
+    "• Birthday (double points): /birthday MM-DD\n"
+    "• Privacy: /privacy, /mydata, /forgetme"
 )
 CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
 NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"
@@ -412,6 +413,9 @@ async def test_startup_publishes_commands_in_english_and_chinese(
         {"command": "link", "description": "Link your WeChat and Telegram accounts"},
         {"command": "lang", "description": "Choose your language"},
         {"command": "birthday", "description": "Set your birthday for double points"},
+        {"command": "privacy", "description": "What we keep about you, and why"},
+        {"command": "mydata", "description": "See what we keep about you"},
+        {"command": "forgetme", "description": "Erase your personal data"},
         {"command": "help", "description": "What I can do"},
     ]
     chinese = {c["command"]: c["description"] for c in fake.commands["zh"]}
@@ -559,7 +563,7 @@ async def test_start_shows_the_menu_with_action_codes(tg: TelegramBot, fake: Fak
     ann = new_user()
     assert await tg.post(message_update(ann, "/start")) == 200
     [sent] = await fake.wait_sent(1)
-    assert sent.text == "Welcome! You are now a member.\n" + HELP
+    assert sent.text == "Welcome! You are now a member.\n" + HELP + PRIVACY_LINE
     assert sent.buttons == MENU
     assert all(len(data.encode()) <= 64 for row in sent.buttons for _, data in row)
 
@@ -681,7 +685,7 @@ async def test_start_payload_becomes_a_referral_only_when_valid(
         "ref_a-b_C-9": "There is no invite code ABC9. Please check it and try again.\n",
         "ref_" + "A" * 60: "There is no invite code AAAAAAAAAAAA. Please check it and try again.\n",
     }.get(referral or "", "")
-    assert sent.text == "Welcome! You are now a member.\n" + unknown_code + HELP
+    assert sent.text == "Welcome! You are now a member.\n" + unknown_code + HELP + PRIVACY_LINE
 
 
 # -- groups -----------------------------------------------------------------------------------
@@ -899,7 +903,7 @@ async def test_member_flooding_is_told_once_then_dropped(
     assert await tg.post(message_update(new_user(), "/points")) == 200
     sent = await fake.wait_sent(22)
     to_ann = [s.text for s in sent if s.chat_id == ann]
-    assert to_ann[:20] == ["Welcome! You are now a member.\n" + HELP] + [HELP] * 19
+    assert to_ann[:20] == ["Welcome! You are now a member.\n" + HELP + PRIVACY_LINE] + [HELP] * 19
     assert to_ann[20:] == ["You're sending messages too fast. Please wait a minute."]
 
 

@@ -11,6 +11,7 @@ from storage import invites, members
 from storage.models import Member
 from tests.channels import test_telegram as base
 from tests.channels.test_telegram import HELP, TelegramBot, message_update, new_user
+from tests.conftest import PRIVACY_LINE
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
 
 # The webhook app and the fake Bot API, shared with the channel's main tests.
@@ -82,7 +83,7 @@ async def test_deep_link_from_the_invite_reply_welcomes_a_new_member_with_the_gi
 
     answer = await says(tg, fake, bob, f"/start {payload}")
 
-    assert answer == WELCOME + GIFT + HELP
+    assert answer == WELCOME + GIFT + HELP + PRIVACY_LINE
     assert await tg.balance(bob) == 20
     inviter, invitee = await member_of(tg, ann), await member_of(tg, bob)
     async with tg.core.services.db.reader() as session:

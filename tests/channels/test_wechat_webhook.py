@@ -22,7 +22,7 @@ from tests.channels.conftest import (
     wechat_encrypt,
     wechat_settings,
 )
-from tests.conftest import HELP_TEXT
+from tests.conftest import HELP_TEXT, PRIVACY_LINE
 from tests.fakes.wechat import FakeWeChat
 
 OPTIONS = (
@@ -30,7 +30,7 @@ OPTIONS = (
     "[7] Complain  [8] Link accounts"
 )
 HELP_REPLY = f"{HELP_TEXT}\n{OPTIONS}"
-WELCOME = f"Welcome! You are now a member.\n{HELP_REPLY}"
+WELCOME = f"Welcome! You are now a member.\n{HELP_TEXT}{PRIVACY_LINE}\n{OPTIONS}"
 SHORT_HELP = f"Sorry, I didn't understand that.\n\n{HELP_REPLY}"
 CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
 ALREADY = "You have already checked in today (1-day streak). Come back tomorrow for 5 points."

@@ -7,7 +7,7 @@ import pytest
 from bot.core.messages import Inbound
 from bot.core.router import UNKNOWN, Route, Vocabulary
 from handlers import ROUTERS
-from tests.conftest import HELP_TEXT
+from tests.conftest import HELP_TEXT, PRIVACY_LINE
 from tests.handlers.conftest import UNKNOWN_REPLY
 
 WORDS = Vocabulary(ROUTERS)
@@ -215,7 +215,7 @@ async def test_help_welcomes_a_new_member_once(chat):
     second = await alice.say("/start")
 
     assert first is not None and second is not None
-    assert first.text == "Welcome! You are now a member.\n" + HELP_TEXT
+    assert first.text == "Welcome! You are now a member.\n" + HELP_TEXT + PRIVACY_LINE
     assert second.text == HELP_TEXT
 
 

@@ -48,7 +48,7 @@ async def test_wrong_method_is_json_405_with_allow(http, chat):
     async with http.patch("/api/members/console/alice", headers=AUTH) as resp:
         status, body, allow = resp.status, await resp.json(), resp.headers.get("Allow")
 
-    assert (status, body, allow) == (405, {"error": "method not allowed"}, "GET,HEAD")
+    assert (status, body, allow) == (405, {"error": "method not allowed"}, "DELETE,GET,HEAD")
     assert (await answer(http, "POST", "/healthz"))[::2] == (405, {"error": "method not allowed"})
 
 

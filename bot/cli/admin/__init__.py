@@ -10,12 +10,12 @@ import sys
 from typing import Any
 
 from bot.admin.errors import AdminError, Invalid
-from bot.cli.admin import communities, invites, members, roles
+from bot.cli.admin import campaigns, communities, invites, members, roles, transfer
 from bot.cli.runtime import Failed, open_core
 from bot.core.messages import clean_text
 from bot.settings import Settings
 
-SUBJECTS = (members, communities, roles, invites)
+SUBJECTS = (members, communities, roles, invites, campaigns, transfer)
 # API field names as the options that carry them on the command line.
 OPTION_OF = {
     "names": "--name",
@@ -30,6 +30,14 @@ OPTION_OF = {
     "limit": "--limit",
     "status": "--status",
     "community": "--community",
+    "texts": "--text",
+    "reward_points": "--reward-points",
+    "send_at": "--at",
+    "segment.tier": "--tier",
+    "segment.community": "--community",
+    "segment.dormant_days": "--dormant-days",
+    "segment.birthday_month": "--birthday-month",
+    "segment.top_spend_percent": "--top-spend-percent",
 }
 
 

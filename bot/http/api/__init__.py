@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.http.api import communities, invites, members, outbox, roles, stats
+from bot.http.api import (
+    campaigns,
+    communities,
+    invites,
+    members,
+    openapi,
+    outbox,
+    privacy,
+    roles,
+    stats,
+)
 from bot.http.auth import require_bearer
 
 PREFIX = "/api"
@@ -13,6 +23,16 @@ PREFIX = "/api"
 def create_api() -> web.Application:
     """Routes relative to /api; mount with `app.add_subapp(PREFIX, create_api())`."""
     api = web.Application(middlewares=[require_bearer])
-    for subject in (members, communities, roles, invites, outbox, stats):
+    for subject in (
+        members,
+        communities,
+        roles,
+        invites,
+        outbox,
+        stats,
+        privacy,
+        campaigns,
+        openapi,
+    ):
         subject.setup(api)
     return api
