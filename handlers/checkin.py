@@ -44,6 +44,11 @@ def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: 
     label=N_("Check in"),
     help=N_("Check in daily for points: send “checkin” or /checkin"),
     summary=N_("Check in for today's points"),
+    phrases={
+        "zh_CN": ("我要签到", "签个到", "每日签到"),
+        "zh_TW": ("我要簽到", "簽個到", "每日簽到"),
+        "en": ("check in", "check-in", "check in today"),
+    },
 )
 async def checkin(msg: Inbound, ctx: Context) -> Reply:
     """Credit today's check-in once, however many arrive at once; tell the streak either way."""

@@ -22,6 +22,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
+from handlers.durations import wait_text
 from handlers.tiers import TierChange, apply_growth, upgrade_text
 from storage import invites, ledger
 from storage.members import INVITE_ALPHABET
@@ -31,6 +32,7 @@ router = Router("invites")
 log = logging.getLogger("memberbot.invites")
 
 REFERRAL_PREFIX = "ref_"
+MIN_CODE, MAX_CODE = 4, 12
 
 
 # Keyed by the invite, not the invitee: linking accounts moves an invite to another member id,
@@ -51,6 +53,11 @@ def reward_key(invite_id: int) -> str:
     label=N_("Invite"),
     help=N_("Invite friends, both of you get points: “invite” or /invite"),
     summary=N_("Your invite link: friends and you get points"),
+    phrases={
+        "zh_CN": ("邀请好友", "我的邀请码"),
+        "zh_TW": ("邀請好友", "我的邀請碼"),
+        "en": ("invite friends", "invite a friend", "my invite code"),
+    },
 )
 async def invite(msg: Inbound, ctx: Context) -> Reply:
     """`/invite`: my code, link and counts; `/invite CODE` (邀请码 CODE): I was invited."""
@@ -127,18 +134,32 @@ async def attribute(ctx: Context, raw_code: str, *, via: str) -> str:
     rules = services.rules.invites
     cache = services.cache
     code = invites.normalise_code(raw_code)
+    if not plausible_code(code):
+        # Not a code at all ("好友", emoji): a slip of the keyboard, so no try is used up.
+        raise DomainError(
+            N_(
+                "An invite code is {min} to {max} letters and digits, like {example}. "
+                "Please check it and try again."
+            ),
+            min=MIN_CODE,
+            max=MAX_CODE,
+            example=me.invite_code,
+        )
     # Counted before looking (a burst of guesses cannot all slip under the limit), typed or
     # not: a hand-made deep link is a guess too.
     tries = await cache.incr(cache.keys.invite_attempts(me.id), ttl=rules.wrong_code_minutes * 60)
     if tries > rules.wrong_code_limit:
-        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+        raise DomainError(
+            N_("Too many wrong codes. Please try again in {wait}."),
+            wait=wait_text(ctx.t, rules.wrong_code_minutes),
+        )
     now = services.clock.now()
     async with services.db.transaction() as session:
         inviter = await _inviter(session, code)
         if inviter is None:
             raise DomainError(
                 N_("There is no invite code {code}. Please check it and try again."),
-                code=code[:12] or "-",
+                code=code[:MAX_CODE],
             )
         await _check_can_be_invited(session, services.rules, inviter, me, now)
         invite_id = await invites.attribute(session, inviter.id, me.id, via, now)
@@ -171,8 +192,13 @@ async def attribute(ctx: Context, raw_code: str, *, via: str) -> str:
     )
 
 
+def plausible_code(code: str) -> bool:
+    """Letters and digits at all: "好友" or emoji are words or slips, not a guess at a code."""
+    return bool(code) and code.isascii()
+
+
 async def _inviter(session: AsyncSession, code: str) -> Member | None:
-    if not 4 <= len(code) <= 12 or any(ch not in INVITE_ALPHABET for ch in code):
+    if not MIN_CODE <= len(code) <= MAX_CODE or any(ch not in INVITE_ALPHABET for ch in code):
         return None
     return await invites.member_by_code(session, code)
 

@@ -38,6 +38,11 @@ def entry_line(t: Translator, entry: LedgerEntry, ctx: Context) -> str:
     label=N_("Points"),
     help=N_("Your points and history: “points” or /points"),
     summary=N_("Your points and recent history"),
+    phrases={
+        "zh_CN": ("我的积分", "查积分", "积分查询", "查询积分", "积分余额"),
+        "zh_TW": ("我的積分", "查積分", "積分查詢", "查詢積分", "積分餘額"),
+        "en": ("my points", "balance", "my balance", "points balance"),
+    },
 )
 async def points(msg: Inbound, ctx: Context) -> Reply:
     """Expire what is due first, so the balance shown is the balance that can be spent."""
