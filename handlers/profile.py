@@ -58,11 +58,16 @@ def parse_birthday(text: str) -> str | None:
     summary=N_("Choose your language"),
 )
 async def language(msg: Inbound, ctx: Context) -> Reply:
-    choice = LANGUAGE_ALIASES.get(msg.args.strip().lower())
+    asked = msg.args.strip()
+    choice = LANGUAGE_ALIASES.get(asked.lower())
     if choice is None:
         options = ", ".join(f"{code} {name}" for code, name in LANGUAGE_NAMES.items())
+        lines = [ctx.t(N_("Choose a language: {options}. For example: /lang en"), options=options)]
+        if asked:
+            # Said first: showing only the menu reads as if "/lang fr" had been ignored.
+            lines.insert(0, ctx.t(N_("{language} is not supported."), language=asked[:20]))
         return Reply(
-            ctx.t(N_("Choose a language: {options}. For example: /lang en"), options=options),
+            "\n".join(lines),
             buttons=tuple(Button(name, f"LANG:{code}") for code, name in LANGUAGE_NAMES.items()),
         )
     async with ctx.services.db.transaction() as session:

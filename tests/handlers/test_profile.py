@@ -60,14 +60,21 @@ async def test_language_can_be_changed_again(chat, probe):
     assert (await probe.member(alice)).locale == "en"
 
 
-@pytest.mark.parametrize("said", ["/lang", "/lang klingon"])
-async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said):
+@pytest.mark.parametrize(
+    ("said", "first"),
+    [
+        ("/lang", ""),
+        ("/lang klingon", "klingon is not supported.\n"),
+        ("语言 fr", "fr is not supported.\n"),
+    ],
+)
+async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said, first):
     alice = chat("alice")
 
     reply = await alice.say(said)
 
     assert reply is not None
-    assert reply.text == (
+    assert reply.text == first + (
         "Choose a language: zh_CN 简体中文, zh_TW 繁體中文, en English. For example: /lang en"
     )
     assert reply.buttons == (
