@@ -53,6 +53,9 @@ class Action:
     # locale -> whole messages that mean this action ("我的积分", "check in"); matched after
     # `normal`, and before keywords, so "邀请好友" is not "邀请" with the code "好友".
     phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Stands in for a feature not built yet ("coming soon"): the real action of that name,
+    # and any word a real action claims, win over it, so building one needs no coordination.
+    placeholder: bool = False
 
 
 class Router:
@@ -74,6 +77,7 @@ class Router:
         help: str | None = None,
         summary: str | None = None,
         phrases: Mapping[str, tuple[str, ...]] | None = None,
+        placeholder: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.actions.append(
@@ -88,6 +92,7 @@ class Router:
                     summary,
                     self.middlewares,
                     dict(phrases or {}),
+                    placeholder,
                 )
             )
             return handler
@@ -110,13 +115,15 @@ class Vocabulary:
         self.keywords: dict[str, str] = {}
         self.menu_keys: dict[str, str] = {}
         self.phrases: dict[str, str] = {}
-        for router in routers:
-            for action in router.actions:
-                self._add(action)
+        declared = [action for router in routers for action in router.actions]
+        for action in sorted(declared, key=lambda a: a.placeholder):  # stable: real ones first
+            self._add(action)
         self._by_length = sorted(self.keywords, key=len, reverse=True)
 
     def _add(self, action: Action) -> None:
         if action.name in self.actions:
+            if action.placeholder:
+                return
             raise ValueError(f"action {action.name!r} registered twice")
         self.actions[action.name] = action
         words = [w for found in action.keywords.values() for w in found]
@@ -132,6 +139,8 @@ class Vocabulary:
             (self.phrases, sorted({normal(w) for w in [*words, *said]})),
         ):
             for key in keys:
+                if action.placeholder and table.get(key, action.name) != action.name:
+                    continue
                 if table.get(key, action.name) != action.name:
                     raise ValueError(f"{key!r} names both {table[key]!r} and {action.name!r}")
                 table[key] = action.name

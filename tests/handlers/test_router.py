@@ -195,8 +195,6 @@ async def test_unknown_text_gets_a_short_help_not_silence(chat):
         "TIER",
         "INVITE",
         "COMMUNITIES",
-        "REWARDS",
-        "COMPLAIN",
         "LINK",
     ]
 
