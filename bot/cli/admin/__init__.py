@@ -30,6 +30,7 @@ OPTION_OF = {
     "limit": "--limit",
     "status": "--status",
     "community": "--community",
+    "by": "--by",
 }
 
 
