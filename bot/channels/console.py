@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, TextIO
 
-from bot.core.messages import Inbound, Reply, clean_text, numbered_text
+from bot.core.messages import Button, Inbound, Reply, clean_text, numbered_text, options
 from bot.core.options import NumberedOptions
 from bot.core.ports import Delivery
 
@@ -51,6 +51,7 @@ class ConsoleChat:
         pusher = senders.pushers[channel]
         self.pusher = pusher if isinstance(pusher, ConsolePusher) else None
         self.options = NumberedOptions(core.services.cache)
+        self.latest: tuple[Button, ...] = ()  # what typed numbers pick now (as `options` does)
 
     def pushed(self) -> list[Reply]:
         """Messages the bot pushed to this person (e.g. an invite reward), oldest first."""
@@ -72,31 +73,49 @@ class ConsoleChat:
         reply = await self.core.dispatcher.handle(inbound)
         if reply is not None:
             await self.options.remember(self.channel, self.name, reply)
+            # As the cache keeps them: a reply without options leaves the earlier ones.
+            self.latest = options(reply) or self.latest
         # The terminal is one conversation: what this message made the bot push to others
         # is done before the next line is read.
         await self.core.services.pushes.settle()
         return reply
 
 
-async def run_shell(core: Core, name: str, stdin: TextIO, stdout: TextIO) -> int:
-    """Read lines until end of input; answer each. Blank lines are skipped."""
-    chat = ConsoleChat(core, name)
-    interactive = stdin.isatty()
-    if interactive:
-        stdout.write(
-            f"memberbot shell, chatting as {name}. Try: help, 签到, points. Ctrl-D ends.\n"
-        )
+def pick_note(text: str, choices: int) -> str | None:
+    """What the terminal says when a typed number cannot pick an option (it is still sent:
+    it may answer a question), or None when it can, or is no option number at all."""
+    typed = text.strip()
+    if not (typed.isascii() and typed.isdigit()) or len(typed) > 2:
+        return None
+    if choices == 0:
+        return f"(nothing to pick: the last reply had no numbered options; sent “{typed}” as text)"
+    if not 1 <= int(typed) <= choices:
+        return f"(there is no option {typed}: the latest options are 1 to {choices})"
+    return None
+
+
+async def converse(chat: ConsoleChat, line: str) -> str:
+    """One turn as the terminal shows it: any note, the reply, then what was pushed."""
+    shown = []
+    if note := pick_note(line, len(chat.latest)):
+        shown.append(note)
+    reply = await chat.say(line)
+    shown.extend(numbered_text(r) for r in [reply, *chat.pushed()] if r is not None)
+    return "\n".join(shown)
+
+
+async def run_piped(chat: ConsoleChat, stdin: TextIO, stdout: TextIO) -> int:
+    """Lines from a pipe or file until its end: each echoed as "> line", then its answer and
+    a blank line, so a transcript reads turn by turn. Blank lines are skipped."""
     while True:
-        if interactive:
-            stdout.write("> ")
-            stdout.flush()
         line = await asyncio.to_thread(stdin.readline)
         if not line:
             return 0
         if not line.strip():
             continue
-        reply = await chat.say(line)
-        for shown in [reply, *chat.pushed()]:
-            if shown is not None:
-                stdout.write(numbered_text(shown) + "\n")
+        said = clean_text(line, ECHO_LIMIT)
+        stdout.write(f"> {said}\n{await converse(chat, line)}\n\n")
         stdout.flush()
+
+
+ECHO_LIMIT = 200  # characters of a piped line echoed back (the bot still gets all of it)
