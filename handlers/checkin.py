@@ -11,7 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
+from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
 

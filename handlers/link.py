@@ -15,7 +15,7 @@ from bot.core.messages import Inbound, Reply
 from bot.core.router import LINK_CODE, Router
 from handlers.durations import wait_text
 from handlers.help import unknown
-from handlers.invites import after_merge
+from handlers.invite_merge import after_merge
 from handlers.tiers import tier_label
 from storage import checkins, invites, ledger, links, members
 
