@@ -71,8 +71,13 @@ def test_posing_as_app_members_links_accounts_offline(home: Path):
     code = CODE.search(issued.stdout)
     assert code is not None, issued.stdout
 
-    linked = shell(home, "--app", "telegram", "--as", "424242", said=f"{code.group(1)}\npoints\n")
-    again = shell(home, "--app", "wechat", "--as", "oWX-1", said="/link\n")
+    linked = shell(
+        home, "--app", "telegram", "--as", "424242", said=f"{code.group(1)}\npoints\ninvite\n"
+    )
+    again = shell(home, "--app", "wechat", "--as", "oWX-1", said="/link\ninvite\n")
+    invite_code = re.search(r"Your invite code: (\w+)", linked.stdout)
+    qr_code = re.search(r"Your invite code: (\w+)", again.stdout)
+    assert invite_code is not None and qr_code is not None
 
     assert linked.returncode == 0, linked.stderr
     assert linked.stdout.startswith(
@@ -80,6 +85,15 @@ def test_posing_as_app_members_links_accounts_offline(home: Path):
         "> points\nYour points: 5\n"
     )
     assert CODE.search(again.stdout) is not None
+    # The app's own answers, made up and marked offline: nothing reaches Telegram or WeChat.
+    assert (
+        f"Your invite link: https://t.me/offline_memberbot?start=ref_{invite_code.group(1)}\n"
+        in linked.stdout
+    )
+    assert (
+        "Your invite QR code (friends scan it to follow us): "
+        f"https://example.invalid/offline-qr?scene=ref_{qr_code.group(1)}\n" in again.stdout
+    )
 
 
 def test_app_must_be_one_the_bot_speaks(home: Path):

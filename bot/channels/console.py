@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import quote
 
 from bot.core.messages import Button, Inbound, Reply, clean_text, numbered_text, options
 from bot.core.options import NumberedOptions
-from bot.core.ports import Delivery
+from bot.core.ports import Delivery, InviteLink
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -28,6 +29,37 @@ class ConsolePusher:
 
     def collect(self, chat_id: str) -> list[Reply]:
         return self.inbox.pop(chat_id, [])
+
+
+OFFLINE_BOT = "offline_memberbot"  # a made-up bot name: the links say they lead nowhere
+
+
+class OfflineApp(ConsolePusher):
+    """WeChat or Telegram as `memberbot shell --app` poses them: pushes wait in the inbox,
+    and the app's own answers (invite deep link or QR, a group's one-person link) are made up
+    and marked offline, so they can be read without reaching the app."""
+
+    async def invite_link(self, member_id: int, payload: str) -> InviteLink | None:
+        if self.channel == "telegram":
+            return InviteLink("link", f"https://t.me/{OFFLINE_BOT}?start={payload}")
+        return InviteLink("qr", f"https://example.invalid/offline-qr?scene={payload}")
+
+    def share_url(self, url: str, text: str) -> str | None:
+        if self.channel != "telegram":
+            return None
+        return f"https://t.me/share/url?url={quote(url, safe='')}&text={quote(text, safe='')}"
+
+    async def personal_link(self, chat_id: str, name: str, hours: int) -> str | None:
+        return f"https://t.me/+offline-{quote(name.replace(' ', '-'), safe='')}"
+
+    async def revoke_link(self, chat_id: str, link: str) -> None:
+        return None
+
+    async def answer_join_request(self, chat_id: str, user_id: str, approve: bool) -> bool:
+        return True
+
+    async def remove(self, chat_id: str, user_id: str) -> None:
+        return None
 
 
 class ConsoleChat:

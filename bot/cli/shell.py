@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.channels.console import ConsoleChat, ConsolePusher, converse, run_piped
+from bot.channels.console import ConsoleChat, ConsolePusher, OfflineApp, converse, run_piped
 from bot.cli.runtime import open_core
 from bot.settings import Settings
 
@@ -60,7 +60,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
         # Posing as an app's member sends nothing to that app, even where its token is set:
         # what the bot pushes to its members waits in the terminal's inbox instead.
-        core.services.senders.add(ConsolePusher(args.app))
+        core.services.senders.add(
+            ConsolePusher() if args.app == "console" else OfflineApp(args.app)
+        )
         chat = ConsoleChat(core, args.name or _login_name(), channel=args.app)
         if sys.stdin.isatty() and sys.stdout.isatty():
             return await run_interactive(chat, sys.stdout, _session(Path.home() / HISTORY))
