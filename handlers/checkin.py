@@ -11,7 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
+from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
 
@@ -44,6 +44,11 @@ def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: 
     label=N_("Check in"),
     help=N_("Check in daily for points: send “checkin” or /checkin"),
     summary=N_("Check in for today's points"),
+    phrases={
+        "zh_CN": ("我要签到", "签个到", "每日签到"),
+        "zh_TW": ("我要簽到", "簽個到", "每日簽到"),
+        "en": ("check in", "check-in", "check in today"),
+    },
 )
 async def checkin(msg: Inbound, ctx: Context) -> Reply:
     """Credit today's check-in once, however many arrive at once; tell the streak either way."""

@@ -26,9 +26,23 @@ GROUP_LINK_HOURS = 24
 SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+# Whose name a reader of each language can read when theirs is missing: traditional-Chinese
+# readers read simplified Chinese far better than English.
+NAME_FALLBACKS = {"zh_TW": ("zh_TW", "zh_CN", "en"), "zh_CN": ("zh_CN", "zh_TW", "en")}
+
+
 def name_of(community: Community, locale: str) -> str:
     names = community.names or {}
-    return names.get(locale) or names.get("en") or next(iter(names.values()), community.slug)
+    for tried in NAME_FALLBACKS.get(locale, (locale, "en")):
+        if names.get(tried):
+            return names[tried]
+    return next(iter(names.values()), community.slug)
+
+
+def named(community: Community, typed: str) -> bool:
+    """Whether `typed` (NFKC, lower-cased) is one of the community's names, in any language."""
+    names = (community.names or {}).values()
+    return any(" ".join(unicodedata.normalize("NFKC", n).lower().split()) == typed for n in names)
 
 
 def qualifies(rules: Rules, member: Member, community: Community) -> bool:
@@ -85,13 +99,16 @@ async def show_communities(msg: Inbound, ctx: Context) -> Reply:
 
 
 async def _community(ctx: Context, raw: str) -> Community:
-    slug = unicodedata.normalize("NFKC", raw).strip().lower()
+    slug = " ".join(unicodedata.normalize("NFKC", raw).lower().split())
     if not slug:
         raise DomainError(N_("Which one? Send “communities” to see the list."))
     found = None
-    if len(slug) <= 32 and set(slug) <= SLUG_CHARS:
-        async with ctx.services.db.reader() as session:
+    async with ctx.services.db.reader() as session:
+        if len(slug) <= 32 and set(slug) <= SLUG_CHARS:
             found = await communities.by_slug(session, slug)
+        if found is None:
+            # The list shows names, not only slugs: "加入 咖啡爱好者", "join Coffee lovers".
+            found = next((c for c in await communities.listing(session) if named(c, slug)), None)
     if found is None:
         raise DomainError(
             N_("There is no community called {slug}. Send “communities” to see the list."),

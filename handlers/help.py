@@ -37,6 +37,12 @@ def with_help(ctx: Context, first: str) -> Reply:
     keywords={"zh_CN": ("帮助", "菜单"), "zh_TW": ("幫助", "選單"), "en": ("help", "menu")},
     menu="HELP",
     summary=N_("What I can do"),
+    # A new member's first words are often a greeting: they get the welcome.
+    phrases={
+        "zh_CN": ("你好", "您好", "嗨", "在吗"),
+        "zh_TW": ("你好", "您好", "嗨", "在嗎"),
+        "en": ("hello", "hi", "hey", "start"),
+    },
 )
 async def show_help(msg: Inbound, ctx: Context) -> Reply:
     lines = []

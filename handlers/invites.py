@@ -1,46 +1,61 @@
-"""Invites: a member's code and link, attributing new members, and rewarding both sides.
+"""Invites: a member's code and link, and attributing new members (the welcome gift at once).
 
 Attribution happens once per invitee (a unique row), only for members new within the window,
-never to oneself; the invitee's welcome points come at once, the inviter's reward when the
-invitee first checks in, or, past the inviter's daily cap, after a moderator's review.
+never to oneself. The inviter's reward (at the invitee's first check-in, or after a moderator's
+review past the daily cap) is in handlers/invite_rewards.py; what linking accounts does to
+invites, in handlers/invite_merge.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.clock import local_day
-from bot.core.context import Context, Services
+from bot.core.context import Context
 from bot.core.errors import DomainError
-from bot.core.i18n import N_, Translator
+from bot.core.i18n import N_
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.tiers import TierChange, apply_growth, upgrade_text
+from handlers.durations import wait_text
+
+# Re-exported: the reward and merge halves were here once, and callers may still look here.
+from handlers.invite_merge import after_merge
+from handlers.invite_rewards import (
+    Settled,
+    lock_for_checkin,
+    review,
+    reward_key,
+    reward_on_first_checkin,
+    tell_inviter,
+    welcome_key,
+)
 from storage import invites, ledger
 from storage.members import INVITE_ALPHABET
-from storage.models import Invite, LedgerEntry, Member
+from storage.models import Member
 
 router = Router("invites")
 log = logging.getLogger("memberbot.invites")
 
 REFERRAL_PREFIX = "ref_"
+MIN_CODE, MAX_CODE = 4, 12
 
-
-# Keyed by the invite, not the invitee: linking accounts moves an invite to another member id,
-# and voiding it later must still find what it paid.
-def welcome_key(invite_id: int) -> str:
-    return f"invite-welcome:{invite_id}"
-
-
-def reward_key(invite_id: int) -> str:
-    return f"invite-reward:{invite_id}"
+__all__ = [
+    "REFERRAL_PREFIX",
+    "Settled",
+    "after_merge",
+    "attribute",
+    "lock_for_checkin",
+    "review",
+    "reward_key",
+    "reward_on_first_checkin",
+    "router",
+    "tell_inviter",
+    "welcome_key",
+    "welcome_referral",
+]
 
 
 @router.action(
@@ -51,6 +66,11 @@ def reward_key(invite_id: int) -> str:
     label=N_("Invite"),
     help=N_("Invite friends, both of you get points: “invite” or /invite"),
     summary=N_("Your invite link: friends and you get points"),
+    phrases={
+        "zh_CN": ("邀请好友", "我的邀请码"),
+        "zh_TW": ("邀請好友", "我的邀請碼"),
+        "en": ("invite friends", "invite a friend", "my invite code"),
+    },
 )
 async def invite(msg: Inbound, ctx: Context) -> Reply:
     """`/invite`: my code, link and counts; `/invite CODE` (邀请码 CODE): I was invited."""
@@ -127,18 +147,32 @@ async def attribute(ctx: Context, raw_code: str, *, via: str) -> str:
     rules = services.rules.invites
     cache = services.cache
     code = invites.normalise_code(raw_code)
+    if not plausible_code(code):
+        # Not a code at all ("好友", emoji): a slip of the keyboard, so no try is used up.
+        raise DomainError(
+            N_(
+                "An invite code is {min} to {max} letters and digits, like {example}. "
+                "Please check it and try again."
+            ),
+            min=MIN_CODE,
+            max=MAX_CODE,
+            example=me.invite_code,
+        )
     # Counted before looking (a burst of guesses cannot all slip under the limit), typed or
     # not: a hand-made deep link is a guess too.
     tries = await cache.incr(cache.keys.invite_attempts(me.id), ttl=rules.wrong_code_minutes * 60)
     if tries > rules.wrong_code_limit:
-        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+        raise DomainError(
+            N_("Too many wrong codes. Please try again in {wait}."),
+            wait=wait_text(ctx.t, rules.wrong_code_minutes),
+        )
     now = services.clock.now()
     async with services.db.transaction() as session:
         inviter = await _inviter(session, code)
         if inviter is None:
             raise DomainError(
                 N_("There is no invite code {code}. Please check it and try again."),
-                code=code[:12] or "-",
+                code=code[:MAX_CODE],
             )
         await _check_can_be_invited(session, services.rules, inviter, me, now)
         invite_id = await invites.attribute(session, inviter.id, me.id, via, now)
@@ -171,8 +205,13 @@ async def attribute(ctx: Context, raw_code: str, *, via: str) -> str:
     )
 
 
+def plausible_code(code: str) -> bool:
+    """Letters and digits at all: "好友" or emoji are words or slips, not a guess at a code."""
+    return bool(code) and code.isascii()
+
+
 async def _inviter(session: AsyncSession, code: str) -> Member | None:
-    if not 4 <= len(code) <= 12 or any(ch not in INVITE_ALPHABET for ch in code):
+    if not MIN_CODE <= len(code) <= MAX_CODE or any(ch not in INVITE_ALPHABET for ch in code):
         return None
     return await invites.member_by_code(session, code)
 
@@ -192,198 +231,3 @@ async def _check_can_be_invited(
         raise DomainError(N_("That code's owner joined after you, so it cannot count for you."))
     if await invites.of_invitee(session, me.id) is not None:
         raise DomainError(N_("You have already been invited; an invitation counts once."))
-
-
-@dataclass(frozen=True)
-class Settled:
-    """An invite reward decided inside a transaction; told to the inviter after it commits."""
-
-    invite_id: int
-    inviter_id: int
-    status: str
-    points: int = 0
-    balance: int = 0
-    tier: TierChange | None = None
-
-
-async def lock_for_checkin(session: AsyncSession, invitee_id: int) -> Invite | None:
-    """First thing in a check-in transaction: lock the member (MemberMerged if linking folded
-    them into another meanwhile) and, if their invite waits for this first check-in, its
-    inviter too, in id order (the order a merge locks members in)."""
-    invite = await invites.of_invitee(session, invitee_id)
-    if invite is None or invite.status != invites.WAITING:
-        await ledger.lock_member(session, invitee_id)
-        return None
-    await invites.lock_pair(session, invitee_id, invite.inviter_id)
-    return invite
-
-
-async def reward_on_first_checkin(
-    session: AsyncSession, services: Services, invitee_id: int, now: datetime
-) -> Settled | None:
-    """Called in the invitee's check-in transaction (after `waiting_invite` found one):
-    settle their invite, at most once."""
-    rules = services.rules
-    day = local_day(now, services.settings.tz)
-    invite = await invites.settle_first_checkin(
-        session, invitee_id, day, rules.invites.daily_review_threshold, now
-    )
-    if invite is None:
-        return None
-    if invite.status == invites.REVIEW:
-        log.info("invite reward held for review invite=%s inviter=%s", invite.id, invite.inviter_id)
-        return Settled(invite.id, invite.inviter_id, invite.status)
-    return await _pay(session, services, invite, now)
-
-
-async def _pay(session: AsyncSession, services: Services, invite: Invite, now: datetime) -> Settled:
-    rules = services.rules
-    points = rules.invites.inviter_points
-    balance = 0
-    if points:
-        moved = await ledger.earn(
-            session,
-            invite.inviter_id,
-            points,
-            "invite-reward",
-            reward_key(invite.id),
-            now,
-            expiry_days=rules.points.expiry_days,
-        )
-        balance = moved.balance
-        services.metrics.points_issued.labels("invite").inc(points)
-    change = await apply_growth(session, rules, invite.inviter_id, rules.growth.per_invite)
-    return Settled(invite.id, invite.inviter_id, invites.REWARDED, points, balance, change)
-
-
-async def tell_inviter(session: AsyncSession, services: Services, settled: Settled | None) -> bool:
-    """In the transaction that decided the reward: queue the inviter's push (the outbox sends
-    it in their app and language once this commits). True when a push was queued: wake the
-    sender after the commit."""
-    if settled is None:
-        return False
-    growth = services.rules.growth.per_invite
-
-    def render(t: Translator) -> Reply:
-        if settled.status == invites.REVIEW:
-            return Reply(
-                t(
-                    N_(
-                        "A friend you invited checked in for the first time. You have had many "
-                        "invite rewards today, so this one waits for a quick review."
-                    )
-                )
-            )
-        if settled.status == invites.REJECTED:
-            return Reply(t(N_("An invite reward of yours was not approved after review.")))
-        lines = [
-            t(
-                N_(
-                    "A friend you invited checked in for the first time: +{points} points and "
-                    "+{growth} growth for you. Balance: {balance}."
-                ),
-                points=settled.points,
-                growth=growth,
-                balance=settled.balance,
-            )
-        ]
-        if settled.tier is not None and settled.tier.upgraded:
-            lines.append(upgrade_text(t, services.rules, settled.tier.new))
-        return Reply("\n".join(lines))
-
-    key = f"invite:{settled.invite_id}:{settled.status}"
-    queued = await services.pushes.to_member(
-        session, settled.inviter_id, "invite-reward", key, render
-    )
-    return queued is not None
-
-
-async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:
-    """A moderator's decision on a held reward; paid once however often it is approved."""
-    now = services.clock.now()
-    async with services.db.transaction() as session:
-        invite = await invites.decide(session, invite_id, approve, now)
-        if invite is None:
-            return None
-        settled = (
-            await _pay(session, services, invite, now)
-            if approve
-            else Settled(invite.id, invite.inviter_id, invites.REJECTED)
-        )
-        told = await tell_inviter(session, services, settled)
-    if told:
-        services.pushes.wake()
-    return settled
-
-
-async def after_merge(
-    session: AsyncSession, services: Services, survivor_id: int, loser_id: int, now: datetime
-) -> None:
-    """Linking two members settles their invites (the merge holds both members locked; the
-    invite rows are locked here, so no review decision lands in between):
-    - one person cannot have invited themself: an invite between the halves is void;
-    - one person is attributed once: if both halves were invited, the survivor's stands;
-    - the loser's invite moves to the survivor only if the survivor could have been invited
-      by that code itself (new within the window, not older than the inviter).
-    What a voided invite paid is taken back from whoever holds it."""
-
-    def holder(member_id: int) -> int:
-        return survivor_id if member_id == loser_id else member_id
-
-    for invite in await invites.between(session, survivor_id, loser_id):
-        await _void(session, services, invite, holder, now)
-    theirs = await invites.of_invitee(session, survivor_id, lock=True)
-    mine = await invites.of_invitee(session, loser_id, lock=True)
-    if mine is not None and mine.status != invites.VOID:
-        if theirs is None and await _could_have_been_invited(session, services, mine, survivor_id):
-            await invites.move_invitee(session, loser_id, survivor_id)
-        else:
-            await _void(session, services, mine, holder, now)
-    await invites.move_inviter(session, loser_id, survivor_id)
-
-
-async def _could_have_been_invited(
-    session: AsyncSession, services: Services, invite: Invite, member_id: int
-) -> bool:
-    member = await session.get(Member, member_id)
-    inviter = await session.get(Member, invite.inviter_id)
-    if member is None or inviter is None:
-        return False
-    window = timedelta(days=services.rules.invites.attribution_days)
-    return member.created_at >= invite.created_at - window and (
-        inviter.created_at <= member.created_at
-    )
-
-
-async def _void(
-    session: AsyncSession,
-    services: Services,
-    invite: Invite,
-    holder: Callable[[int], int],
-    now: datetime,
-) -> None:
-    """Mark an invite void and reverse what it paid, from the members who hold it now."""
-    if invite.status == invites.VOID:
-        return
-    for key in (welcome_key(invite.id), reward_key(invite.id)):
-        paid = (
-            await session.execute(
-                select(LedgerEntry.member_id, LedgerEntry.amount).where(
-                    LedgerEntry.idempotency_key == key
-                )
-            )
-        ).first()
-        if paid is not None:
-            await ledger.reverse(
-                session,
-                holder(paid.member_id),
-                paid.amount,
-                "invite-void",
-                f"void:{key}",
-                now,
-                lot_key=key,
-            )
-    if invite.status == invites.REWARDED:
-        growth = services.rules.growth.per_invite
-        await apply_growth(session, services.rules, holder(invite.inviter_id), -growth)
-    await invites.set_status(session, invite.id, invites.VOID, now)

@@ -12,8 +12,10 @@ from bot.core.context import Context, Services
 from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
-from bot.core.router import Router
-from handlers.invites import after_merge
+from bot.core.router import LINK_CODE, Router
+from handlers.durations import wait_text
+from handlers.help import unknown
+from handlers.invite_merge import after_merge
 from handlers.tiers import tier_label
 from storage import checkins, invites, ledger, links, members
 
@@ -30,6 +32,11 @@ CODE = re.compile(r"^[0-9]{6}$")
     label=N_("Link accounts"),
     help=N_("Link your WeChat and Telegram accounts: /link"),
     summary=N_("Link your WeChat and Telegram accounts"),
+    phrases={
+        "zh_CN": ("绑定账号", "绑定帐号", "账号绑定"),
+        "zh_TW": ("綁定帳號", "綁定賬號", "帳號綁定"),
+        "en": ("link account", "link accounts", "link my accounts"),
+    },
 )
 async def link(msg: Inbound, ctx: Context) -> Reply:
     # NFKC: Chinese input methods in full-width mode send "１２３４５６" for 123456.
@@ -39,6 +46,17 @@ async def link(msg: Inbound, ctx: Context) -> Reply:
     if not CODE.match(code):
         raise DomainError(N_("A link code has 6 digits. Send /link in your other app to get one."))
     return await redeem(msg, ctx, code)
+
+
+@router.action(LINK_CODE)
+async def bare_number(msg: Inbound, ctx: Context) -> Reply:
+    """A bare 6-digit number is a link code only while a link is pending (some code waits);
+    otherwise it is just a number (an order, a price), not a wrong code using up a try."""
+    async with ctx.services.db.reader() as session:
+        waiting = await links.any_waiting(session, ctx.services.clock.now())
+    if not waiting:
+        return await unknown(msg, ctx)
+    return await redeem(msg, ctx, unicodedata.normalize("NFKC", msg.args).strip())
 
 
 async def issue_code(msg: Inbound, ctx: Context) -> Reply:
@@ -69,7 +87,10 @@ async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
     rules, cache = services.rules, services.cache
     ttl = rules.limits.link_code_minutes * 60
     if await cache.incr(cache.keys.link_attempts(me.id), ttl=ttl) > rules.limits.link_attempts:
-        raise DomainError(N_("Too many wrong codes. Please try again in a few minutes."))
+        raise DomainError(
+            N_("Too many wrong codes. Please try again in {wait}."),
+            wait=wait_text(t, rules.limits.link_code_minutes),
+        )
     now = services.clock.now()
     outcome: tuple[int, str] | None = None
     async with services.db.transaction() as session:

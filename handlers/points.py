@@ -11,13 +11,19 @@ from storage.models import LedgerEntry
 
 router = Router("points")
 
+# A feature that writes a new reason adds its label here (in the member's words).
 REASON_LABELS = {
     "checkin": N_("Check-in"),
     "order": N_("Purchase"),
     "refund": N_("Refund"),
     "expired": N_("Expired"),
     "link-merge": N_("Linked accounts: duplicate check-in"),
+    "invite-welcome": N_("Welcome gift for joining through an invitation"),
+    "invite-reward": N_("Reward for inviting a friend"),
+    "invite-void": N_("Invitation cancelled"),
 }
+ADJUSTMENT = N_("Adjustment by the shop")
+ADJUSTMENT_NOTE = N_("Adjustment by the shop ({note})")
 
 
 def reason_label(t: Translator, reason: str) -> str:
@@ -25,9 +31,17 @@ def reason_label(t: Translator, reason: str) -> str:
     return t(label) if label else reason
 
 
+def entry_text(t: Translator, entry: LedgerEntry) -> str:
+    """What a ledger entry was for; an operator's adjustment is the shop's, with their reason
+    (written by the operator, in whatever language) as a note."""
+    if entry.kind == ledger.ADJUST:
+        return t(ADJUSTMENT_NOTE, note=entry.reason) if entry.reason else t(ADJUSTMENT)
+    return reason_label(t, entry.reason)
+
+
 def entry_line(t: Translator, entry: LedgerEntry, ctx: Context) -> str:
     when = entry.created_at.astimezone(ctx.services.settings.tz).strftime("%m-%d")
-    return f"{when} {entry.amount:+d} {reason_label(t, entry.reason)}"
+    return f"{when} {entry.amount:+d} {entry_text(t, entry)}"
 
 
 @router.action(
@@ -38,6 +52,11 @@ def entry_line(t: Translator, entry: LedgerEntry, ctx: Context) -> str:
     label=N_("Points"),
     help=N_("Your points and history: “points” or /points"),
     summary=N_("Your points and recent history"),
+    phrases={
+        "zh_CN": ("我的积分", "查积分", "积分查询", "查询积分", "积分余额"),
+        "zh_TW": ("我的積分", "查積分", "積分查詢", "查詢積分", "積分餘額"),
+        "en": ("my points", "balance", "my balance", "points balance"),
+    },
 )
 async def points(msg: Inbound, ctx: Context) -> Reply:
     """Expire what is due first, so the balance shown is the balance that can be spent."""

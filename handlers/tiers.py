@@ -103,6 +103,11 @@ def progress_bar(growth: int, low: int, high: int) -> str:
     label=N_("Tier"),
     help=N_("Your tier and benefits: “tier” or /tier"),
     summary=N_("Your tier, benefits and progress"),
+    phrases={
+        "zh_CN": ("我的等级", "会员等级", "我的会员"),
+        "zh_TW": ("我的等級", "會員等級", "我的會員"),
+        "en": ("my tier", "my level", "level"),
+    },
 )
 async def show_tier(msg: Inbound, ctx: Context) -> Reply:
     """Current tier, its benefits, and how much growth the next one needs."""

@@ -44,3 +44,10 @@ async def peek(session: AsyncSession, code: str) -> LinkCode | None:
     return (
         await session.execute(select(LinkCode).where(LinkCode.code == code))
     ).scalar_one_or_none()
+
+
+async def any_waiting(session: AsyncSession, now: datetime) -> bool:
+    """Whether any unexpired code exists: only then can a bare number be one (a guess while
+    none waits could not succeed anyway, so treating it as just a number gives nothing away)."""
+    found = await session.execute(select(LinkCode.code).where(LinkCode.expires_at > now).limit(1))
+    return found.first() is not None

@@ -213,3 +213,8 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     )
     await session.refresh(survivor)
     return Merged(survivor, loser.tier, sorted(duplicates))
+
+
+async def set_birthday(session: AsyncSession, member_id: int, birthday: str | None) -> None:
+    """An operator's correction: whatever was set before (the caller holds the member's lock)."""
+    await session.execute(update(Member).where(Member.id == member_id).values(birthday=birthday))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.admin import fields
 from bot.admin.errors import Conflict, NotFound
 from bot.core.context import Services
-from handlers import invites as invite_rewards
+from handlers import invite_rewards
 from storage import invites, members
 from storage.models import Invite
 

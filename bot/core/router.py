@@ -9,11 +9,14 @@ help text, Telegram's command list and the WeChat menu are made from.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.context import Context
+from bot.core.i18n import Translator
 from bot.core.messages import Inbound, Reply
+from bot.settings import LOCALES
 
 Handler = Callable[[Inbound, Context], Awaitable[Reply | None]]
 Next = Callable[[Inbound, Context], Awaitable[Reply | None]]
@@ -21,7 +24,17 @@ Middleware = Callable[[Next, Inbound, Context], Awaitable[Reply | None]]
 
 UNKNOWN = "unknown"
 MEDIA = "media"
+LINK_CODE = "link-code"  # a bare 6-digit number: the link module decides if it is a code
 _LINK_CODE = re.compile(r"^\d{6}$")
+# Said around a request without changing it: "points?", "签到！", "check-in."
+_TRAILING = "?？!！.。~～,，、"
+
+
+def normal(text: str) -> str:
+    """A whole message as phrases are compared: NFKC (full-width input), case, spacing and
+    hyphens folded, trailing punctuation dropped ("Check-in!" is "check in")."""
+    folded = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
+    return " ".join(folded.split()).rstrip(_TRAILING).strip()
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,12 @@ class Action:
     help: str | None = None  # N_: the line of the help text
     summary: str | None = None  # N_: the description in Telegram's command list
     middlewares: tuple[Middleware, ...] = ()  # the router's, run inside the global ones
+    # locale -> whole messages that mean this action ("我的积分", "check in"); matched after
+    # `normal`, and before keywords, so "邀请好友" is not "邀请" with the code "好友".
+    phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Stands in for a feature not built yet ("coming soon"): the real action of that name,
+    # and any word a real action claims, win over it, so building one needs no coordination.
+    placeholder: bool = False
 
 
 class Router:
@@ -57,6 +76,8 @@ class Router:
         label: str | None = None,
         help: str | None = None,
         summary: str | None = None,
+        phrases: Mapping[str, tuple[str, ...]] | None = None,
+        placeholder: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.actions.append(
@@ -70,6 +91,8 @@ class Router:
                     help,
                     summary,
                     self.middlewares,
+                    dict(phrases or {}),
+                    placeholder,
                 )
             )
             return handler
@@ -91,22 +114,33 @@ class Vocabulary:
         self.commands: dict[str, str] = {}
         self.keywords: dict[str, str] = {}
         self.menu_keys: dict[str, str] = {}
-        for router in routers:
-            for action in router.actions:
-                self._add(action)
+        self.phrases: dict[str, str] = {}
+        declared = [action for router in routers for action in router.actions]
+        for action in sorted(declared, key=lambda a: a.placeholder):  # stable: real ones first
+            self._add(action)
         self._by_length = sorted(self.keywords, key=len, reverse=True)
 
     def _add(self, action: Action) -> None:
         if action.name in self.actions:
+            if action.placeholder:
+                return
             raise ValueError(f"action {action.name!r} registered twice")
         self.actions[action.name] = action
         words = [w for found in action.keywords.values() for w in found]
+        said = [w for found in action.phrases.values() for w in found]
+        # What the menus show is typed back as text (WeChat and the terminal number options,
+        # and people type the label instead of the number): a label in any language.
+        if action.label:
+            said += [action.label, *(Translator(locale)(action.label) for locale in LOCALES)]
         for table, keys in (
             (self.commands, action.commands),
             (self.keywords, [w.lower() for w in words]),
             (self.menu_keys, [action.menu] if action.menu else []),
+            (self.phrases, sorted({normal(w) for w in [*words, *said]})),
         ):
             for key in keys:
+                if action.placeholder and table.get(key, action.name) != action.name:
+                    continue
                 if table.get(key, action.name) != action.name:
                     raise ValueError(f"{key!r} names both {table[key]!r} and {action.name!r}")
                 table[key] = action.name
@@ -130,6 +164,9 @@ class Vocabulary:
         return self._keyword(text)
 
     def _keyword(self, text: str) -> Route:
+        phrase = self.phrases.get(normal(text))
+        if phrase is not None:
+            return Route(phrase, "")
         lowered = text.lower()
         for keyword in self._by_length:
             if lowered.startswith(keyword):
@@ -140,7 +177,7 @@ class Vocabulary:
                     continue
                 return Route(self.keywords[keyword], rest.strip())
         if _LINK_CODE.match(text):
-            return Route("link", text)
+            return Route(LINK_CODE, text)
         return Route(UNKNOWN, text)
 
     def listed(self, what: str) -> list[Action]:

@@ -50,8 +50,7 @@ NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"
 MENU = [
     [("Check in", "CHECKIN"), ("Points", "POINTS")],
     [("Tier", "TIER"), ("Invite", "INVITE")],
-    [("Communities", "COMMUNITIES"), ("Rewards", "REWARDS")],
-    [("Complain", "COMPLAIN"), ("Link accounts", "LINK")],
+    [("Communities", "COMMUNITIES"), ("Link accounts", "LINK")],
 ]
 SENT_PRIVATELY = "I sent you the answer in a private chat."
 

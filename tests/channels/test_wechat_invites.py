@@ -39,7 +39,7 @@ FIRST_CHECKIN = "Checked in! +5 points, 1-day streak. Balance: 25.\nTomorrow: +5
 TOO_LATE = "Invite codes count only within 7 days of joining, and you joined earlier."
 ALREADY = "You have already been invited; an invitation counts once."
 OWN = "That is your own invite code: share it with friends instead."
-TOO_MANY = "Too many wrong codes. Please try again in a few minutes."
+TOO_MANY = "Too many wrong codes. Please try again in an hour."
 SHOW_QR = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
 THIRTY_DAYS = 2592000
 

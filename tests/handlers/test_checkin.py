@@ -181,6 +181,7 @@ async def test_tier_multiplier_applies_to_checkin_points(
 async def test_birthday_checkin_doubles_the_points(chat, probe):
     alice = chat("alice")
     await alice.say("/birthday 03-10")
+    await alice.say("yes")
 
     reply = await alice.say("checkin")
 
@@ -197,6 +198,7 @@ async def test_birthday_double_stacks_with_the_tier_multiplier(chat, probe):
     alice = chat("alice")
     await probe.set_growth(alice, 500, "silver")
     await alice.say("/birthday 03-10")
+    await alice.say("yes")
 
     reply = await alice.say("checkin")
 
@@ -207,6 +209,7 @@ async def test_birthday_double_stacks_with_the_tier_multiplier(chat, probe):
 async def test_eve_of_birthday_announces_double_points_tomorrow(chat):
     alice = chat("alice")
     await alice.say("/birthday 03-11")
+    await alice.say("yes")
 
     reply = await alice.say("checkin")
 
@@ -249,6 +252,7 @@ async def test_leap_day_birthday_is_celebrated_on_feb_28_in_common_years(chat, c
     alice = chat("alice")
     clock.set(datetime(2027, 2, 27, 10, 0, tzinfo=SHANGHAI))
     await alice.say("/birthday 02-29")
+    await alice.say("yes")
     await alice.say("checkin")  # day 1: 5
     clock.advance(days=1)  # 2027-02-28: a common year, so the leap-day birthday is today
     reply = await alice.say("checkin")

@@ -32,7 +32,7 @@ HELD = (
 ALREADY = "You have already been invited; an invitation counts once."
 OWN = "That is your own invite code: share it with friends instead."
 TOO_LATE = "Invite codes count only within 7 days of joining, and you joined earlier."
-TOO_MANY = "Too many wrong codes. Please try again in a few minutes."
+TOO_MANY = "Too many wrong codes. Please try again in an hour."
 
 
 def cap_daily_rewards(core: Core, cap: int) -> None:

@@ -230,6 +230,7 @@ async def test_domain_error_with_a_broken_translation_still_gets_an_answer(chat,
     monkeypatch.setattr(i18n, "translations", lambda locale: _BrokenCatalog())
     alice = chat("alice")
     await alice.say("/birthday 05-20")
+    await alice.say("yes")
 
     reply = await alice.say("/birthday 06-21")
 

@@ -43,6 +43,7 @@ async def _arranged(core, chat) -> ConsoleChat:
     """A member with a name, a birthday, check-ins, a push sent to them, and a peer."""
     zoltan = chat(NAME)
     await zoltan.say("/birthday " + BIRTHDAY)
+    await zoltan.say("yes")  # a birthday is saved once confirmed
     await zoltan.say("/checkin")
     await chat("bob").say("/checkin")
     member = await _member(core, zoltan)
@@ -77,6 +78,7 @@ async def test_privacy_notice_comes_from_the_rules_file_when_set(core, chat):
 async def test_mydata_says_what_is_kept(chat, said):
     alice = chat("alice")
     await alice.say("/birthday 05-20")
+    await alice.say("yes")
     await alice.say("/checkin")
 
     reply = await alice.say(said)

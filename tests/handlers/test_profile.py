@@ -11,6 +11,10 @@ from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
 from tests.conftest import make_settings
 
+CONFIRM = (
+    "Is your birthday {birthday} (month-day)? It can be set only once. "
+    "Reply “yes” to save it or “no” to cancel."
+)
 ASK_FORMAT = "Please send your birthday as MM-DD, for example: /birthday 05-20"
 
 
@@ -60,14 +64,21 @@ async def test_language_can_be_changed_again(chat, probe):
     assert (await probe.member(alice)).locale == "en"
 
 
-@pytest.mark.parametrize("said", ["/lang", "/lang klingon"])
-async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said):
+@pytest.mark.parametrize(
+    ("said", "first"),
+    [
+        ("/lang", ""),
+        ("/lang klingon", "klingon is not supported.\n"),
+        ("语言 fr", "fr is not supported.\n"),
+    ],
+)
+async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said, first):
     alice = chat("alice")
 
     reply = await alice.say(said)
 
     assert reply is not None
-    assert reply.text == (
+    assert reply.text == first + (
         "Choose a language: zh_CN 简体中文, zh_TW 繁體中文, en English. For example: /lang en"
     )
     assert reply.buttons == (
@@ -87,7 +98,10 @@ async def test_language_button_sets_the_language(chat, probe):
     assert (await probe.member(alice)).locale == "zh_TW"
 
 
-@pytest.mark.parametrize("said", ["13-40", "02-30", "00-10", "04-31", "12-32", "1205", "abc", "5"])
+@pytest.mark.parametrize(
+    "said",
+    ["13-40", "02-30", "00-10", "04-31", "12-32", "1205", "abc", "5", "1999-02-29", "13月1日"],
+)
 async def test_impossible_birthdays_are_refused(chat, probe, said):
     alice = chat("alice")
 
@@ -101,8 +115,10 @@ async def test_impossible_birthdays_are_refused(chat, probe, said):
 async def test_leap_day_birthday_is_accepted(chat, probe):
     alice = chat("alice")
 
-    reply = await alice.say("/birthday 02-29")
+    asked = await alice.say("/birthday 02-29")
+    reply = await alice.say("yes")
 
+    assert asked is not None and asked.text == CONFIRM.format(birthday="02-29")
     assert reply is not None
     assert reply.text == "Birthday saved: 02-29. Check in that day for double points!"
     assert (await probe.member(alice)).birthday == "02-29"
@@ -115,12 +131,19 @@ async def test_leap_day_birthday_is_accepted(chat, probe):
         ("/birthday 12/31", "12-31"),
         ("生日07.04", "07-04"),
         ("/birthday ０５-２０", "05-20"),
+        ("生日 5月20日", "05-20"),
+        ("/birthday 5月20号", "05-20"),
+        ("/birthday 2000-05-20", "05-20"),
+        ("/birthday 1999/5/2", "05-02"),
+        ("生日 2000年5月20日", "05-20"),
+        ("/birthday 2000-02-29", "02-29"),
     ],
 )
 async def test_birthday_is_normalised_to_mm_dd(chat, probe, said, stored):
     alice = chat("alice")
 
     await alice.say(said)
+    await alice.say("是")
 
     assert (await probe.member(alice)).birthday == stored
 
@@ -128,6 +151,7 @@ async def test_birthday_is_normalised_to_mm_dd(chat, probe, said, stored):
 async def test_birthday_can_only_be_set_once(chat, probe):
     alice = chat("alice")
     await alice.say("/birthday 05-20")
+    await alice.say("yes")
 
     reply = await alice.say("/birthday 03-10")
 
@@ -139,6 +163,7 @@ async def test_birthday_can_only_be_set_once(chat, probe):
 async def test_birthday_without_a_date_shows_the_one_set(chat):
     alice = chat("alice")
     await alice.say("/birthday 05-20")
+    await alice.say("yes")
 
     reply = await alice.say("/birthday")
 
@@ -157,7 +182,9 @@ async def test_two_birthdays_sent_at_once_save_one_and_name_it_to_the_other(core
     first, second = ConsoleChat(core, "alice", "en"), ConsoleChat(core, "alice", "en")
     await first.say("help")
 
-    replies = await asyncio.gather(first.say("/birthday 05-20"), second.say("/birthday 06-21"))
+    replies = await asyncio.gather(
+        first.say("/birthday yes 05-20"), second.say("/birthday yes 06-21")
+    )
 
     saved = (await probe.member(first)).birthday
     texts = sorted(r.text for r in replies if r is not None)
@@ -186,9 +213,11 @@ async def test_birthday_question_is_answered_by_the_next_message(chat, probe):
 
     asked = await alice.say("/birthday")
     answered = await alice.say("05-20")
+    confirmed = await alice.say("yes")
 
     assert asked is not None and asked.text == ASK
-    assert answered is not None and answered.text == SAVED
+    assert answered is not None and answered.text == CONFIRM.format(birthday="05-20")
+    assert confirmed is not None and confirmed.text == SAVED
     assert (await probe.member(alice)).birthday == "05-20"
 
 
@@ -197,7 +226,8 @@ async def test_a_wrong_answer_keeps_the_question_open(chat, probe):
     await alice.say("生日")
 
     wrong = await alice.say("13-40")
-    right = await alice.say("5/20")
+    await alice.say("5/20")
+    right = await alice.say("确认")
 
     assert wrong is not None and wrong.text == ASK_FORMAT
     assert right is not None and right.text == SAVED
@@ -208,7 +238,8 @@ async def test_a_command_in_between_is_not_taken_as_the_answer(chat, probe):
     await alice.say("/birthday")
 
     points = await alice.say("points")
-    answered = await alice.say("05-20")
+    await alice.say("05-20")
+    answered = await alice.say("yes")
 
     assert points is not None and points.text.startswith("Your points: 0")
     assert answered is not None and answered.text == SAVED
@@ -218,6 +249,7 @@ async def test_after_the_answer_plain_text_gets_the_help_again(chat):
     alice = chat("alice")
     await alice.say("/birthday")
     await alice.say("05-20")
+    await alice.say("yes")
 
     reply = await alice.say("05-21")
 
@@ -236,9 +268,38 @@ async def test_the_answer_may_reach_another_process(backend, core, chat, probe, 
     )
     try:
         await chat("alice").say("/birthday")
-        answered = await ConsoleChat(other, "alice", locale_hint="en").say("05-20")
+        await ConsoleChat(other, "alice", locale_hint="en").say("05-20")
+        answered = await chat("alice").say("yes")
     finally:
         await other.close()
 
     assert answered is not None and answered.text == SAVED
     assert (await probe.member(chat("alice"))).birthday == "05-20"
+
+
+async def test_nothing_is_saved_until_confirmed_and_no_cancels(chat, probe):
+    alice = chat("alice")
+
+    asked = await alice.say("/birthday 5月20日")
+    cancelled = await alice.say("no")
+    late_yes = await alice.say("/birthday yes")
+
+    assert asked is not None and asked.text == CONFIRM.format(birthday="05-20")
+    assert [(b.label, b.action) for b in asked.buttons] == [
+        ("Yes, save it", "BIRTHDAY:yes 05-20"),
+        ("No", "BIRTHDAY:no"),
+    ]
+    assert cancelled is not None
+    assert cancelled.text == "Not saved. Send /birthday MM-DD whenever you like."
+    assert late_yes is not None and late_yes.text == ASK
+    assert (await probe.member(alice)).birthday is None
+
+
+async def test_the_confirm_button_saves(chat, probe):
+    alice = chat("alice")
+    await alice.say("/birthday 2000-05-20")
+
+    saved = await alice.say("1")  # the terminal's number for "Yes, save it"
+
+    assert saved is not None and saved.text == SAVED
+    assert (await probe.member(alice)).birthday == "05-20"

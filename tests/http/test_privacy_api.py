@@ -15,6 +15,7 @@ async def _call(http, method: str, path: str, headers=AUTH):
 async def test_export_has_every_record_of_the_member(http, chat):
     alice = chat("alice")
     await alice.say("/birthday 05-20")
+    await alice.say("yes")
     await alice.say("/checkin")
     await chat("bob").say("/checkin")
 

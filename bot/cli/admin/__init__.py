@@ -38,6 +38,7 @@ OPTION_OF = {
     "segment.dormant_days": "--dormant-days",
     "segment.birthday_month": "--birthday-month",
     "segment.top_spend_percent": "--top-spend-percent",
+    "by": "--by",
 }
 
 

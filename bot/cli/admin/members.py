@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.admin import members
+from bot.admin import birthdays, members
 from bot.admin.fields import CHANNELS
 from bot.core.context import Services
 
@@ -45,6 +45,16 @@ def add(areas: Any) -> None:
         "--key", required=True, help="your id for this adjustment, e.g. a ticket number (required)"
     )
     points_cmd.set_defaults(action=adjust)
+    birthday_cmd = actions.add_parser(
+        "birthday",
+        help="correct a member's birthday (audited)",
+        description="Set a member's birthday whatever they set (members can set theirs only "
+        "once). Logged as an audit line naming --by.",
+    )
+    _member_arguments(birthday_cmd)
+    birthday_cmd.add_argument("birthday", metavar="MM-DD", help="e.g. 05-20, or - to clear it")
+    birthday_cmd.add_argument("--by", required=True, help="who corrects it, for the audit line")
+    birthday_cmd.set_defaults(action=correct_birthday)
 
 
 async def show(services: Services, args: argparse.Namespace) -> list[str]:
@@ -72,3 +82,11 @@ async def adjust(services: Services, args: argparse.Namespace) -> list[str]:
     if not done["applied"]:
         return [f"already applied under --key {args.key}; balance {done['balance']}"]
     return [f"adjusted {done['amount']:+d} points; balance {done['balance']}"]
+
+
+async def correct_birthday(services: Services, args: argparse.Namespace) -> list[str]:
+    wanted = None if args.birthday == "-" else args.birthday
+    done = await birthdays.correct(
+        services, args.channel, args.external_id, {"birthday": wanted, "by": args.by}
+    )
+    return [f"birthday {done['previous'] or '-'} -> {done['birthday'] or '-'} (by {args.by})"]

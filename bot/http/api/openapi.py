@@ -141,6 +141,14 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/api/invites/{invite_id}/reject": {
         "post": op("Reject a held invite reward", {200: ref("Invite")}, (404, 409)),
     },
+    MEMBER + "/birthday": {
+        "put": op(
+            "Correct the member's birthday (MM-DD, or null to clear), kept in the audit log",
+            {200: ref("BirthdayChange")},
+            (404, 422),
+            body="BirthdayInput",
+        ),
+    },
     "/api/outbox": {
         "get": op(
             "Pushes newest first, in one state (a push held for WeChat's window is pending)",
@@ -181,6 +189,7 @@ _PARAMS = {
     MEMBER + "/ledger": ACCOUNT,
     MEMBER + "/points": ACCOUNT,
     MEMBER + "/export": ACCOUNT,
+    MEMBER + "/birthday": ACCOUNT,
     "/api/communities/{slug}": (path_param("slug", "coffee"),),
     "/api/invites/{invite_id}/approve": (path_param("invite_id", "1"),),
     "/api/invites/{invite_id}/reject": (path_param("invite_id", "1"),),

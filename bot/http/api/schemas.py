@@ -64,6 +64,8 @@ SCHEMAS: dict[str, Schema] = {
         },
         {"member_id": nullable(INTEGER), "created_at": TIME, "next_attempt_at": TIME},
     ),
+    "BirthdayInput": obj({"birthday": nullable(STRING)}, {"by": STRING}),
+    "BirthdayChange": obj({"birthday": nullable(STRING), "previous": nullable(STRING)}),
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
     "Stats": obj({key: OBJECT for key in STATS_KEYS}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
@@ -234,6 +236,7 @@ SCHEMAS: dict[str, Schema] = {
 
 
 EXAMPLES: dict[str, Schema] = {
+    "BirthdayInput": {"birthday": "05-20", "by": "alice at the till"},
     "Adjustment": {"amount": 100, "reason": "goodwill", "idempotency_key": "ticket-42"},
     "CommunityInput": {"names": {"en": "Coffee", "zh_CN": "咖啡"}, "min_tier": "bronze"},
     "RoleInput": {"channel": "console", "external_id": "alice", "role": "staff"},
