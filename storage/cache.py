@@ -54,6 +54,9 @@ class Keys:
     def wechat_token(self, appid: str) -> str:
         return f"{self.prefix}:wechat-token:{appid}"
 
+    def wechat_nonce(self, timestamp: str, nonce: str) -> str:
+        return f"{self.prefix}:wechat-nonce:{timestamp}:{nonce}"
+
     def wechat_window(self, openid: str) -> str:
         return f"{self.prefix}:wechat-window:{openid}"
 
