@@ -12,6 +12,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from bot.core.messages import usable_id
+
 MESSAGE_TYPES = {"text", "image", "voice", "video", "shortvideo", "location", "link"}
 # Fields read from a message; each must be one element holding text, without attributes.
 TEXT_FIELDS = (
@@ -27,7 +29,6 @@ TEXT_FIELDS = (
 )
 QR_SCENE = "qrscene_"  # EventKey prefix of a subscribe through a parametric QR code
 PRODUCT_SCANS = ("scanbarcode|", "scanimage|")
-OPENID_MAX = 128  # the identities table's width; WeChat's openids have 28 characters
 
 
 class BadRequest(Exception):
@@ -56,7 +57,7 @@ def check_message(root: Element) -> None:
         if not (root.findtext(tag) or "").strip():
             raise BadRequest(f"no {tag}")
     openid = (root.findtext("FromUserName") or "").strip()
-    if len(openid) > OPENID_MAX or not openid.isprintable():
+    if not usable_id(openid):  # WeChat's openids have 28 characters
         raise BadRequest("FromUserName is not an openid")
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from bot.channels.console import run_shell
 from bot.cli.runtime import open_core
-from bot.settings import Settings
+from bot.core.messages import usable_id
+from bot.settings import ConfigError, Settings
 
 
 def add(commands: Any) -> None:
@@ -36,6 +37,9 @@ def _login_name() -> str:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name or _login_name()
+    if not usable_id(name):  # the bot would not answer such a member
+        raise ConfigError("--as NAME must be 1 to 128 characters, no control characters")
     logging.getLogger().setLevel(logging.WARNING)
     # Bytes that are not text in the terminal's encoding (a pasted binary, a Latin-1 terminal
     # showing Chinese replies) become replacement characters instead of ending the shell.
@@ -43,4 +47,4 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
     async with open_core(settings) as core:
-        return await run_shell(core, args.name or _login_name(), sys.stdin, sys.stdout)
+        return await run_shell(core, name, sys.stdin, sys.stdout)
