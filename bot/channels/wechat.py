@@ -173,23 +173,37 @@ class WeChatChannel:
         return web.Response(text=xml, content_type="application/xml")
 
     async def _answer_once(self, root: Element, message: WeChatMessage) -> str:
-        """Handle a delivery once; WeChat's retries of it get the same answer."""
+        """Handle a delivery once; WeChat's retries of it get the same answer.
+
+        A retry that finds the first delivery still leased waits for its answer. The living
+        owner stores one by the deadline (at worst "success", replying later), so a wait past
+        it means the owner died: its lease lapses within seconds and the retry does the work.
+        """
         did = delivery_id(root)
-        if not await self.deliveries.claim(did):
-            stored = await self.deliveries.answer(did, self.deadline)
-            return stored if stored is not None else SUCCESS
+        while True:
+            stored = await self.deliveries.stored(did)
+            if stored is not None:
+                return stored
+            async with self.deliveries.take(did) as mine:
+                if mine:
+                    return await self._work(did, message)
+            waited = await self.deliveries.wait(did, self.deadline + self.deliveries.lease)
+            if waited.answer is not None:
+                return waited.answer
+            if not waited.free:
+                return SUCCESS  # an owner alive but stalled past its lease: it replies late
+
+    async def _work(self, did: str, message: WeChatMessage) -> str:
         work = asyncio.create_task(self._handle(message))
         try:
             reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
         except TimeoutError:
             await self.deliveries.store(did, SUCCESS)
-            late = asyncio.create_task(self._deliver_late(work, str(message.source)))
+            late = asyncio.create_task(self._deliver_late(work, message.source))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
-        except Exception:
-            await self.deliveries.release(did)  # nothing answered: WeChat's retry may try again
-            raise
+        # An exception leaves no answer: the lease is given back and a retry tries again.
         answer = _render(reply, message) if reply is not None else SUCCESS
         await self.deliveries.store(did, answer)
         return answer
