@@ -37,7 +37,7 @@ from bot.core.events import AskedToJoin, Blocked, Event, JoinedGroup, LeftGroup,
 from bot.core.i18n import Translator, normalise_hint
 from bot.core.messages import Inbound, Reply, clean_text
 from bot.core.notices import sent_privately
-from bot.http.limits import MAX_BODY
+from bot.http.limits import MAX_BODY, read_body
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -127,7 +127,7 @@ class TelegramChannel:
             return web.Response(status=403, text="bad secret")
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="body too large")
-        body = await request.read()
+        body = await read_body(request)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON; thousands of brackets

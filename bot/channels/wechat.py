@@ -32,7 +32,7 @@ from bot.core.deliveries import Deliveries
 from bot.core.events import Subscribed, Unsubscribed
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text
 from bot.core.options import NumberedOptions
-from bot.http.limits import MAX_BODY
+from bot.http.limits import MAX_BODY, read_body
 from bot.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class WeChatChannel:
             return web.Response(status=403, text="plain mode: encrypted posts are refused")
         if not encrypted and self.mode == "safe":
             return web.Response(status=403, text="safe mode: plain posts are refused")
-        body = await request.read()
+        body = await read_body(request)
         if not await self._first_use(timestamp, nonce, body):
             log.warning("wechat post refused: a signature reused for another body")
             return web.Response(status=403, text="signature already used")

@@ -7,6 +7,7 @@
   of its last answer is closed: silent, trickling and idle keep-alive connections alike
   (aiohttp's keep-alive timer also runs from the connection's start).
 - At most `MAX_CONNECTIONS` connections at once; beyond that new ones are closed at once.
+- A body must arrive within `bot.http.limits.BODY_SECONDS` (408 otherwise; see read_body).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class GuardedRunner(web.AppRunner):
         super().__init__(
             app,
             keepalive_timeout=idle_seconds,
+            # After an early answer (413, 408), the rest of a body is read and dropped for at
+            # most this long, not aiohttp's 10 s: a trickling client holds nothing for long.
+            lingering_time=1.0,
             max_connections=max_connections,
             **kwargs,
         )

@@ -13,6 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.app import Core
+from bot.channels.console import ConsoleChat
+from bot.http import limits
 from bot.http.hygiene import GuardedRunner
 from bot.http.server import create_app
 from tests.conftest import ADMIN_TOKEN
@@ -169,3 +171,38 @@ def _count(counter: Any, status: str) -> float:
         for sample in metric.samples
         if sample.name.endswith("_total") and sample.labels.get("status") == status
     )
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /api/members/console/alice/points HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + ADMIN_TOKEN.encode() + b"\r\n",
+        b"POST /api/orders HTTP/1.1\r\nHost: x\r\n",
+    ],
+    ids=["operator", "shop"],
+)
+async def test_a_trickling_body_gets_408(
+    connect: Callable[..., Awaitable[Open]],
+    monkeypatch: pytest.MonkeyPatch,
+    chat: Callable[..., ConsoleChat],
+    head: bytes,
+) -> None:
+    await chat("alice").say("checkin")  # a member whose points can be adjusted
+    monkeypatch.setattr(limits, "BODY_SECONDS", 0.3)
+    open_one = await connect()
+    reader, writer = await open_one()
+    writer.write(head + b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
+
+    async def trickle() -> None:
+        for _ in range(10 * BOUND):
+            if writer.is_closing():
+                return
+            writer.write(b" ")
+            await asyncio.sleep(0.1)
+
+    feeding = asyncio.create_task(trickle())
+    status_line = await asyncio.wait_for(reader.readline(), BOUND)
+    feeding.cancel()
+
+    assert status_line.split(b" ", 2)[1] == b"408"
