@@ -1,11 +1,12 @@
-"""kill -9 of `memberbot serve` during a crowd of WeChat check-ins (subprocesses, both
-backends): after a restart, WeChat's retries of every message are processed, and no point is
-lost or doubled."""
+"""kill -9 of `memberbot serve` during a crowd of WeChat check-ins or Telegram updates
+(subprocesses, both backends): after a restart, WeChat's retries and Telegram's redeliveries are
+processed, every update acknowledged with a 200 was handled, and no point is lost or doubled."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import secrets
 import signal
@@ -20,6 +21,8 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from storage import ledger, members
 from storage.db import Database
+from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram import running_fake
 from tests.test_cli import COMMAND
 
 TOKEN = "crash-test-token"
@@ -34,8 +37,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(tmp_path: Path, backend: tuple[str, str | None], port: int) -> subprocess.Popen[bytes]:
+def _start(
+    tmp_path: Path, backend: tuple[str, str | None], port: int, **extra: str
+) -> subprocess.Popen[bytes]:
     env = {
+        **extra,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "MEMBERBOT_DATABASE_URL": backend[0],
@@ -99,13 +105,13 @@ async def _retry_like_wechat(http: ClientSession, body: bytes) -> str:
     return answer
 
 
-async def _balances(url: str, openids: list[str]) -> list[int]:
+async def _balances(url: str, channel: str, openids: list[str]) -> list[int]:
     db = Database(url, pool_size=2)
     try:
         found = []
         async with db.sessions() as session:
             for openid in openids:
-                member = await members.find_by_identity(session, "wechat", openid)
+                member = await members.find_by_identity(session, channel, openid)
                 found.append(0 if member is None else await ledger.ledger_sum(session, member.id))
         return found
     finally:
@@ -147,7 +153,7 @@ async def test_kill_9_during_a_crowd_of_checkins_loses_and_doubles_nothing(
             processes.append(second)
             await _until_healthy(http, second)
             retries = await asyncio.gather(*(_retry_like_wechat(http, b) for b in bodies))
-        balances = await _balances(backend[0], openids)
+        balances = await _balances(backend[0], "wechat", openids)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -160,3 +166,74 @@ async def test_kill_9_during_a_crowd_of_checkins_loses_and_doubles_nothing(
     assert balances == [5] * CROWD, list(zip(before, retries, balances, strict=True))
     assert all(r.startswith("200 ") for r in retries), retries
     assert all(CHECKED_IN in r or ALREADY in r for r in retries), retries
+
+
+TELEGRAM_SECRET = "crash-telegram-secret"
+
+
+def _update(update_id: int, user_id: int) -> bytes:
+    message = {
+        "message_id": 1,
+        "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": "C"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "C", "language_code": "en"},
+        "text": "/checkin",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+    }
+    return json.dumps({"update_id": update_id, "message": message}).encode()
+
+
+async def _deliver(http: ClientSession, body: bytes) -> int | None:
+    """Telegram's webhook call: the status, or None when the server went away."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+    try:
+        async with http.post(
+            "/telegram", data=body, headers=headers, timeout=ClientTimeout(total=30)
+        ) as resp:
+            return resp.status
+    except (OSError, TimeoutError, ClientError):
+        return None
+
+
+async def test_kill_9_during_a_crowd_of_telegram_updates_loses_no_acknowledged_update(
+    tmp_path: Path, backend: tuple[str, str | None], own_redis_keys: None
+) -> None:
+    port = _free_port()
+    users = [7_700_000_000 + secrets.randbelow(10**8) for _ in range(CROWD)]
+    bodies = [_update(secrets.randbelow(2**40), u) for u in users]
+    async with running_fake() as fake:
+        telegram = {
+            "MEMBERBOT_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+            "MEMBERBOT_TELEGRAM_API_BASE": fake.url,
+            "MEMBERBOT_TELEGRAM_WEBHOOK_URL": "https://bot.example.test/telegram",
+            "MEMBERBOT_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        }
+        first = _start(tmp_path, backend, port, **telegram)
+        processes = [first]
+        try:
+            async with ClientSession(f"http://127.0.0.1:{port}") as http:
+                await _until_healthy(http, first)
+                crowd = [asyncio.create_task(_deliver(http, body)) for body in bodies]
+                await asyncio.wait(crowd, return_when=asyncio.FIRST_COMPLETED)
+                first.send_signal(signal.SIGKILL)
+                first.wait(10)
+                before = await asyncio.gather(*crowd)
+
+                second = _start(tmp_path, backend, port, **telegram)
+                processes.append(second)
+                await _until_healthy(http, second)
+                # Telegram redelivers what got no 200.
+                unacknowledged = [
+                    b for b, status in zip(bodies, before, strict=True) if status != 200
+                ]
+                redelivered = await asyncio.gather(*(_deliver(http, b) for b in unacknowledged))
+            balances = await _balances(backend[0], "telegram", [str(u) for u in users])
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait(10)
+
+    assert 200 in before and None in before, before  # the crash came mid-crowd
+    assert redelivered == [200] * len(unacknowledged)
+    assert balances == [5] * CROWD, list(zip(before, balances, strict=True))
