@@ -170,6 +170,13 @@ class PrivacyRules(_Strict):
     notice: dict[Locale, str] = Field(default_factory=dict)
 
 
+class WeChatRules(_Strict):
+    """How far WeChat's signed requests are trusted."""
+
+    # A signature's timestamp may be this far from now, either way; older ones are replays.
+    signature_window_seconds: int = Field(default=300, ge=10, le=86_400)
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -183,6 +190,7 @@ class Rules(_Strict):
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
     privacy: PrivacyRules = PrivacyRules()
+    wechat: WeChatRules = WeChatRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:
@@ -254,6 +262,9 @@ class Settings(BaseSettings):
     wechat_appid: str | None = None
     wechat_secret: str | None = None
     wechat_aes_key: str | None = None
+    # plain, compatible or safe, as set in the Official Account console; None: compatible
+    # with an AES key, else plain (see wechat_mode_in_use).
+    wechat_mode: Literal["plain", "compatible", "safe"] | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     rules_file: Path | None = None
 
@@ -267,11 +278,23 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
-        "redis_url", "admin_token", "shop_secret", "telegram_token", "wechat_token", mode="before"
+        "redis_url",
+        "admin_token",
+        "shop_secret",
+        "telegram_token",
+        "wechat_token",
+        "wechat_mode",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v == "" else v
+
+    @property
+    def wechat_mode_in_use(self) -> str:
+        if self.wechat_mode is not None:
+            return self.wechat_mode
+        return "compatible" if self.wechat_aes_key else "plain"
 
     @property
     def tz(self) -> ZoneInfo:

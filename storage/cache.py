@@ -54,6 +54,9 @@ class Keys:
     def wechat_token(self, appid: str) -> str:
         return f"{self.prefix}:wechat-token:{appid}"
 
+    def wechat_nonce(self, timestamp: str, nonce: str) -> str:
+        return f"{self.prefix}:wechat-nonce:{timestamp}:{nonce}"
+
     def wechat_window(self, openid: str) -> str:
         return f"{self.prefix}:wechat-window:{openid}"
 
@@ -87,7 +90,11 @@ class Cache(Protocol):
 
 
 class MemoryCache:
-    """Single-process cache; expiry is checked lazily on read."""
+    """Single-process cache; expiry is checked on read, and expired keys are swept every
+    SWEEP_EVERY writes (most keys, e.g. a delivery id or a signature's nonce, are never read
+    again: without the sweep they would pile up for the life of the process)."""
+
+    SWEEP_EVERY = 4096
 
     def __init__(
         self, keys: Keys | None = None, clock: Callable[[], float] = time.monotonic
@@ -95,6 +102,14 @@ class MemoryCache:
         self.keys = keys or Keys()
         self._data: dict[str, tuple[str, float]] = {}
         self._clock = clock
+        self._writes = 0
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            now = self._clock()
+            for key in [k for k, (_, deadline) in self._data.items() if deadline <= now]:
+                del self._data[key]
 
     def _alive(self, key: str) -> str | None:
         item = self._data.get(key)
@@ -111,11 +126,13 @@ class MemoryCache:
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         self._data[key] = (value, self._clock() + ttl)
+        self._wrote()
 
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
         if self._alive(key) is not None:
             return False
         self._data[key] = (value, self._clock() + ttl)
+        self._wrote()
         return True
 
     async def delete(self, key: str) -> None:
@@ -125,6 +142,7 @@ class MemoryCache:
         current = self._alive(key)
         if current is None:
             self._data[key] = ("1", self._clock() + ttl)
+            self._wrote()
             return 1
         value = int(current) + 1
         self._data[key] = (str(value), self._data[key][1])

@@ -30,12 +30,16 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
     """
     if not is_sqlite(url):
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+            hide_parameters=True,  # a failed statement's message would carry openids, names
         )
     # SQLite has one writer at a time anyway: a single pooled writer connection makes writers
     # queue in order in the pool instead of sleeping in SQLite's busy handler (long tails).
     sizing = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **sizing)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **sizing)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -31,12 +31,13 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.channels.telegram_api import COMMAND_LANGUAGES, TelegramSender
 from bot.channels.telegram_flow import PerMemberProcessor
+from bot.channels.telegram_shapes import Malformed, check_update
 from bot.core.deliveries import Deliveries
 from bot.core.events import AskedToJoin, Blocked, Event, JoinedGroup, LeftGroup, Unblocked
 from bot.core.i18n import Translator, normalise_hint
 from bot.core.messages import Inbound, Reply, clean_text
 from bot.core.notices import sent_privately
-from bot.http.limits import MAX_BODY
+from bot.http.limits import MAX_BODY, read_body
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -119,33 +120,61 @@ class TelegramChannel:
         await self.sender.publish_commands(commands)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Check the secret, queue the update, answer 200 at once (work happens after)."""
+        """Check the secret, process the update, then answer 200.
+
+        Telegram never redelivers an update it got a 200 for, so the 200 comes only once the
+        update is handled: a process that dies before answering leaves it to Telegram's
+        redelivery (see `on_update` for how a redelivery finds its work)."""
         given = request.headers.get(SECRET_HEADER, "")
         # surrogateescape: a header with bytes that are not UTF-8 is a wrong secret, not a 500.
         if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret.encode()):
             return web.Response(status=403, text="bad secret")
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="body too large")
-        body = await request.read()
+        body = await read_body(request)
         try:
             data = json.loads(body)
-            update_id = data.get("update_id") if isinstance(data, dict) else None
-            if not isinstance(update_id, int) or isinstance(update_id, bool):
-                raise ValueError("not an update")
-            update = Update.de_json(data, self.app.bot)
-        # ValueError: bad UTF-8 or JSON; RecursionError: thousands of nested brackets; and PTB's
-        # de_json fails with whatever a wrongly shaped field makes it trip on (AttributeError
-        # for "message": "text", ...): every one of them is a bad request, not a server error.
-        except Exception as exc:
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON; thousands of brackets
             log.info("telegram update rejected: %s", type(exc).__name__)
             return web.Response(status=400, text="bad update")
-        await self.app.update_queue.put(update)
+        try:
+            check_update(data)
+        except Malformed as exc:
+            # Only a holder of the secret gets here: say it once, without the content.
+            log.warning("telegram update dropped: field %s has the wrong shape", exc)
+            return web.Response(status=400, text="bad update")
+        try:
+            update = Update.de_json(data, self.app.bot)
+        # PTB's de_json fails with whatever an odd field that check_update does not read makes
+        # it trip on: a bad request, not a server error.
+        except Exception as exc:
+            log.warning("telegram update dropped: %s", type(exc).__name__)
+            return web.Response(status=400, text="bad update")
+        # Through the update processor: one member's updates still run one at a time.
+        processor = self.app.update_processor
+        await processor.process_update(update, self.app.process_update(update))
         return web.Response(text="ok")
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        # A redelivered update (same update_id) is handled once, in any process.
-        if not await self.deliveries.claim(str(update.update_id)):
-            return
+        """Handle an update once, in any process, whatever Telegram redelivers.
+
+        The work runs under a short lease on the update id (renewed while it runs) and is
+        marked done at the end. A redelivery that finds it done is dropped; one that finds it
+        leased waits for the end; one whose first handler died (its lease lapsed) does it."""
+        update_id = str(update.update_id)
+        while True:
+            if await self.deliveries.stored(update_id) is not None:
+                return
+            async with self.deliveries.take(update_id) as mine:
+                if mine:
+                    await self._dispatch(update)
+                    await self.deliveries.store(update_id, "done")
+                    return
+            waited = await self.deliveries.wait(update_id, 2 * self.deliveries.lease)
+            if waited.answer is not None or not waited.free:
+                return
+
+    async def _dispatch(self, update: Update) -> None:
         if update.callback_query is not None:
             await self._on_button(update.callback_query)
         elif update.message is not None and update.message.from_user is not None:

@@ -8,13 +8,14 @@ goes out later as a customer-service message, through the core's pushes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 from aiohttp import web
-from wechatpy import parse_message
 from wechatpy.replies import TextReply
 
 from bot.channels.wechat_crypto import CryptoError, WeChatCipher, signature, signature_ok
@@ -22,16 +23,17 @@ from bot.channels.wechat_sender import WeChatSender
 from bot.channels.wechat_xml import (
     MESSAGE_TYPES,
     BadRequest,
-    check_message,
+    WeChatMessage,
     delivery_id,
     parse_xml,
+    read_message,
 )
 from bot.core.deliveries import Deliveries
 from bot.core.events import Subscribed, Unsubscribed
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text
 from bot.core.options import NumberedOptions
 from bot.core.pushes import Target
-from bot.http.limits import MAX_BODY
+from bot.http.limits import MAX_BODY, read_body
 from bot.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -66,6 +68,10 @@ class WeChatChannel:
             if settings.wechat_aes_key
             else None
         )
+        self.mode = settings.wechat_mode_in_use
+        if self.mode != "plain" and self.cipher is None:
+            raise ConfigError(f"setting MEMBERBOT_WECHAT_MODE={self.mode} needs WECHAT_AES_KEY")
+        self.now: Callable[[], float] = time.time  # WeChat signs with its wall clock
         self.deadline = deadline
         self.deliveries = Deliveries(core.services.cache, CHANNEL)
         self.options = NumberedOptions(core.services.cache)
@@ -88,11 +94,29 @@ class WeChatChannel:
 
     async def verify(self, request: web.Request) -> web.Response:
         q = request.query
-        if not signature_ok(
-            q.get("signature", ""), self.token, q.get("timestamp", ""), q.get("nonce", "")
-        ):
+        timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+        if not signature_ok(q.get("signature", ""), self.token, timestamp, nonce):
             return web.Response(status=403, text="bad signature")
+        if not self._fresh(timestamp):
+            return web.Response(status=403, text="stale signature")
         return web.Response(text=q.get("echostr", ""))
+
+    def _fresh(self, timestamp: str) -> bool:
+        """The signature's timestamp within the rules' window of now (either way)."""
+        window = self.core.services.rules.wechat.signature_window_seconds
+        if not (timestamp.isascii() and timestamp.isdecimal() and len(timestamp) <= 12):
+            return False
+        return abs(self.now() - int(timestamp)) <= window
+
+    async def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """A signature (timestamp + nonce) serves one body: WeChat's retry of it, no other."""
+        cache = self.core.services.cache
+        window = self.core.services.rules.wechat.signature_window_seconds
+        key = cache.keys.wechat_nonce(timestamp, nonce)
+        digest = hashlib.sha256(body).hexdigest()
+        if await cache.set_if_absent(key, digest, 2 * window + 60):
+            return True
+        return await cache.get(key) == digest
 
     async def receive(self, request: web.Request) -> web.Response:
         if (request.content_length or 0) > MAX_BODY:
@@ -101,28 +125,34 @@ class WeChatChannel:
         timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
         if not signature_ok(q.get("signature", ""), self.token, timestamp, nonce):
             return web.Response(status=403, text="bad signature")
-        if not nonce.isalnum():  # it is echoed into the encrypted reply's XML
-            return web.Response(status=400, text="bad nonce")
-        body = await request.read()
+        if not self._fresh(timestamp):
+            return web.Response(status=403, text="stale signature")
+        if not (nonce.isascii() and nonce.isalnum() and len(nonce) <= 64):
+            return web.Response(status=400, text="bad nonce")  # echoed into encrypted replies
         encrypted = q.get("encrypt_type", "raw").lower() == "aes"
+        if encrypted and self.cipher is None:
+            log.error("wechat encrypted post refused: WECHAT_AES_KEY is not set")
+            return web.Response(status=403, text="safe mode is not configured")
+        if encrypted and self.mode == "plain":
+            return web.Response(status=403, text="plain mode: encrypted posts are refused")
+        if not encrypted and self.mode == "safe":
+            return web.Response(status=403, text="safe mode: plain posts are refused")
+        body = await read_body(request)
+        if not await self._first_use(timestamp, nonce, body):
+            log.warning("wechat post refused: a signature reused for another body")
+            return web.Response(status=403, text="signature already used")
         try:
             root = parse_xml(body)
             if encrypted:
-                if self.cipher is None:
-                    log.error("wechat encrypted post refused: WECHAT_AES_KEY is not set")
-                    return web.Response(status=403, text="safe mode is not configured")
+                assert self.cipher is not None
                 sealed = root.findtext("Encrypt") or ""
                 if not signature_ok(
                     q.get("msg_signature", ""), self.token, timestamp, nonce, sealed
                 ):
                     return web.Response(status=403, text="bad msg_signature")
-                plain = self.cipher.decrypt(sealed)
-                root = parse_xml(plain.encode())
-            else:
-                plain = body.decode()
-            check_message(root)
-            message = parse_message(plain)
-        except (BadRequest, CryptoError, UnicodeDecodeError, KeyError) as exc:
+                root = parse_xml(self.cipher.decrypt(sealed).encode())
+            message = read_message(root)
+        except (BadRequest, CryptoError) as exc:
             log.info("wechat post rejected: %s", exc)
             return web.Response(status=400, text="bad request")
         answer = await self._answer_once(root, message)
@@ -143,24 +173,38 @@ class WeChatChannel:
         )
         return web.Response(text=xml, content_type="application/xml")
 
-    async def _answer_once(self, root: Element, message: Any) -> str:
-        """Handle a delivery once; WeChat's retries of it get the same answer."""
+    async def _answer_once(self, root: Element, message: WeChatMessage) -> str:
+        """Handle a delivery once; WeChat's retries of it get the same answer.
+
+        A retry that finds the first delivery still leased waits for its answer. The living
+        owner stores one by the deadline (at worst "success", replying later), so a wait past
+        it means the owner died: its lease lapses within seconds and the retry does the work.
+        """
         did = delivery_id(root)
-        if not await self.deliveries.claim(did):
-            stored = await self.deliveries.answer(did, self.deadline)
-            return stored if stored is not None else SUCCESS
+        while True:
+            stored = await self.deliveries.stored(did)
+            if stored is not None:
+                return stored
+            async with self.deliveries.take(did) as mine:
+                if mine:
+                    return await self._work(did, message)
+            waited = await self.deliveries.wait(did, self.deadline + self.deliveries.lease)
+            if waited.answer is not None:
+                return waited.answer
+            if not waited.free:
+                return SUCCESS  # an owner alive but stalled past its lease: it replies late
+
+    async def _work(self, did: str, message: WeChatMessage) -> str:
         work = asyncio.create_task(self._handle(message))
         try:
             reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
         except TimeoutError:
             await self.deliveries.store(did, SUCCESS)
-            late = asyncio.create_task(self._deliver_late(work, str(message.source), did))
+            late = asyncio.create_task(self._deliver_late(work, message.source, did))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
-        except Exception:
-            await self.deliveries.release(did)  # nothing answered: WeChat's retry may try again
-            raise
+        # An exception leaves no answer: the lease is given back and a retry tries again.
         answer = _render(reply, message) if reply is not None else SUCCESS
         await self.deliveries.store(did, answer)
         return answer
@@ -182,7 +226,7 @@ class WeChatChannel:
         except Exception:  # a background task: nobody else would see the failure
             log.exception("wechat late reply failed")
 
-    async def _handle(self, message: Any) -> Reply | None:
+    async def _handle(self, message: WeChatMessage) -> Reply | None:
         inbound = await self._translate(message)
         if inbound is None:
             return None
@@ -193,9 +237,9 @@ class WeChatChannel:
             await self.options.remember(CHANNEL, inbound.external_id, reply)
         return reply
 
-    async def _translate(self, message: Any) -> Inbound | None:
+    async def _translate(self, message: WeChatMessage) -> Inbound | None:
         """WeChat message or event → Inbound; None for what needs no answer."""
-        openid = str(message.source)
+        openid = message.source
         kind = message.type
         base: dict[str, Any] = {
             "channel": CHANNEL,
@@ -211,7 +255,7 @@ class WeChatChannel:
             if kind in ("image", "voice"):
                 return Inbound(**base, media_id=str(message.media_id))
             return Inbound(**base)
-        event = str(getattr(message, "event", "")).lower()
+        event = message.event
         if event == "unsubscribe":
             return Inbound(**base, event=Unsubscribed())
         if event not in TALKING_EVENTS:
@@ -219,12 +263,20 @@ class WeChatChannel:
         if self.api.enabled:
             await self.api.open_window(openid, message=False)
         if event == "click":
-            return Inbound(**base, menu_key=str(message.key or "HELP"))
-        scene = str(message.scene_id) if event in ("subscribe_scan", "scan") else None
-        return Inbound(**base, event=Subscribed(), menu_key="HELP", referral=scene or None)
+            return Inbound(**base, menu_key=message.key or "HELP")
+        referral = message.scene_id or None
+        return Inbound(**base, event=Subscribed(), menu_key="HELP", referral=referral)
 
 
-def _render(reply: Reply, message: Any) -> str:
-    # wechatpy wraps the content in CDATA without escaping; a "]]>" in it must be split.
-    content = numbered_text(reply).replace("]]>", "]]]]><![CDATA[>")
-    return str(TextReply(message=message, content=content).render())
+def _render(reply: Reply, message: WeChatMessage) -> str:
+    reply_xml = TextReply(
+        source=_cdata(message.target),
+        target=_cdata(message.source),
+        content=_cdata(numbered_text(reply)),
+    )
+    return str(reply_xml.render())
+
+
+def _cdata(text: str) -> str:
+    # wechatpy wraps fields in CDATA without escaping; a "]]>" in one must be split.
+    return text.replace("]]>", "]]]]><![CDATA[>")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from bot import logs
 from bot.cli import admin, db, serve, shell, wechat, worker
 from bot.cli.runtime import Failed
 from bot.settings import ConfigError, Settings, load_settings
@@ -66,6 +67,7 @@ def configure_logging() -> None:
     # httpx logs every request URL at INFO, and a Bot API URL carries the bot's token.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    logs.install()  # database errors' values (openids, names) out of every line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,8 @@ from typing import Any, TextIO
 
 from bot.channels.console import ConsoleChat, ConsolePusher, OfflineApp, converse, run_piped
 from bot.cli.runtime import open_core
-from bot.settings import Settings
+from bot.core.messages import usable_id
+from bot.settings import ConfigError, Settings
 
 APPS = ("console", "wechat", "telegram")
 HISTORY = ".memberbot_history"  # in the home folder: arrows recall earlier lines across runs
@@ -51,6 +52,9 @@ def _login_name() -> str:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name or _login_name()
+    if not usable_id(name):  # the bot would not answer such a member
+        raise ConfigError("--as NAME must be 1 to 128 characters, no control characters")
     logging.getLogger().setLevel(logging.WARNING)
     # Bytes that are not text in the terminal's encoding (a pasted binary, a Latin-1 terminal
     # showing Chinese replies) become replacement characters instead of ending the shell.
@@ -63,7 +67,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         core.services.senders.add(
             ConsolePusher() if args.app == "console" else OfflineApp(args.app)
         )
-        chat = ConsoleChat(core, args.name or _login_name(), channel=args.app)
+        chat = ConsoleChat(core, name, channel=args.app)
         if sys.stdin.isatty() and sys.stdout.isatty():
             return await run_interactive(chat, sys.stdout, _session(Path.home() / HISTORY))
         return await run_piped(chat, sys.stdin, sys.stdout)

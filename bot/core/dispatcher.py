@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -9,8 +10,10 @@ from dataclasses import replace
 from bot.core.context import Context, Services
 from bot.core.dialogs import Dialogs
 from bot.core.i18n import Translator, pick_locale
-from bot.core.messages import Inbound, Reply
+from bot.core.messages import Inbound, Reply, usable_id
 from bot.core.router import Handler, Middleware, Router, Vocabulary, chain
+
+log = logging.getLogger("memberbot.dispatcher")
 
 
 class Dispatcher:
@@ -34,6 +37,10 @@ class Dispatcher:
 
     async def handle(self, msg: Inbound) -> Reply | None:
         """Answer one inbound message; None means it is deliberately not answered."""
+        if not (usable_id(msg.external_id) and (not msg.chat_id or usable_id(msg.chat_id))):
+            # Same on every database: no app sends such ids, so nobody is there to answer.
+            log.warning("inbound dropped channel=%s: an id no app sends", msg.channel)
+            return None
         route = self.vocabulary.resolve(msg)
         settings = self.services.settings
         locale = pick_locale(None, msg.locale_hint, settings.default_locale)

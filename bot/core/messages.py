@@ -14,6 +14,17 @@ MAX_TEXT = 2000
 _INVISIBLE = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+EXTERNAL_ID_MAX = 128  # the width of identities.external_id and outbox.chat_id
+
+
+def usable_id(value: str) -> bool:
+    """An id an app can send: 1 to 128 characters, no control characters or lone surrogates
+    (PostgreSQL refuses NUL and over-long values where SQLite stores them)."""
+    return 1 <= len(value) <= EXTERNAL_ID_MAX and not any(
+        unicodedata.category(ch) in ("Cc", "Cs") for ch in value
+    )
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One thing a person said or tapped, whatever app it came from."""

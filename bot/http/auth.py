@@ -14,6 +14,7 @@ import hmac
 from aiohttp import web
 
 from bot.http.common import Handler, core_of, error
+from bot.http.limits import read_body
 
 SIGNATURE_HEADER = "X-Memberbot-Signature"
 
@@ -51,7 +52,7 @@ def signed(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def check(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        body = await read_body(request)
         secret = core_of(request).services.settings.shop_secret
         if not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER, "")):
             return error(403, "bad or missing signature")

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import Core
+from bot.http.limits import read_body
 
 CORE = web.AppKey("core", Core)
 
@@ -39,7 +40,7 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The body's JSON object; Malformed for bad JSON or anything but an object."""
-    body = await request.read()
+    body = await read_body(request)
     try:
         data = json.loads(body)
     # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;

@@ -15,6 +15,7 @@ from bot.http.common import Handler, Malformed, core_of, error
 log = logging.getLogger("memberbot.http")
 
 STATUS_OF = ((Invalid, 422), (NotFound, 404), (Conflict, 409))
+CLIENT_CLOSED = "client_closed"  # the metrics' status label of requests whose client left
 
 
 def refusal(exc: AdminError) -> web.Response:
@@ -51,8 +52,22 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             metrics.http_requests.labels(name, str(exc.status)).inc()
             raise
         response = _as_json(exc, request.client_max_size)
+    except ConnectionResetError:
+        if not _client_gone(request):
+            log.exception("request failed route=%s", name)
+            metrics.http_requests.labels(name, "500").inc()
+            return error(500, "internal error")
+        # The client went away mid-body: nobody to answer, and not the server's failure.
+        log.info("client closed the connection route=%s", name)
+        metrics.http_requests.labels(name, CLIENT_CLOSED).inc()
+        return web.Response(status=499)  # never sent: nginx's code for it, in access logs
     except Exception:
         log.exception("request failed route=%s", name)
         response = error(500, "internal error")
     metrics.http_requests.labels(name, str(response.status)).inc()
     return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.http.hygiene import GuardedRunner
+
 
 async def serve_until_stopped(
     app: web.Application,
@@ -19,7 +21,7 @@ async def serve_until_stopped(
     """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (its shutdown and
     cleanup hooks run: pending pushes go out, chat apps stop). If the address cannot be
     taken (OSError: in use, not ours), what started is stopped the same way before it rises."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = GuardedRunner(app, access_log=None)  # timeouts, connection cap, quiet 400s
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -428,27 +428,51 @@ async def test_startup_publishes_commands_in_english_and_chinese(
 # -- webhook mode: a message in, a reply out ------------------------------------------------------
 
 
-async def test_checkin_is_acknowledged_at_once_and_answered_in_html(
+async def test_checkin_is_acknowledged_only_once_handled_and_answered_in_html(
     tg: TelegramBot, fake: FakeTelegram
 ) -> None:
-    gate = asyncio.Event()
+    gate, started = asyncio.Event(), asyncio.Event()
     handle = tg.core.dispatcher.handle
 
     async def slow(msg: Inbound) -> Reply | None:
+        started.set()
         await gate.wait()
         return await handle(msg)
 
     tg.core.dispatcher.handle = slow  # type: ignore[method-assign]
     ann = new_user()
-    # The core is stalled: the webhook still answers 200 straight away.
-    assert await asyncio.wait_for(tg.post(message_update(ann, "/checkin")), 2) == 200
+    # Telegram never redelivers what got a 200: no 200 while the update is not handled.
+    posting = asyncio.create_task(tg.post(message_update(ann, "/checkin")))
+    await asyncio.wait_for(started.wait(), 5)
+    assert not posting.done()
     assert fake.sent == []
     gate.set()
-    [sent] = await fake.wait_sent(1)
+    assert await asyncio.wait_for(posting, 5) == 200
+    [sent] = fake.sent
     assert sent.chat_id == ann
     assert sent.text == CHECKED_IN
     assert sent.parse_mode == "HTML"
     assert sent.reply_markup is None
+    assert await tg.balance(ann) == 5
+
+
+async def test_a_redelivery_after_the_first_handler_died_is_handled(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    update = message_update(ann, "/checkin")
+    cache = tg.core.services.cache
+    # What a process killed mid-update leaves behind: its lease, never renewed again.
+    tg.channel.deliveries.lease = 0.3
+    claim = cache.keys.inbound_claim("telegram", str(update["update_id"]))
+    await cache.set(claim, "a-dead-process", 0.3)
+
+    assert await tg.post(update) == 200
+    handled = [s.text for s in fake.sent]
+    assert await tg.post(update) == 200  # once done, a redelivery changes nothing
+
+    assert handled == [CHECKED_IN]
+    assert [s.text for s in fake.sent] == [CHECKED_IN]
     assert await tg.balance(ann) == 5
 
 
@@ -816,17 +840,18 @@ async def test_one_members_updates_run_in_order_and_members_in_parallel(
 
     tg.core.dispatcher.handle = traced  # type: ignore[method-assign]
     ann, bob = new_user(), new_user()
-    assert await tg.post(message_update(ann, "/help ann-1")) == 200
+    ann_1 = asyncio.create_task(tg.post(message_update(ann, "/help ann-1")))
     await asyncio.wait_for(started["ann-1"].wait(), 5)
-    assert await tg.post(message_update(ann, "/help ann-2")) == 200
-    assert await tg.post(message_update(bob, "/help bob-1")) == 200
+    ann_2 = asyncio.create_task(tg.post(message_update(ann, "/help ann-2")))
+    assert await asyncio.wait_for(tg.post(message_update(bob, "/help bob-1")), 5) == 200
     # Bob is answered while Ann's first update is still running; Ann's second waits for it.
-    await asyncio.wait_for(started["bob-1"].wait(), 5)
-    [to_bob] = await fake.wait_sent(1)
+    [to_bob] = fake.sent
     assert to_bob.chat_id == bob
     assert ("start", "ann-2") not in events
+    assert not ann_1.done() and not ann_2.done()
     gate.set()
-    sent = await fake.wait_sent(3)
+    assert await asyncio.wait_for(asyncio.gather(ann_1, ann_2), 5) == [200, 200]
+    sent = fake.sent
     assert [s.chat_id for s in sent] == [bob, ann, ann]
     ann_events = [e for e in events if e[1].startswith("ann")]
     assert ann_events == [
