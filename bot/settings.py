@@ -27,6 +27,7 @@ class TierRule(_Strict):
     threshold: int = Field(ge=0)
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
+    first_response_hours: float | None = Field(default=None, gt=0, le=720)  # complaints
 
 
 DEFAULT_TIERS = (
@@ -165,6 +166,23 @@ class OutboxRules(_Strict):
     shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
 
 
+class ComplaintRules(_Strict):
+    """The complaints desk: the first-response promise, warnings, reopening, canned replies."""
+
+    first_response_hours: float = Field(default=24, gt=0, le=720)  # a tier may set fewer
+    warn_at: float = Field(default=0.8, gt=0, lt=1)  # share of the time gone: warn the handler
+    reopen_days: int = Field(default=7, ge=0)  # a resolved ticket reopens, then it closes
+    breach_points: int = Field(default=0, ge=0, le=100_000)  # apology credit at a breach
+    canned: dict[str, str] = Field(default_factory=dict)  # "/reply NO #key" sends the text
+
+    @field_validator("canned")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(not k or len(k) > 32 or not t.strip() for k, t in v.items()):
+            raise ValueError("keys of 1-32 characters, each with a text")
+        return v
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -177,6 +195,7 @@ class Rules(_Strict):
     orders: OrderRules = OrderRules()
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
+    complaints: ComplaintRules = ComplaintRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:
@@ -202,6 +221,11 @@ class Rules(_Strict):
 
     def tier_rank(self, name: str) -> int:
         return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def first_response_hours(self, tier: str) -> float:
+        """The complaint deadline a member of `tier` is promised."""
+        own = self.tier(tier).first_response_hours
+        return own if own is not None else self.complaints.first_response_hours
 
     def next_tier(self, name: str) -> TierRule | None:
         rank = self.tier_rank(name)

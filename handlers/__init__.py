@@ -10,6 +10,7 @@ from handlers import (
     checkin,
     coming_soon,
     communities,
+    complaints,
     groups,
     help,
     invites,
@@ -18,6 +19,8 @@ from handlers import (
     points,
     presence,
     profile,
+    staff_desk,
+    ticket_deadlines,
     tiers,
 )
 from handlers.help import unknown
@@ -33,14 +36,16 @@ ROUTERS = [
     invites.router,
     communities.router,
     coming_soon.router,
+    complaints.router,
     link.router,
     profile.router,
     nudges.router,
     help.router,
     groups.router,
     presence.router,
+    staff_desk.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = []
+HOOKS: list[tuple[str, Hook]] = [("deadlines", ticket_deadlines.hook)]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -1,0 +1,300 @@
+"""The complaints desk's work on a ticket, wherever it is asked for: the staff chat, the
+operator API, the command line. Each step changes the ticket atomically, keeps an event in
+the audit trail and queues what the member (or the staff chat) must be told, in one
+transaction; the caller wakes the outbox after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.context import Services
+from bot.core.errors import DomainError
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Button, Reply
+from bot.core.options import NumberedOptions
+from bot.jobs.pushes import newest_reachable, push_to_chat, push_to_member
+from storage import members, outbox, tickets
+from storage.models import Member, Ticket
+
+CATEGORY_LABELS = {
+    "product": N_("Product"),
+    "delivery": N_("Delivery"),
+    "after-sales": N_("After-sales"),
+    "service": N_("Service"),
+    "other": N_("Other"),
+}
+STATE_LABELS = {
+    "open": N_("open"),
+    "assigned": N_("being handled"),
+    "waiting": N_("waiting for your answer"),
+    "resolved": N_("resolved"),
+    "closed": N_("closed"),
+}
+
+
+class NoTicket(DomainError):
+    """No such ticket (for this person)."""
+
+
+class TicketConflict(DomainError):
+    """The ticket's state refuses the step (taken by someone else, closed, rated)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member in a chat (`member_id`), or an operator by name only."""
+
+    member_id: int | None
+    name: str
+
+
+def person(member: Member) -> str:
+    """How a member is named in the staff chat and the audit trail."""
+    return member.display_name or f"#{member.id}"
+
+
+def local_time(services: Services, at: datetime) -> str:
+    return at.astimezone(services.settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def hours_text(hours: float) -> str:
+    return f"{hours:g}"
+
+
+async def find(session: AsyncSession, raw: str, member_id: int | None = None) -> Ticket:
+    """The ticket `raw` names (`C-000123`, `123`), the member's own when `member_id` is given."""
+    ticket_id = tickets.parse_number(raw)
+    ticket = await tickets.get(session, ticket_id) if ticket_id else None
+    if ticket is None or (member_id is not None and ticket.member_id != member_id):
+        raise NoTicket(N_("There is no ticket {number}. Send /tickets to see yours."), number=raw)
+    return ticket
+
+
+def staff_target(services: Services) -> outbox.Target | None:
+    chat_id = services.settings.telegram_staff_chat_id
+    return outbox.Target("telegram", chat_id, None, mode=outbox.POST) if chat_id else None
+
+
+def staff_t(services: Services) -> Translator:
+    return Translator(services.settings.default_locale)
+
+
+async def tell_staff(
+    session: AsyncSession, services: Services, kind: str, key: str, reply: Reply
+) -> None:
+    """Post to the staff chat, when there is one."""
+    target = staff_target(services)
+    if target is not None:
+        await push_to_chat(session, services, target, kind, key, reply)
+
+
+async def announce(session: AsyncSession, services: Services, ticket: Ticket, text: str) -> None:
+    """A new ticket in the staff chat: who, tier, points, earlier tickets, Take / Resolve."""
+    t = staff_t(services)
+    member = await members.get(session, ticket.member_id)
+    assert member is not None
+    earlier = [x for x in await tickets.of_member(session, member.id) if x.id != ticket.id]
+    no = tickets.number(ticket.id)
+    lines = [
+        t(
+            N_("New ticket {number} · {category} · due {due}"),
+            number=no,
+            category=t(CATEGORY_LABELS[ticket.category]),
+            due=local_time(services, ticket.first_response_due),
+        ),
+        t(
+            N_("From {name}: {tier}, {points} points, {earlier} earlier tickets"),
+            name=person(member),
+            tier=member.tier,
+            points=member.points,
+            earlier=len(earlier),
+        ),
+    ]
+    if ticket.refers_to_id is not None:
+        lines.append(t(N_("Follows {number}"), number=tickets.number(ticket.refers_to_id)))
+    lines.append(text)
+    buttons = (Button(t(N_("Take")), f"TAKE:{no}"), Button(t(N_("Resolve")), f"RESOLVE:{no}"))
+    reply = Reply("\n".join(lines), buttons=buttons)
+    await tell_staff(session, services, "ticket-new", f"ticket:{ticket.id}:new", reply)
+
+
+async def file(
+    services: Services, member: Member, category: str, text: str, refers_to: int | None = None
+) -> Ticket:
+    """File a ticket for `member`; the staff chat hears of it."""
+    rules = services.rules
+    async with services.db.transaction() as session:
+        ticket = await tickets.file(
+            session,
+            member.id,
+            category,
+            text,
+            services.clock.now(),
+            hours=rules.first_response_hours(member.tier),
+            warn_at=rules.complaints.warn_at,
+            author=person(member),
+            refers_to=refers_to,
+        )
+        await announce(session, services, ticket, text)
+    services.pushes.wake()
+    return ticket
+
+
+async def take(services: Services, actor: Actor, raw: str) -> Ticket:
+    """Make the ticket the actor's; if someone else has it, say who."""
+    assert actor.member_id is not None
+    async with services.db.transaction() as session:
+        ticket = await find(session, raw)
+        if not await tickets.take(session, ticket.id, actor.member_id):
+            await _refuse_taken(session, ticket, actor)
+        await tickets.add_event(session, ticket.id, actor.name, "took", services.clock.now())
+        return await _fresh(session, ticket.id)
+
+
+async def _refuse_taken(session: AsyncSession, ticket: Ticket, actor: Actor) -> None:
+    current = await tickets.get(session, ticket.id)
+    assert current is not None
+    no = tickets.number(ticket.id)
+    if current.state not in tickets.ACTIVE:
+        raise TicketConflict(N_("{number} is {state} already."), number=no, state=current.state)
+    if current.assignee_id == actor.member_id:
+        raise TicketConflict(N_("{number} is yours already."), number=no)
+    holder = await members.get(session, current.assignee_id) if current.assignee_id else None
+    name = person(holder) if holder else "?"
+    raise TicketConflict(N_("{number} is already taken by {name}."), number=no, name=name)
+
+
+async def _fresh(session: AsyncSession, ticket_id: int) -> Ticket:
+    ticket = await tickets.get(session, ticket_id)
+    assert ticket is not None
+    return ticket
+
+
+def _canned(services: Services, text: str) -> str:
+    """`#key` is the rules' canned reply of that name."""
+    text = text.strip()
+    if text.startswith("#") and " " not in text:
+        canned = services.rules.complaints.canned.get(text[1:])
+        if canned is None:
+            raise TicketConflict(N_("There is no canned reply {key}."), key=text)
+        return canned
+    return text
+
+
+async def _say_to_member(
+    session: AsyncSession,
+    services: Services,
+    ticket: Ticket,
+    actor: Actor,
+    text: str,
+    kind: str,
+    heading: str,
+) -> None:
+    """Keep the staff message in the conversation and send it to the member in their app."""
+    now = services.clock.now()
+    message_id = await tickets.add_message(
+        session, ticket.id, tickets.STAFF, actor.member_id, actor.name, text, now
+    )
+    no = tickets.number(ticket.id)
+
+    def render(t: Translator) -> Reply:
+        return Reply(f"{t(heading, number=no)}\n{text}", private=True)
+
+    key = f"ticket:{ticket.id}:message:{message_id}"
+    await push_to_member(session, services, ticket.member_id, kind, key, render)
+
+
+async def reply(services: Services, actor: Actor, raw: str, text: str) -> Ticket:
+    """Answer the member; the first answer meets the first-response promise."""
+    body = _canned(services, text)
+    if not body:
+        raise TicketConflict(N_("What should the reply say? /reply NUMBER TEXT"))
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        ticket = await find(session, raw)
+        if ticket.state == tickets.CLOSED:
+            raise TicketConflict(N_("{number} is closed."), number=tickets.number(ticket.id))
+        if actor.member_id is not None:
+            await tickets.take(session, ticket.id, actor.member_id)
+        await tickets.responded(session, ticket.id, now)
+        heading = N_("Reply on your ticket {number}:")
+        await _say_to_member(session, services, ticket, actor, body, "staff-reply", heading)
+        await tickets.add_event(session, ticket.id, actor.name, "replied", now)
+        ticket = await _fresh(session, ticket.id)
+    services.pushes.wake()
+    return ticket
+
+
+async def wait(services: Services, actor: Actor, raw: str, text: str) -> Ticket:
+    """Ask the member something; the first-response clock stops until they answer."""
+    body = _canned(services, text)
+    if not body:
+        raise TicketConflict(N_("What should we ask? /wait NUMBER QUESTION"))
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        ticket = await find(session, raw)
+        if not await tickets.wait(session, ticket.id, actor.member_id, now):
+            no = tickets.number(ticket.id)
+            raise TicketConflict(N_("{number} is {state}."), number=no, state=ticket.state)
+        heading = N_("Question about your ticket {number} (answer with /ticket {number} TEXT):")
+        await _say_to_member(session, services, ticket, actor, body, "staff-reply", heading)
+        await tickets.add_event(session, ticket.id, actor.name, "waiting on the member", now)
+        ticket = await _fresh(session, ticket.id)
+    services.pushes.wake()
+    return ticket
+
+
+async def resolve(services: Services, actor: Actor, raw: str, text: str) -> Ticket:
+    """Close the case for now and ask the member for a 1-5 score."""
+    body = _canned(services, text) if text.strip() else ""
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        ticket = await find(session, raw)
+        no = tickets.number(ticket.id)
+        if not await tickets.resolve(session, ticket.id, actor.member_id, now):
+            raise TicketConflict(N_("{number} is {state} already."), number=no, state=ticket.state)
+        await tickets.responded(session, ticket.id, now)
+        author = actor.name
+        if body:
+            await tickets.add_message(
+                session, ticket.id, tickets.STAFF, actor.member_id, author, body, now
+            )
+
+        def render(t: Translator) -> Reply:
+            lines = [t(N_("Your ticket {number} is resolved."), number=no)]
+            buttons = tuple(Button(str(n), f"RATE:{no}:{n}") for n in range(1, 6))
+            if body:
+                lines.append(body)
+            lines.append(
+                t(N_("How did we do? Rate 1 (bad) to 5 (great): /rate {number} 5"), number=no)
+            )
+            return Reply("\n".join(lines), buttons=buttons, private=True)
+
+        key = f"ticket:{ticket.id}:resolved:{now.isoformat()}"
+        await push_to_member(session, services, ticket.member_id, "ticket-resolved", key, render)
+        await tickets.add_event(session, ticket.id, author, "resolved", now)
+        ticket = await _fresh(session, ticket.id)
+        account = newest_reachable(await members.identities_of(session, ticket.member_id), None)
+    services.pushes.wake()
+    if account is not None:
+        # Apps without buttons show the scores as numbers: a bare digit next picks one.
+        asked = render(Translator(services.settings.default_locale))
+        await NumberedOptions(services.cache).remember(account.channel, account.external_id, asked)
+    return ticket
+
+
+async def assign(services: Services, actor: Actor, raw: str, staff: Member) -> Ticket:
+    """Give the ticket to `staff` (who must hold the staff role: the caller checks)."""
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        ticket = await find(session, raw)
+        if not await tickets.assign(session, ticket.id, staff.id):
+            no = tickets.number(ticket.id)
+            raise TicketConflict(N_("{number} is {state} already."), number=no, state=ticket.state)
+        action = f"assigned to {person(staff)}"
+        await tickets.add_event(session, ticket.id, actor.name, action, now)
+        return await _fresh(session, ticket.id)
