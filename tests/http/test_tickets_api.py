@@ -95,7 +95,10 @@ async def test_refusals_are_json_with_their_status(core, chat, http):
     assert await call(http, "GET", "/api/tickets/C-000099") == (404, {"error": "unknown ticket"})
     assert await call(http, "GET", "/api/tickets?state=lost") == (
         422,
-        {"error": "state must be one of open, assigned, waiting, resolved, closed", "field": "state"},
+        {
+            "error": "state must be one of open, assigned, waiting, resolved, closed",
+            "field": "state",
+        },
     )
     assert (await call(http, "POST", "/api/tickets/1/reply", {"text": ""}))[0] == 422
     assert (await call(http, "POST", "/api/tickets/1/reply", {"txt": "hi"}))[1]["field"] == "txt"
