@@ -49,7 +49,7 @@ async def test_a_ticket_worked_through_the_api(core, chat, http):
         http, "POST", "/api/tickets/C-000001/reply", {"text": "A new one is coming.", "by": "Olga"}
     )
     assert replied[0] == 200
-    status, resolved = await call(http, "POST", "/api/tickets/1/resolve", {"text": "Sent."})
+    status, _ = await call(http, "POST", "/api/tickets/1/resolve", {"text": "Sent."})
     assert status == 200
     await JobEnv(core.services, core.services.senders, TEXTS).sender.drain()
     assert [r.text.split("\n")[0] for r in alice.pushed()] == [
