@@ -273,3 +273,16 @@ async def close_due(session: AsyncSession, now: datetime, resolved_before: datet
 async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     stmt = select(_tickets.c.state, func.count()).group_by(_tickets.c.state)
     return {state: int(n) for state, n in (await session.execute(stmt)).all()}
+
+
+async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> None:
+    """Linked accounts: the tickets (filed, handled, scored, written) follow the survivor."""
+    for column in ("member_id", "assignee_id", "scored_handler_id"):
+        await session.execute(
+            update(_tickets).where(_tickets.c[column] == loser_id).values({column: survivor_id})
+        )
+    await session.execute(
+        update(TicketMessage)
+        .where(TicketMessage.author_id == loser_id)
+        .values(author_id=survivor_id)
+    )

@@ -339,3 +339,16 @@ async def test_waiting_stops_the_clock_for_deadlines(desk, clock):
 
 def test_the_deadlines_hook_is_registered():
     assert ("deadlines", hook) in HOOKS
+
+
+async def test_linked_accounts_keep_their_tickets(desk, chat):
+    alice_tg = chat("a-tg", channel="telegram")
+    await alice_tg.say("/complain from telegram")
+    code = (await desk.alice.say("/link")).text
+    digits = next(word for word in code.split() if word.strip(".:").isdigit())
+
+    await alice_tg.say(digits.strip(".:"))
+
+    listed = (await desk.alice.say("/tickets")).text
+    assert "C-000001" in listed
+    assert (await desk.alice.say("/ticket C-000001 more")).text == "Added to C-000001."
