@@ -1,0 +1,85 @@
+"""The complaints desk on Telegram against the fake Bot API: the ticket posted in the staff
+group with Take / Resolve, staff working it there, the member's reply and score buttons."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.jobs.env import JobEnv
+from handlers.nudges import TEXTS
+from storage import members, roles
+from tests.channels import test_telegram as base
+from tests.channels.test_telegram import (
+    TelegramBot,
+    callback_update,
+    message_update,
+    new_user,
+)
+from tests.conftest import START
+from tests.fakes.telegram import FakeTelegram, visible_text as visible
+
+fake = base.fake
+start_bot = base.start_bot
+fast_private_chats = base.fast_private_chats
+timedelta_retry_after = base.timedelta_retry_after
+
+STAFF_GROUP = -1005550001
+
+
+@pytest.fixture
+async def tg(start_bot) -> TelegramBot:
+    return await start_bot(telegram_staff_chat_id=str(STAFF_GROUP))
+
+
+async def staff_member(tg: TelegramBot, user_id: int) -> None:
+    services = tg.core.services
+    found, _ = await members.get_or_create(
+        services.db, "telegram", str(user_id), START, display_name="Sam"
+    )
+    async with services.db.transaction() as session:
+        await roles.grant(session, found.id, roles.STAFF, 0, START)
+
+
+async def deliver(tg: TelegramBot) -> None:
+    await JobEnv(tg.core.services, tg.core.services.senders, TEXTS).sender.drain()
+
+
+async def test_a_ticket_worked_in_the_staff_group(tg: TelegramBot, fake: FakeTelegram) -> None:
+    ann, sam, eve = new_user(), new_user(), new_user()
+    await staff_member(tg, sam)
+
+    await tg.post(message_update(ann, "/complain the kettle leaks"))
+    await tg.idle()
+    assert visible(fake.sent_to(ann)[-1].text).startswith("Your complaint is filed as C-000001.")
+    await deliver(tg)
+    [post] = fake.sent_to(STAFF_GROUP)
+    assert visible(post.text).startswith("New ticket C-000001 · Other · due 2026-03-11 10:00")
+    assert post.buttons == [[("Take", "TAKE:C-000001"), ("Resolve", "RESOLVE:C-000001")]]
+
+    await tg.post(callback_update(eve, "TAKE:C-000001", chat_id=STAFF_GROUP))  # not staff
+    await tg.post(callback_update(sam, "TAKE:C-000001", chat_id=STAFF_GROUP))
+    await tg.idle()
+    assert visible(fake.sent_to(eve)[-1].text) == "Only support staff can do that."
+    assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "C-000001 is yours."
+
+    await tg.post(message_update(sam, "/reply C-000001 A new one ships today.", chat_id=STAFF_GROUP))
+    await tg.idle()
+    assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "Sent to the member of C-000001."
+    await deliver(tg)
+    assert visible(fake.sent_to(ann)[-1].text) == (
+        "Reply on your ticket C-000001:\nA new one ships today."
+    )
+
+    await tg.post(message_update(sam, "/resolve C-000001", chat_id=STAFF_GROUP))
+    await tg.idle()
+    await deliver(tg)
+    asked = fake.sent_to(ann)[-1]
+    assert visible(asked.text).startswith("Your ticket C-000001 is resolved.")
+    scores = [label for row in asked.buttons for label in row]
+    assert scores == [(str(n), f"RATE:C-000001:{n}") for n in range(1, 6)]
+
+    await tg.post(callback_update(ann, "RATE:C-000001:2"))
+    await tg.idle()
+    assert visible(fake.sent_to(ann)[-1].text) == "Thank you! You rated C-000001 2 of 5."
+    await deliver(tg)
+    assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "C-000001 was rated 2 of 5."
