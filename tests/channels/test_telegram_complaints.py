@@ -16,7 +16,8 @@ from tests.channels.test_telegram import (
     new_user,
 )
 from tests.conftest import START
-from tests.fakes.telegram import FakeTelegram, visible_text as visible
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import visible_text as visible
 
 fake = base.fake
 start_bot = base.start_bot
@@ -62,7 +63,9 @@ async def test_a_ticket_worked_in_the_staff_group(tg: TelegramBot, fake: FakeTel
     assert visible(fake.sent_to(eve)[-1].text) == "Only support staff can do that."
     assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "C-000001 is yours."
 
-    await tg.post(message_update(sam, "/reply C-000001 A new one ships today.", chat_id=STAFF_GROUP))
+    await tg.post(
+        message_update(sam, "/reply C-000001 A new one ships today.", chat_id=STAFF_GROUP)
+    )
     await tg.idle()
     assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "Sent to the member of C-000001."
     await deliver(tg)
