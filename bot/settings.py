@@ -174,6 +174,25 @@ class ComplaintRules(_Strict):
     reopen_days: int = Field(default=7, ge=0)  # a resolved ticket reopens, then it closes
     breach_points: int = Field(default=0, ge=0, le=100_000)  # apology credit at a breach
     canned: dict[str, str] = Field(default_factory=dict)  # "/reply NO #key" sends the text
+    business_hours: str = ""  # "09:00-18:00" local time: the clock runs only then; "": always
+    business_days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays the clock runs
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if not v:
+            return v
+        opens, sep, closes = v.partition("-")
+        if not sep or _clock_time(opens.strip()) >= _clock_time(closes.strip()):
+            raise ValueError('must be "HH:MM-HH:MM", opening before closing')
+        return f"{_clock_time(opens.strip())}-{_clock_time(closes.strip())}"
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(d < 1 or d > 7 for d in v):
+            raise ValueError("ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+        return v
 
     @field_validator("canned")
     @classmethod

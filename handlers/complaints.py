@@ -156,7 +156,7 @@ async def _add(ctx: Context, session: AsyncSession, ticket: Ticket, text: str) -
         if not await tickets.reopen(session, ticket.id, since):
             return None
         await tickets.add_event(session, ticket.id, person(me), "reopened", now)
-    elif await tickets.resume(session, ticket, now):
+    elif await desk.resume(session, services, ticket):
         await tickets.add_event(session, ticket.id, person(me), "answered", now)
     message_id = await tickets.add_message(
         session, ticket.id, tickets.MEMBER, me.id, person(me), text, now

@@ -17,6 +17,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Reply
 from bot.core.options import NumberedOptions
 from bot.jobs.pushes import newest_reachable, push_to_chat, push_to_member
+from handlers import ticket_clock
 from storage import members, outbox, tickets
 from storage.models import Member, Ticket
 
@@ -126,22 +127,40 @@ async def file(
     services: Services, member: Member, category: str, text: str, refers_to: int | None = None
 ) -> Ticket:
     """File a ticket for `member`; the staff chat hears of it."""
-    rules = services.rules
+    rules, tz = services.rules.complaints, services.settings.tz
+    now = services.clock.now()
+    hours = services.rules.first_response_hours(member.tier)
     async with services.db.transaction() as session:
         ticket = await tickets.file(
             session,
             member.id,
             category,
             text,
-            services.clock.now(),
-            hours=rules.first_response_hours(member.tier),
-            warn_at=rules.complaints.warn_at,
+            now,
+            warn_at=ticket_clock.add_hours(now, hours * rules.warn_at, rules, tz),
+            due=ticket_clock.add_hours(now, hours, rules, tz),
             author=person(member),
             refers_to=refers_to,
         )
         await announce(session, services, ticket, text)
     services.pushes.wake()
     return ticket
+
+
+async def resume(session: AsyncSession, services: Services, ticket: Ticket) -> bool:
+    """The member answered: what was left of the clock when the wait began runs again now."""
+    if ticket.waiting_since is None:
+        return False
+    rules, tz = services.rules.complaints, services.settings.tz
+    now, paused = services.clock.now(), ticket.waiting_since
+    warn_left = ticket_clock.hours_between(paused, ticket.warn_at, rules, tz)
+    due_left = ticket_clock.hours_between(paused, ticket.first_response_due, rules, tz)
+    # A deadline already past when the wait began stays where it was.
+    warn_at = ticket_clock.add_hours(now, warn_left, rules, tz) if warn_left else ticket.warn_at
+    due = (
+        ticket_clock.add_hours(now, due_left, rules, tz) if due_left else ticket.first_response_due
+    )
+    return await tickets.resume(session, ticket, warn_at, due)
 
 
 async def take(services: Services, actor: Actor, raw: str) -> Ticket:

@@ -8,7 +8,7 @@ caller tells its person what happened instead. Nothing here is check-then-write.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, case, func, select, update
@@ -45,8 +45,8 @@ async def file(
     text: str,
     now: datetime,
     *,
-    hours: float,
-    warn_at: float,
+    warn_at: datetime,
+    due: datetime,
     author: str,
     refers_to: int | None = None,
 ) -> Ticket:
@@ -56,8 +56,8 @@ async def file(
         category=category,
         state=OPEN,
         created_at=now,
-        warn_at=now + timedelta(hours=hours * warn_at),
-        first_response_due=now + timedelta(hours=hours),
+        warn_at=warn_at,
+        first_response_due=due,
         escalated=False,
         refers_to_id=refers_to,
     )
@@ -174,13 +174,13 @@ async def wait(session: AsyncSession, ticket_id: int, staff_id: int | None, now:
     )
 
 
-async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
-    """The member answered a waiting ticket: back to its handler, deadlines moved by the pause.
+async def resume(session: AsyncSession, ticket: Ticket, warn_at: datetime, due: datetime) -> bool:
+    """The member answered a waiting ticket: back to its handler, with the deadlines moved
+    past the pause (the caller computes them from `ticket` as read).
 
     Compare-and-set on `waiting_since`: a second answer arriving at once moves nothing."""
     if ticket.state != WAITING or ticket.waiting_since is None:
         return False
-    paused = max(now - ticket.waiting_since, timedelta(0))
     same_wait = (_tickets.c.state == WAITING) & (_tickets.c.waiting_since == ticket.waiting_since)
     state = case((_tickets.c.assignee_id.is_(None), OPEN), else_=ASSIGNED)
     return await _change(
@@ -189,8 +189,8 @@ async def resume(session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
         same_wait,
         state=state,
         waiting_since=None,
-        warn_at=ticket.warn_at + paused,
-        first_response_due=ticket.first_response_due + paused,
+        warn_at=warn_at,
+        first_response_due=due,
     )
 
 

@@ -4,7 +4,7 @@ replies reach the member through the outbox, deadlines warn and escalate once, r
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from handlers.nudges import TEXTS
 from handlers.ticket_deadlines import hook
 from storage import communities, roles, tickets
 from storage.models import LedgerEntry, Ticket
-from tests.conftest import START
+from tests.conftest import SHANGHAI, START
 from tests.jobs.conftest import FakeApp
 
 STAFF_CHAT = "-100777"
@@ -352,3 +352,15 @@ async def test_linked_accounts_keep_their_tickets(desk, chat):
     listed = (await desk.alice.say("/tickets")).text
     assert "C-000001" in listed
     assert (await desk.alice.say("/ticket C-000001 more")).text == "Added to C-000001."
+
+
+async def test_business_hours_set_the_promise_and_the_warning(desk, clock):
+    desk.rules("complaints", business_hours="09:00-18:00", business_days=(1, 2, 3, 4, 5))
+
+    reply = await desk.alice.say("/complain late")
+
+    assert "(by 2026-03-12 16:00)" in reply.text  # Tue 8 h + Wed 9 h + Thu 7 h
+    clock.set(datetime(2026, 3, 12, 11, 11, tzinfo=SHANGHAI))
+    assert await hook(desk.services) == 0
+    clock.advance(minutes=1)  # 80 % of 24 business hours: Thursday 11:12
+    assert await hook(desk.services) == 1
