@@ -44,6 +44,7 @@ ROUTERS = [
     groups.router,
     presence.router,
     staff_desk.router,
+    staff_desk.posts,
 ]
 FALLBACK = unknown
 HOOKS: list[tuple[str, Hook]] = [("deadlines", ticket_deadlines.hook)]

@@ -14,7 +14,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.middleware import require_role
-from bot.core.router import Router
+from bot.core.router import REPLY_TO_POST, Router
 from handlers import desk
 from handlers.desk import Actor, person
 from storage import members, roles, tickets
@@ -22,6 +22,8 @@ from storage.models import Member, Ticket
 
 REFUSAL = N_("Only support staff can do that.")
 router = Router("staff-desk", middlewares=(require_role(roles.STAFF, REFUSAL),))
+# Replies to the bot's posts: only those in the staff chat are the desk's business.
+posts = Router("staff-posts")
 
 
 def _actor(ctx: Context) -> Actor:
@@ -134,3 +136,23 @@ def time_left(t: Translator, ticket: Ticket, now: datetime) -> str:
     if minutes < 0:
         return t(N_("{span} overdue"), span=span)
     return t(N_("{span} left"), span=span)
+
+
+@posts.action(REPLY_TO_POST)
+async def reply_to_post(msg: Inbound, ctx: Context) -> Reply | None:
+    """A staff member's reply to a ticket's post in the staff chat answers the member.
+
+    Replies to the bot elsewhere (a community group's announcements) are left alone."""
+    services = ctx.services
+    staff_chat = services.settings.telegram_staff_chat_id
+    if msg.channel != "telegram" or not staff_chat or msg.chat_id != staff_chat:
+        return None
+    async with services.db.reader() as session:
+        ticket_id = await tickets.by_post(session, msg.channel, msg.chat_id, msg.reply_to or "")
+        allowed = await roles.has_anywhere(session, ctx.me.id, roles.STAFF)
+    if not allowed:
+        raise DomainError(REFUSAL)
+    if ticket_id is None:
+        raise DomainError(N_("That post is about no ticket: use /reply NUMBER TEXT."))
+    ticket = await desk.reply(services, _actor(ctx), str(ticket_id), msg.args)
+    return _done(ctx, N_("Sent to the member of {number}."), ticket)

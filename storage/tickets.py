@@ -15,7 +15,7 @@ from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import rowcount
-from storage.models import Ticket, TicketEvent, TicketMessage
+from storage.models import OutboxPush, Ticket, TicketEvent, TicketMessage
 
 OPEN, ASSIGNED, WAITING, RESOLVED, CLOSED = "open", "assigned", "waiting", "resolved", "closed"
 STATES = (OPEN, ASSIGNED, WAITING, RESOLVED, CLOSED)
@@ -25,6 +25,7 @@ CATEGORIES = ("product", "delivery", "after-sales", "service", "other")
 MEMBER, STAFF = "member", "staff"
 
 _tickets: Table = Ticket.__table__  # type: ignore[assignment]
+_POST_KEY = re.compile(r"^ticket:(\d+):")
 _NUMBER = re.compile(r"^\s*(?:c-?)?0*(\d{1,12})\s*$", re.IGNORECASE)
 
 
@@ -286,3 +287,20 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> None:
         .where(TicketMessage.author_id == loser_id)
         .values(author_id=survivor_id)
     )
+
+
+async def by_post(session: AsyncSession, channel: str, chat_id: str, message_id: str) -> int | None:
+    """The ticket that a message the bot posted in a chat (its outbox row) was about."""
+    stmt = (
+        select(OutboxPush.dedupe_key)
+        .where(
+            OutboxPush.channel == channel,
+            OutboxPush.chat_id == chat_id,
+            OutboxPush.message_id == message_id,
+            OutboxPush.dedupe_key.like("ticket:%"),
+        )
+        .limit(1)
+    )
+    key = (await session.execute(stmt)).scalar_one_or_none()
+    found = _POST_KEY.match(key or "")
+    return int(found.group(1)) if found else None

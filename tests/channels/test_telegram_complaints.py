@@ -3,6 +3,9 @@ group with Take / Resolve, staff working it there, the member's reply and score 
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from bot.jobs.env import JobEnv
@@ -16,7 +19,7 @@ from tests.channels.test_telegram import (
     new_user,
 )
 from tests.conftest import START
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import BOT_ID, FakeTelegram
 from tests.fakes.telegram import visible_text as visible
 
 fake = base.fake
@@ -86,3 +89,44 @@ async def test_a_ticket_worked_in_the_staff_group(tg: TelegramBot, fake: FakeTel
     assert visible(fake.sent_to(ann)[-1].text) == "Thank you! You rated C-000001 2 of 5."
     await deliver(tg)
     assert visible(fake.sent_to(STAFF_GROUP)[-1].text) == "C-000001 was rated 2 of 5."
+
+
+def reply_to(user_id: int, text: str, post_id: int, chat_id: int) -> dict[str, Any]:
+    """A message in a group answering the bot's message `post_id` (Telegram's reply)."""
+    update = message_update(user_id, text, chat_id=chat_id)
+    update["message"]["reply_to_message"] = {
+        "message_id": post_id,
+        "date": int(time.time()),
+        "chat": update["message"]["chat"],
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Memberbot"},
+        "text": "New ticket",
+    }
+    return update
+
+
+async def test_replying_to_a_tickets_post_answers_the_member(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann, sam, eve = new_user(), new_user(), new_user()
+    await staff_member(tg, sam)
+    await tg.post(message_update(ann, "/complain the kettle leaks"))
+    await tg.idle()
+    await deliver(tg)
+    [post] = fake.sent_to(STAFF_GROUP)
+
+    await tg.post(reply_to(sam, "Sorry! A new one ships today.", post.message_id, STAFF_GROUP))
+    await tg.post(reply_to(eve, "me too", post.message_id, STAFF_GROUP))  # not staff
+    await tg.post(reply_to(eve, "nice", post.message_id, -100999))  # another group: ignored
+    await tg.idle()
+
+    in_group = sorted(visible(s.text) for s in fake.sent_to(STAFF_GROUP)[1:])
+    assert in_group == [
+        "I sent you the answer in a private chat.",
+        "Sent to the member of C-000001.",
+    ]
+    assert visible(fake.sent_to(eve)[-1].text) == "Only support staff can do that."
+    assert fake.sent_to(-100999) == []
+    await deliver(tg)
+    assert visible(fake.sent_to(ann)[-1].text) == (
+        "Reply on your ticket C-000001:\nSorry! A new one ships today."
+    )
