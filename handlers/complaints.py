@@ -4,12 +4,13 @@ reopen it, rate how it was handled. The staff's side is in handlers/staff_desk.p
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
-from bot.core.dialogs import Dialogs
+from bot.core.dialogs import DIALOG_TTL, MEDIA_ANSWERS, Dialogs
 from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Button, Inbound, Reply
@@ -23,6 +24,11 @@ from storage.models import Ticket
 router = Router("complaints")
 
 CATEGORY_ACTION = "complain-{category}"  # the dialog step that takes the text
+PHOTO_ACTION = "complain-photo"  # the step that takes the photo (or Skip)
+# Apps whose photos the staff chat (on Telegram) can show by their file id. A WeChat image
+# would have to be fetched and stored first (not built): there the complaint is filed after
+# its text.
+PHOTO_CHANNELS = ("telegram",)
 LOW_SCORE = 2
 SCORES = ("1", "2", "3", "4", "5")  # this or less alerts the staff chat
 
@@ -86,15 +92,46 @@ def _guided(category: str) -> None:
         text = _text(ctx, msg.args)
         if not text:
             raise DomainError(N_("Please describe what happened in one message."))
-        await Dialogs(ctx.services.cache).done(ctx.me.id)
-        ticket = await desk.file(ctx.services, ctx.me, category, text)
-        return Reply(_promise(ctx, ticket), private=True)
+        if msg.channel not in PHOTO_CHANNELS:
+            await Dialogs(ctx.services.cache).done(ctx.me.id)
+            ticket = await desk.file(ctx.services, ctx.me, category, text)
+            return Reply(_promise(ctx, ticket), private=True)
+        # Kept in the cache like the dialog itself: the photo may reach another process.
+        draft = json.dumps({"category": category, "text": text})
+        cache = ctx.services.cache
+        await cache.set(cache.keys.complaint_draft(ctx.me.id), draft, DIALOG_TTL)
+        await Dialogs(cache).ask(ctx.me.id, PHOTO_ACTION)
+        skip = Button(ctx.t(N_("Skip")), "COMPLAIN_PHOTO:skip")
+        ask = ctx.t(N_("A photo helps: send one now, or tap Skip."))
+        return Reply(ask, buttons=(skip,), private=True)
 
     router.action(CATEGORY_ACTION.format(category=category))(file_text)
 
 
 for _category in CATEGORY_LABELS:
     _guided(_category)
+
+
+@router.action(PHOTO_ACTION, menu="COMPLAIN_PHOTO")
+async def complain_photo(msg: Inbound, ctx: Context) -> Reply:
+    """The guided complaint's last step: a photo, Skip, or more text (added to it)."""
+    cache = ctx.services.cache
+    key = cache.keys.complaint_draft(ctx.me.id)
+    stored = await cache.get(key)
+    await Dialogs(cache).done(ctx.me.id)
+    if stored is None:
+        raise DomainError(N_("That took too long; please send /complain again."))
+    await cache.delete(key)
+    draft = json.loads(stored)
+    text, more = draft["text"], _text(ctx, msg.args)
+    if more and more.lower() != "skip" and not msg.menu_key:
+        text = f"{text}\n{more}"
+    photo = msg.media_id if msg.channel in PHOTO_CHANNELS else None
+    ticket = await desk.file(ctx.services, ctx.me, draft["category"], text, photo=photo)
+    return Reply(_promise(ctx, ticket), private=True)
+
+
+MEDIA_ANSWERS.add(PHOTO_ACTION)
 
 
 @router.action(

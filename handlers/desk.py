@@ -93,7 +93,9 @@ async def tell_staff(
         await push_to_chat(session, services, target, kind, key, reply)
 
 
-async def announce(session: AsyncSession, services: Services, ticket: Ticket, text: str) -> None:
+async def announce(
+    session: AsyncSession, services: Services, ticket: Ticket, text: str, photo: str | None
+) -> None:
     """A new ticket in the staff chat: who, tier, points, earlier tickets, Take / Resolve."""
     t = staff_t(services)
     member = await members.get(session, ticket.member_id)
@@ -119,14 +121,20 @@ async def announce(session: AsyncSession, services: Services, ticket: Ticket, te
         lines.append(t(N_("Follows {number}"), number=tickets.number(ticket.refers_to_id)))
     lines.append(text)
     buttons = (Button(t(N_("Take")), f"TAKE:{no}"), Button(t(N_("Resolve")), f"RESOLVE:{no}"))
-    reply = Reply("\n".join(lines), buttons=buttons)
+    reply = Reply("\n".join(lines), buttons=buttons, photo=photo)
     await tell_staff(session, services, "ticket-new", f"ticket:{ticket.id}:new", reply)
 
 
 async def file(
-    services: Services, member: Member, category: str, text: str, refers_to: int | None = None
+    services: Services,
+    member: Member,
+    category: str,
+    text: str,
+    refers_to: int | None = None,
+    photo: str | None = None,
 ) -> Ticket:
-    """File a ticket for `member`; the staff chat hears of it."""
+    """File a ticket for `member`; the staff chat hears of it (with the photo: a Telegram
+    file id, which the staff chat, on Telegram too, can show)."""
     rules, tz = services.rules.complaints, services.settings.tz
     now = services.clock.now()
     hours = services.rules.first_response_hours(member.tier)
@@ -141,8 +149,9 @@ async def file(
             due=ticket_clock.add_hours(now, hours, rules, tz),
             author=person(member),
             refers_to=refers_to,
+            photo=photo,
         )
-        await announce(session, services, ticket, text)
+        await announce(session, services, ticket, text, photo)
     services.pushes.wake()
     return ticket
 

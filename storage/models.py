@@ -393,6 +393,7 @@ class TicketMessage(Base):
     author_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
     author: Mapped[str] = mapped_column(String(64))  # the name kept (API callers give `by`)
     text: Mapped[str] = mapped_column(String(4000))
+    photo: Mapped[str | None] = mapped_column(String(256))  # the app's file id (Telegram)
 
 
 class TicketEvent(Base):

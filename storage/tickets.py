@@ -50,6 +50,7 @@ async def file(
     due: datetime,
     author: str,
     refers_to: int | None = None,
+    photo: str | None = None,
 ) -> Ticket:
     """A new open ticket with the member's first message; its deadlines start now."""
     ticket = Ticket(
@@ -64,7 +65,7 @@ async def file(
     )
     session.add(ticket)
     await session.flush()
-    await add_message(session, ticket.id, MEMBER, member_id, author, text, now)
+    await add_message(session, ticket.id, MEMBER, member_id, author, text, now, photo)
     action = f"filed ({category})"
     if refers_to is not None:
         action += f", follows {number(refers_to)}"
@@ -80,6 +81,7 @@ async def add_message(
     author: str,
     text: str,
     now: datetime,
+    photo: str | None = None,
 ) -> int:
     """Add to the conversation; the message's id (it keys the push that carries it)."""
     message = TicketMessage(
@@ -89,6 +91,7 @@ async def add_message(
         author_id=author_id,
         author=author[:64],
         text=text[:4000],
+        photo=photo,
     )
     session.add(message)
     await session.flush()

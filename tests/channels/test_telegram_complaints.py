@@ -130,3 +130,58 @@ async def test_replying_to_a_tickets_post_answers_the_member(
     assert visible(fake.sent_to(ann)[-1].text) == (
         "Reply on your ticket C-000001:\nSorry! A new one ships today."
     )
+
+
+def photo_update(user_id: int, file_ids: list[str]) -> dict[str, Any]:
+    """A photo in the private chat, in the sizes Telegram sends (the largest last)."""
+    update = message_update(user_id, "")
+    message = update["message"]
+    del message["text"]
+    message["photo"] = [
+        {"file_id": f, "file_unique_id": f"u-{f}", "width": 90 * (i + 1), "height": 90 * (i + 1)}
+        for i, f in enumerate(file_ids)
+    ]
+    return update
+
+
+async def test_guided_complaint_with_a_photo_reaches_the_staff_group(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    await tg.post(message_update(ann, "/complain"))
+    await tg.idle()
+    categories = [label for row in fake.sent_to(ann)[-1].buttons for label in row]
+    assert categories[1] == ("Delivery", "COMPLAIN_CAT:delivery")
+    await tg.post(callback_update(ann, "COMPLAIN_CAT:delivery"))
+    await tg.idle()
+    await tg.post(message_update(ann, "The box was crushed"))
+    await tg.idle()
+    asked = fake.sent_to(ann)[-1]
+    assert visible(asked.text) == "A photo helps: send one now, or tap Skip."
+    assert asked.buttons == [[("Skip", "COMPLAIN_PHOTO:skip")]]
+
+    await tg.post(photo_update(ann, ["small-id", "large-id"]))
+    await tg.idle()
+
+    assert visible(fake.sent_to(ann)[-1].text).startswith("Your complaint is filed as C-000001.")
+    await deliver(tg)
+    [post] = fake.sent_to(STAFF_GROUP)
+    assert post.photo == "large-id"
+    assert visible(post.text).startswith("New ticket C-000001 · Delivery")
+    assert visible(post.text).endswith("The box was crushed")
+
+
+async def test_guided_complaint_skipping_the_photo(tg: TelegramBot, fake: FakeTelegram) -> None:
+    ann = new_user()
+    await tg.post(callback_update(ann, "COMPLAIN_CAT:product"))
+    await tg.idle()
+    await tg.post(message_update(ann, "It broke"))
+    await tg.idle()
+    await tg.post(callback_update(ann, "COMPLAIN_PHOTO:skip"))
+    await tg.idle()
+
+    assert visible(fake.sent_to(ann)[-1].text).startswith("Your complaint is filed as C-000001.")
+    await deliver(tg)
+    [post] = fake.sent_to(STAFF_GROUP)
+    assert post.photo is None
+    assert visible(post.text).endswith("It broke")

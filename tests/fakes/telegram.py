@@ -71,6 +71,7 @@ class Sent:
     parse_mode: str | None
     reply_markup: dict[str, Any] | None
     message_id: int
+    photo: str | None = None  # sendPhoto: the file id or URL sent; `text` is the caption
 
     @property
     def buttons(self) -> list[list[tuple[str, str]]]:
@@ -293,6 +294,34 @@ class FakeTelegram:
                 "chat": {"id": chat_id, "type": chat_type},
                 "from": self._me(),
                 "text": shown,
+                **({"reply_markup": markup} if markup else {}),
+            }
+        )
+
+    async def _api_sendphoto(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        if chat_id in self._refusals:
+            return _error(self._refusals[chat_id])
+        caption = str(params.get("caption", ""))
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        message_id = next(self._message_ids)
+        photo = str(params["photo"])
+        self.sent.append(
+            Sent(chat_id, caption, params.get("parse_mode"), markup, message_id, photo)
+        )
+        self._notify()
+        chat_type = "private" if chat_id > 0 else "supergroup"
+        size = {"file_id": photo, "file_unique_id": f"u{message_id}", "width": 90, "height": 90}
+        return _ok(
+            {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": chat_type},
+                "from": self._me(),
+                "photo": [size],
+                "caption": caption,
                 **({"reply_markup": markup} if markup else {}),
             }
         )

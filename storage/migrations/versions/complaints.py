@@ -106,6 +106,7 @@ def upgrade() -> None:
         sa.Column("author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("author", sa.String(length=64), nullable=False),
         sa.Column("text", sa.String(length=4000), nullable=False),
+        sa.Column("photo", sa.String(length=256), nullable=True),
         sa.ForeignKeyConstraint(
             ["author_id"], ["members.id"], name=op.f("fk_ticket_messages_author_id_members")
         ),
