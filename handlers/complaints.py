@@ -259,6 +259,7 @@ async def _rate(ctx: Context, raw: str, score: int) -> Reply:
         if not await tickets.rate(session, ticket.id, score):
             raise DomainError(N_("You rated {number} already. Thank you!"), number=no)
         await tickets.add_event(session, ticket.id, person(me), f"rated {score}", now)
+        services.metrics.ticket_scores.labels(str(score)).inc()
         if score <= LOW_SCORE:
             t = desk.staff_t(services)
             alert = Reply(t(N_("{number} was rated {score} of 5."), number=no, score=score))

@@ -152,6 +152,7 @@ async def file(
             photo=photo,
         )
         await announce(session, services, ticket, text, photo)
+    services.metrics.tickets.inc()
     services.pushes.wake()
     return ticket
 
@@ -248,13 +249,21 @@ async def reply(services: Services, actor: Actor, raw: str, text: str) -> Ticket
             raise TicketConflict(N_("{number} is closed."), number=tickets.number(ticket.id))
         if actor.member_id is not None:
             await tickets.take(session, ticket.id, actor.member_id)
-        await tickets.responded(session, ticket.id, now)
+        first = await tickets.responded(session, ticket.id, now)
         heading = N_("Reply on your ticket {number}:")
         await _say_to_member(session, services, ticket, actor, body, "staff-reply", heading)
         await tickets.add_event(session, ticket.id, actor.name, "replied", now)
         ticket = await _fresh(session, ticket.id)
+    if first:
+        _observe_first_response(services, ticket)
     services.pushes.wake()
     return ticket
+
+
+def _observe_first_response(services: Services, ticket: Ticket) -> None:
+    if ticket.first_response_at is not None:
+        hours = (ticket.first_response_at - ticket.created_at).total_seconds() / 3600
+        services.metrics.first_response.observe(hours)
 
 
 async def wait(services: Services, actor: Actor, raw: str, text: str) -> Ticket:
@@ -285,7 +294,7 @@ async def resolve(services: Services, actor: Actor, raw: str, text: str) -> Tick
         no = tickets.number(ticket.id)
         if not await tickets.resolve(session, ticket.id, actor.member_id, now):
             raise TicketConflict(N_("{number} is {state} already."), number=no, state=ticket.state)
-        await tickets.responded(session, ticket.id, now)
+        first = await tickets.responded(session, ticket.id, now)
         author = actor.name
         if body:
             await tickets.add_message(
@@ -307,6 +316,8 @@ async def resolve(services: Services, actor: Actor, raw: str, text: str) -> Tick
         await tickets.add_event(session, ticket.id, author, "resolved", now)
         ticket = await _fresh(session, ticket.id)
         account = newest_reachable(await members.identities_of(session, ticket.member_id), None)
+    if first:
+        _observe_first_response(services, ticket)
     services.pushes.wake()
     if account is not None:
         # Apps without buttons show the scores as numbers: a bare digit next picks one.

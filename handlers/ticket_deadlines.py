@@ -77,6 +77,7 @@ async def _escalate(session: AsyncSession, services: Services, ticket: Ticket) -
     now = services.clock.now()
     no = tickets.number(ticket.id)
     await tickets.add_event(session, ticket.id, "system", "escalated: first reply overdue", now)
+    services.metrics.ticket_breaches.inc()
 
     def render(t: Translator) -> Reply:
         return Reply(

@@ -209,6 +209,10 @@ async def test_a_tickets_whole_life(desk, clock):
         "resolved",
         "closed",
     ]
+    metrics = desk.services.metrics.render().decode()
+    assert "memberbot_tickets_total 2.0" in metrics
+    assert 'memberbot_ticket_scores_total{score="5"} 1.0' in metrics
+    assert "memberbot_ticket_first_response_hours_count 1.0" in metrics
     tickets_list = await alice.say("/tickets")
     assert tickets_list.text == (
         "Your complaints:\n"
@@ -319,6 +323,7 @@ async def test_deadlines_warn_once_and_escalate_once_with_two_schedulers(desk, c
         "Sorry: we did not answer C-000001 in time. 30 points are yours."
     ]
     assert await desk.probe.balance(desk.alice) == 30
+    assert "memberbot_ticket_breaches_total 1.0" in desk.services.metrics.render().decode()
     ticket = await desk.ticket()
     assert ticket.escalated
     async with core.services.db.sessions() as session:
