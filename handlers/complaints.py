@@ -16,8 +16,9 @@ from bot.core.i18n import N_
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
 from handlers import desk
-from handlers.desk import CATEGORY_LABELS, STATE_LABELS, person
+from handlers import ticket_basics as basics
 from handlers.help import unknown
+from handlers.ticket_basics import CATEGORY_LABELS, STATE_LABELS, person
 from storage import tickets
 from storage.models import Ticket
 
@@ -29,6 +30,7 @@ PHOTO_ACTION = "complain-photo"  # the step that takes the photo (or Skip)
 # would have to be fetched and stored first (not built): there the complaint is filed after
 # its text.
 PHOTO_CHANNELS = ("telegram",)
+NOT_SOLVED = N_("Not solved")
 LOW_SCORE = 2
 SCORES = ("1", "2", "3", "4", "5")  # this or less alerts the staff chat
 
@@ -41,8 +43,8 @@ def _promise(ctx: Context, ticket: Ticket) -> str:
             "{hours} hours (by {due}). Add to it with /ticket {number} TEXT."
         ),
         number=tickets.number(ticket.id),
-        hours=desk.hours_text(services.rules.first_response_hours(ctx.me.tier)),
-        due=desk.local_time(services, ticket.first_response_due),
+        hours=basics.hours_text(services.rules.first_response_hours(ctx.me.tier)),
+        due=basics.local_time(services, ticket.first_response_due),
     )
 
 
@@ -148,7 +150,7 @@ async def my_tickets(msg: Inbound, ctx: Context) -> Reply:
         return Reply(ctx.t(N_("You have no complaints. File one with /complain TEXT.")))
     lines = [ctx.t(N_("Your complaints:"))]
     for ticket in found:
-        filed = desk.local_time(ctx.services, ticket.created_at)
+        filed = basics.local_time(ctx.services, ticket.created_at)
         state = ctx.t(STATE_LABELS[ticket.state])
         category = ctx.t(CATEGORY_LABELS[ticket.category])
         lines.append(f"• {tickets.number(ticket.id)} · {category} · {state} · {filed}")
@@ -169,9 +171,19 @@ async def add_to_ticket(msg: Inbound, ctx: Context) -> Reply:
         raise DomainError(N_("Which ticket? /ticket NUMBER TEXT"))
     if not text:
         return await _show(ctx, raw)
+    return await _follow_up(ctx, raw, text)
+
+
+@router.action("not-solved", menu="REOPEN")
+async def not_solved(msg: Inbound, ctx: Context) -> Reply:
+    """The "Not solved" button under a resolution: reopens it (or follows it up)."""
+    return await _follow_up(ctx, msg.args.strip(), ctx.t(NOT_SOLVED))
+
+
+async def _follow_up(ctx: Context, raw: str, text: str) -> Reply:
     services, me = ctx.services, ctx.me
     async with services.db.transaction() as session:
-        ticket = await desk.find(session, raw, me.id)
+        ticket = await basics.find(session, raw, me.id)
         answer = await _add(ctx, session, ticket, text)
     if answer is None:
         new = await desk.file(services, me, ticket.category, text, refers_to=ticket.id)
@@ -198,10 +210,10 @@ async def _add(ctx: Context, session: AsyncSession, ticket: Ticket, text: str) -
     message_id = await tickets.add_message(
         session, ticket.id, tickets.MEMBER, me.id, person(me), text, now
     )
-    t = desk.staff_t(services)
+    t = basics.staff_t(services)
     heading = t(N_("{number}: the member wrote:"), number=no)
     key = f"ticket:{ticket.id}:followup:{message_id}"
-    await desk.tell_staff(session, services, "ticket-followup", key, Reply(f"{heading}\n{text}"))
+    await basics.tell_staff(session, services, "ticket-followup", key, Reply(f"{heading}\n{text}"))
     if finished:
         return ctx.t(N_("{number} is reopened; we will get back to you."), number=no)
     return ctx.t(N_("Added to {number}."), number=no)
@@ -209,13 +221,13 @@ async def _add(ctx: Context, session: AsyncSession, ticket: Ticket, text: str) -
 
 async def _show(ctx: Context, raw: str) -> Reply:
     async with ctx.services.db.reader() as session:
-        ticket = await desk.find(session, raw, ctx.me.id)
+        ticket = await basics.find(session, raw, ctx.me.id)
         said = await tickets.messages(session, ticket.id)
     t = ctx.t
     lines = [f"{tickets.number(ticket.id)} · {t(STATE_LABELS[ticket.state])}"]
     for message in said:
         who = t(N_("You")) if message.sender == tickets.MEMBER else t(N_("Staff"))
-        lines.append(f"{desk.local_time(ctx.services, message.at)} {who}: {message.text}")
+        lines.append(f"{basics.local_time(ctx.services, message.at)} {who}: {message.text}")
     return Reply("\n".join(lines), private=True)
 
 
@@ -252,7 +264,7 @@ async def _rate(ctx: Context, raw: str, score: int) -> Reply:
     services, me = ctx.services, ctx.me
     now = services.clock.now()
     async with services.db.transaction() as session:
-        ticket = await desk.find(session, raw, me.id)
+        ticket = await basics.find(session, raw, me.id)
         no = tickets.number(ticket.id)
         if ticket.state not in tickets.DONE:
             raise DomainError(N_("{number} is not resolved yet."), number=no)
@@ -261,9 +273,9 @@ async def _rate(ctx: Context, raw: str, score: int) -> Reply:
         await tickets.add_event(session, ticket.id, person(me), f"rated {score}", now)
         services.metrics.ticket_scores.labels(str(score)).inc()
         if score <= LOW_SCORE:
-            t = desk.staff_t(services)
+            t = basics.staff_t(services)
             alert = Reply(t(N_("{number} was rated {score} of 5."), number=no, score=score))
-            await desk.tell_staff(
+            await basics.tell_staff(
                 session, services, "ticket-low-score", f"ticket:{ticket.id}:low", alert
             )
     services.pushes.wake()

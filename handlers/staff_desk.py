@@ -16,7 +16,8 @@ from bot.core.messages import Button, Inbound, Reply
 from bot.core.middleware import require_role
 from bot.core.router import REPLY_TO_POST, Router
 from handlers import desk
-from handlers.desk import Actor, person
+from handlers import ticket_basics as basics
+from handlers.ticket_basics import Actor, person
 from storage import members, roles, tickets
 from storage.models import Member, Ticket
 
@@ -111,7 +112,7 @@ async def open_tickets(msg: Inbound, ctx: Context) -> Reply:
     for ticket in found[:30]:
         owner = names.get(ticket.assignee_id or 0) or ctx.t(N_("nobody"))
         lines.append(
-            f"• {tickets.number(ticket.id)} · {ctx.t(desk.STATE_LABELS[ticket.state])} · "
+            f"• {tickets.number(ticket.id)} · {ctx.t(basics.STATE_LABELS[ticket.state])} · "
             f"{time_left(ctx.t, ticket, now)} · {owner}"
         )
         if ticket.assignee_id is None and len(buttons) < 5:

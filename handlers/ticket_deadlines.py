@@ -16,7 +16,7 @@ from bot.core.context import Services
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
 from bot.jobs.pushes import push_to_member
-from handlers import desk
+from handlers import ticket_basics as basics
 from storage import ledger, roles, tickets
 from storage.models import Ticket
 
@@ -59,7 +59,7 @@ async def _ticket(session: AsyncSession, ticket_id: int) -> Ticket:
 async def _warn(session: AsyncSession, services: Services, ticket: Ticket) -> None:
     now = services.clock.now()
     no = tickets.number(ticket.id)
-    due = desk.local_time(services, ticket.first_response_due)
+    due = basics.local_time(services, ticket.first_response_due)
     await tickets.add_event(session, ticket.id, "system", "warned: first reply due soon", now)
 
     def render(t: Translator) -> Reply:
@@ -68,8 +68,8 @@ async def _warn(session: AsyncSession, services: Services, ticket: Ticket) -> No
     if ticket.assignee_id is not None:
         key = f"ticket:{ticket.id}:warn:handler"
         await push_to_member(session, services, ticket.assignee_id, "ticket-warning", key, render)
-    reply = render(desk.staff_t(services))
-    await desk.tell_staff(session, services, "ticket-warning", f"ticket:{ticket.id}:warn", reply)
+    reply = render(basics.staff_t(services))
+    await basics.tell_staff(session, services, "ticket-warning", f"ticket:{ticket.id}:warn", reply)
 
 
 async def _escalate(session: AsyncSession, services: Services, ticket: Ticket) -> None:
@@ -91,8 +91,8 @@ async def _escalate(session: AsyncSession, services: Services, ticket: Ticket) -
     for admin_id in sorted(admins):
         key = f"ticket:{ticket.id}:escalated:{admin_id}"
         await push_to_member(session, services, admin_id, "ticket-escalated", key, render)
-    reply = render(desk.staff_t(services))
-    await desk.tell_staff(session, services, "ticket-escalated", f"ticket:{ticket.id}:esc", reply)
+    reply = render(basics.staff_t(services))
+    await basics.tell_staff(session, services, "ticket-escalated", f"ticket:{ticket.id}:esc", reply)
     points = services.rules.complaints.breach_points
     if points <= 0:
         return

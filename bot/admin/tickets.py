@@ -14,7 +14,8 @@ from bot.core.context import Services
 from bot.core.errors import DomainError
 from bot.core.i18n import Translator
 from handlers import desk
-from handlers.desk import Actor, person
+from handlers import ticket_basics as basics
+from handlers.ticket_basics import Actor, person
 from storage import members, roles, tickets
 from storage.models import Member, Ticket
 
@@ -75,8 +76,8 @@ async def show_ticket(services: Services, number: str) -> dict[str, Any]:
 
 async def _find(session: AsyncSession, number: str) -> Ticket:
     try:
-        return await desk.find(session, number)
-    except desk.NoTicket:
+        return await basics.find(session, number)
+    except basics.NoTicket:
         raise NotFound("unknown ticket") from None
 
 
@@ -84,7 +85,7 @@ async def _run(services: Services, work: Callable[[], Awaitable[Ticket]]) -> dic
     """Run a desk step; its refusal in the API's terms (English), the ticket as JSON."""
     try:
         ticket = await work()
-    except desk.NoTicket:
+    except basics.NoTicket:
         raise NotFound("unknown ticket") from None
     except DomainError as exc:
         raise Conflict(Translator("en")(exc.message, **exc.params)) from None

@@ -82,7 +82,10 @@ async def test_a_ticket_worked_in_the_staff_group(tg: TelegramBot, fake: FakeTel
     asked = fake.sent_to(ann)[-1]
     assert visible(asked.text).startswith("Your ticket C-000001 is resolved.")
     scores = [label for row in asked.buttons for label in row]
-    assert scores == [(str(n), f"RATE:C-000001:{n}") for n in range(1, 6)]
+    assert scores == [
+        *((str(n), f"RATE:C-000001:{n}") for n in range(1, 6)),
+        ("Not solved", "REOPEN:C-000001"),
+    ]
 
     await tg.post(callback_update(ann, "RATE:C-000001:2"))
     await tg.idle()

@@ -172,9 +172,13 @@ async def test_a_tickets_whole_life(desk, clock):
     [asked] = alice.pushed()
     assert asked.text == (
         "Your ticket C-000001 is resolved.\nReplaced.\n"
-        "How did we do? Rate 1 (bad) to 5 (great): /rate C-000001 5"
+        "How did we do? Rate 1 (bad) to 5 (great): /rate C-000001 5. "
+        "Not solved? Tell us with /ticket C-000001 TEXT."
     )
-    assert [b.action for b in asked.buttons] == [f"RATE:C-000001:{n}" for n in range(1, 6)]
+    assert [b.action for b in asked.buttons] == [
+        *(f"RATE:C-000001:{n}" for n in range(1, 6)),
+        "REOPEN:C-000001",
+    ]
 
     assert (await alice.say("5")).text == "Thank you! You rated C-000001 5 of 5."  # a digit
     assert (await alice.say("/rate C-000001 1")).text == "You rated C-000001 already. Thank you!"
@@ -184,6 +188,10 @@ async def test_a_tickets_whole_life(desk, clock):
     assert (await alice.say("/ticket 1 it leaks again")).text == (
         "C-000001 is reopened; we will get back to you."
     )
+    await sam.say("/resolve 1")
+    await desk.deliver()
+    alice.pushed()
+    assert (await alice.say("6")).text == "C-000001 is reopened; we will get back to you."
     assert (await desk.ticket()).state == "assigned"
     await sam.say("/resolve 1")
     clock.advance(days=8)
@@ -205,6 +213,8 @@ async def test_a_tickets_whole_life(desk, clock):
         "replied",
         "resolved",
         "rated 5",
+        "reopened",
+        "resolved",
         "reopened",
         "resolved",
         "closed",
