@@ -176,6 +176,7 @@ class ComplaintRules(_Strict):
     canned: dict[str, str] = Field(default_factory=dict)  # "/reply NO #key" sends the text
     business_hours: str = ""  # "09:00-18:00" local time: the clock runs only then; "": always
     business_days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays the clock runs
+    photo_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
 
     @field_validator("business_hours")
     @classmethod
@@ -293,6 +294,7 @@ class Settings(BaseSettings):
     wechat_aes_key: str | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     rules_file: Path | None = None
+    media_dir: Path = Path("media")  # photos members send with complaints, under complaints/
 
     @field_validator("timezone")
     @classmethod

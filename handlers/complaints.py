@@ -15,7 +15,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
-from handlers import desk
+from handlers import desk, ticket_media
 from handlers import ticket_basics as basics
 from handlers.help import unknown
 from handlers.ticket_basics import CATEGORY_LABELS, STATE_LABELS, person
@@ -26,11 +26,12 @@ router = Router("complaints")
 
 CATEGORY_ACTION = "complain-{category}"  # the dialog step that takes the text
 PHOTO_ACTION = "complain-photo"  # the step that takes the photo (or Skip)
-# Apps whose photos the staff chat (on Telegram) can show by their file id. A WeChat image
-# would have to be fetched and stored first (not built): there the complaint is filed after
-# its text.
-PHOTO_CHANNELS = ("telegram",)
+# Apps that send photos (the terminal has none: there the complaint is filed after its text).
+PHOTO_CHANNELS = ("telegram", "wechat")
 NOT_SOLVED = N_("Not solved")
+PHOTO_REFUSED = N_(
+    "I could not keep that photo (an image of at most {mb} MB). Send another, or tap Skip."
+)
 LOW_SCORE = 2
 SCORES = ("1", "2", "3", "4", "5")  # this or less alerts the staff chat
 
@@ -117,19 +118,32 @@ for _category in CATEGORY_LABELS:
 @router.action(PHOTO_ACTION, menu="COMPLAIN_PHOTO")
 async def complain_photo(msg: Inbound, ctx: Context) -> Reply:
     """The guided complaint's last step: a photo, Skip, or more text (added to it)."""
-    cache = ctx.services.cache
+    services = ctx.services
+    cache = services.cache
     key = cache.keys.complaint_draft(ctx.me.id)
     stored = await cache.get(key)
-    await Dialogs(cache).done(ctx.me.id)
     if stored is None:
+        await Dialogs(cache).done(ctx.me.id)
         raise DomainError(N_("That took too long; please send /complain again."))
+    kept = shown = None
+    if msg.media_id:
+        kept = await ticket_media.keep_photo(services, msg.channel, msg.media_id)
+        if kept is None:
+            megabytes = services.rules.complaints.photo_max_bytes // (1024 * 1024)
+            skip = Button(ctx.t(N_("Skip")), "COMPLAIN_PHOTO:skip")
+            text = ctx.t(PHOTO_REFUSED, mb=megabytes)
+            return Reply(text, buttons=(skip,), private=True)
+        # Telegram shows its own file again by id; others' photos go to the staff chat as files.
+        shown = msg.media_id if msg.channel == "telegram" else kept
+    await Dialogs(cache).done(ctx.me.id)
     await cache.delete(key)
     draft = json.loads(stored)
     text, more = draft["text"], _text(ctx, msg.args)
     if more and more.lower() != "skip" and not msg.menu_key:
         text = f"{text}\n{more}"
-    photo = msg.media_id if msg.channel in PHOTO_CHANNELS else None
-    ticket = await desk.file(ctx.services, ctx.me, draft["category"], text, photo=photo)
+    ticket = await desk.file(
+        services, ctx.me, draft["category"], text, photo=kept, shown_photo=shown
+    )
     return Reply(_promise(ctx, ticket), private=True)
 
 

@@ -32,9 +32,10 @@ async def file(
     text: str,
     refers_to: int | None = None,
     photo: str | None = None,
+    shown_photo: str | None = None,
 ) -> Ticket:
-    """File a ticket for `member`; the staff chat hears of it (with the photo: a Telegram
-    file id, which the staff chat, on Telegram too, can show)."""
+    """File a ticket for `member`; the staff chat hears of it. `photo` is the kept file,
+    `shown_photo` what the staff chat's post shows (a Telegram file id, or the file)."""
     rules, tz = services.rules.complaints, services.settings.tz
     now = services.clock.now()
     hours = services.rules.first_response_hours(member.tier)
@@ -51,7 +52,7 @@ async def file(
             refers_to=refers_to,
             photo=photo,
         )
-        await announce(session, services, ticket, text, photo)
+        await announce(session, services, ticket, text, shown_photo)
     services.metrics.tickets.inc()
     services.pushes.wake()
     return ticket

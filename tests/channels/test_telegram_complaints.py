@@ -30,9 +30,12 @@ timedelta_retry_after = base.timedelta_retry_after
 STAFF_GROUP = -1005550001
 
 
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+
 @pytest.fixture
-async def tg(start_bot) -> TelegramBot:
-    return await start_bot(telegram_staff_chat_id=str(STAFF_GROUP))
+async def tg(start_bot, tmp_path) -> TelegramBot:
+    return await start_bot(telegram_staff_chat_id=str(STAFF_GROUP), media_dir=tmp_path)
 
 
 async def staff_member(tg: TelegramBot, user_id: int) -> None:
@@ -163,8 +166,10 @@ async def test_guided_complaint_with_a_photo_reaches_the_staff_group(
     assert visible(asked.text) == "A photo helps: send one now, or tap Skip."
     assert asked.buttons == [[("Skip", "COMPLAIN_PHOTO:skip")]]
 
+    fake.add_file("large-id", JPEG)
     await tg.post(photo_update(ann, ["small-id", "large-id"]))
     await tg.idle()
+    assert fake.downloads == ["large-id"]  # the largest size, fetched at once
 
     assert visible(fake.sent_to(ann)[-1].text).startswith("Your complaint is filed as C-000001.")
     await deliver(tg)
