@@ -5,6 +5,7 @@ reopen it, rate how it was handled. The staff's side is in handlers/staff_desk.p
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -261,9 +262,10 @@ async def rate(msg: Inbound, ctx: Context) -> Reply:
 
 
 @router.action("rate-digit", keywords={"en": SCORES})
-async def rate_digit(msg: Inbound, ctx: Context) -> Reply:
+async def rate_digit(msg: Inbound, ctx: Context) -> Reply | None:
     """A bare digit (WeChat and the terminal have no buttons) rates the member's latest
-    resolved, unrated ticket; without one it is just text nobody understood."""
+    resolved, unrated ticket; without one it answers a pending question (a digit is a fine
+    answer to one), or is text nobody understood."""
     digit = msg.text.strip()
     if digit in SCORES:
         async with ctx.services.db.reader() as session:
@@ -271,6 +273,10 @@ async def rate_digit(msg: Inbound, ctx: Context) -> Reply:
         unrated = [x for x in mine if x.state in tickets.DONE and x.score is None]
         if unrated:
             return await _rate(ctx, tickets.number(unrated[0].id), int(digit))
+    pending = await Dialogs(ctx.services.cache).pending(ctx.me.id)
+    step = ctx.words.handler(pending) if pending else None
+    if step is not None:
+        return await step.handler(replace(msg, args=msg.text.strip()), ctx)
     return await unknown(msg, ctx)
 
 

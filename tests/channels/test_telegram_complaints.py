@@ -193,3 +193,15 @@ async def test_guided_complaint_skipping_the_photo(tg: TelegramBot, fake: FakeTe
     [post] = fake.sent_to(STAFF_GROUP)
     assert post.photo is None
     assert visible(post.text).endswith("It broke")
+
+
+async def test_a_digit_is_a_complaints_text_when_no_score_is_awaited(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    await tg.post(callback_update(ann, "COMPLAIN_CAT:product"))
+    await tg.idle()
+    await tg.post(message_update(ann, "3"))
+    await tg.idle()
+
+    assert visible(fake.sent_to(ann)[-1].text) == "A photo helps: send one now, or tap Skip."
