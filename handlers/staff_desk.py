@@ -44,7 +44,15 @@ def _done(ctx: Context, text: str, ticket: Ticket) -> Reply:
 
 @router.action("take", commands=("take",), menu="TAKE")
 async def take(msg: Inbound, ctx: Context) -> Reply:
-    raw, _ = _split(msg.args, N_("Which ticket? /take NUMBER"))
+    """`/take NO`; `/take` alone takes the unowned ticket with the least time left."""
+    raw = msg.args.strip().partition(" ")[0]
+    if not raw:
+        async with ctx.services.db.reader() as session:
+            queue = await tickets.listing(session, (tickets.OPEN,))
+        unowned = [t for t in queue if t.assignee_id is None]
+        if not unowned:
+            return Reply(ctx.t(N_("No open tickets.")))
+        raw = tickets.number(unowned[0].id)
     ticket = await desk.take(ctx.services, _actor(ctx), raw)
     return _done(ctx, N_("{number} is yours."), ticket)
 

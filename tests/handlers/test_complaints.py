@@ -379,3 +379,13 @@ async def test_business_hours_set_the_promise_and_the_warning(desk, clock):
     assert await hook(desk.services) == 0
     clock.advance(minutes=1)  # 80 % of 24 business hours: Thursday 11:12
     assert await hook(desk.services) == 1
+
+
+async def test_take_alone_takes_the_ticket_with_the_least_time_left(desk, clock):
+    assert (await desk.sam.say("/take")).text == "No open tickets."
+    await desk.alice.say("/complain one")
+    clock.advance(hours=1)
+    await desk.alice.say("/complain two")
+
+    assert (await desk.sam.say("/take")).text == "C-000001 is yours."
+    assert (await desk.tina.say("/take")).text == "C-000002 is yours."
