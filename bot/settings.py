@@ -27,6 +27,7 @@ class TierRule(_Strict):
     threshold: int = Field(ge=0)
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
+    first_response_hours: float | None = Field(default=None, gt=0, le=720)  # complaints
 
 
 DEFAULT_TIERS = (
@@ -170,6 +171,43 @@ class PrivacyRules(_Strict):
     notice: dict[Locale, str] = Field(default_factory=dict)
 
 
+class ComplaintRules(_Strict):
+    """The complaints desk: the first-response promise, warnings, reopening, canned replies."""
+
+    first_response_hours: float = Field(default=24, gt=0, le=720)  # a tier may set fewer
+    warn_at: float = Field(default=0.8, gt=0, lt=1)  # share of the time gone: warn the handler
+    reopen_days: int = Field(default=7, ge=0)  # a resolved ticket reopens, then it closes
+    breach_points: int = Field(default=0, ge=0, le=100_000)  # apology credit at a breach
+    canned: dict[str, str] = Field(default_factory=dict)  # "/reply NO #key" sends the text
+    business_hours: str = ""  # "09:00-18:00" local time: the clock runs only then; "": always
+    business_days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays the clock runs
+    photo_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if not v:
+            return v
+        opens, sep, closes = v.partition("-")
+        if not sep or _clock_time(opens.strip()) >= _clock_time(closes.strip()):
+            raise ValueError('must be "HH:MM-HH:MM", opening before closing')
+        return f"{_clock_time(opens.strip())}-{_clock_time(closes.strip())}"
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(d < 1 or d > 7 for d in v):
+            raise ValueError("ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+        return v
+
+    @field_validator("canned")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(not k or len(k) > 32 or not t.strip() for k, t in v.items()):
+            raise ValueError("keys of 1-32 characters, each with a text")
+        return v
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -183,6 +221,7 @@ class Rules(_Strict):
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
     privacy: PrivacyRules = PrivacyRules()
+    complaints: ComplaintRules = ComplaintRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:
@@ -208,6 +247,11 @@ class Rules(_Strict):
 
     def tier_rank(self, name: str) -> int:
         return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def first_response_hours(self, tier: str) -> float:
+        """The complaint deadline a member of `tier` is promised."""
+        own = self.tier(tier).first_response_hours
+        return own if own is not None else self.complaints.first_response_hours
 
     def next_tier(self, name: str) -> TierRule | None:
         rank = self.tier_rank(name)
@@ -256,6 +300,7 @@ class Settings(BaseSettings):
     wechat_aes_key: str | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     rules_file: Path | None = None
+    media_dir: Path = Path("media")  # photos members send with complaints, under complaints/
 
     @field_validator("timezone")
     @classmethod

@@ -11,6 +11,7 @@ from handlers import (
     checkin,
     coming_soon,
     communities,
+    complaints,
     groups,
     help,
     invites,
@@ -20,6 +21,8 @@ from handlers import (
     presence,
     privacy,
     profile,
+    staff_desk,
+    ticket_deadlines,
     tiers,
 )
 from handlers.help import unknown
@@ -35,6 +38,7 @@ ROUTERS = [
     invites.router,
     communities.router,
     coming_soon.router,
+    complaints.router,
     link.router,
     profile.router,
     nudges.router,
@@ -42,8 +46,13 @@ ROUTERS = [
     help.router,
     groups.router,
     presence.router,
+    staff_desk.router,
+    staff_desk.posts,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = [("deadlines", campaigns.hook)]
+HOOKS: list[tuple[str, Hook]] = [
+    ("deadlines", campaigns.hook),
+    ("deadlines", ticket_deadlines.hook),
+]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

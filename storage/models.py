@@ -404,3 +404,63 @@ class CampaignRecipient(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id", name="uq_campaign_recipients_pair"),
     )
+
+
+class Ticket(Base):
+    """A complaint: its number is `C-` and the zero-padded id. Deadlines are stored as
+    instants (`warn_at`, `first_response_due`) and moved later while the ticket waits on
+    the member, so the deadline job compares columns with now and nothing else."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(10))  # open assigned waiting resolved closed
+    assignee_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column()
+    warn_at: Mapped[datetime] = mapped_column()
+    first_response_due: Mapped[datetime] = mapped_column()
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    warned_at: Mapped[datetime | None] = mapped_column()
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    score: Mapped[int | None] = mapped_column(Integer)
+    scored_handler_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    refers_to_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
+
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR (score >= 1 AND score <= 5)", name="score_1_to_5"),
+        Index("ix_tickets_member", "member_id", "created_at"),
+        Index("ix_tickets_state_due", "state", "first_response_due"),
+    )
+
+
+class TicketMessage(Base):
+    """What the member and the staff said on a ticket, in order."""
+
+    __tablename__ = "ticket_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(8))  # member, staff
+    author_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    author: Mapped[str] = mapped_column(String(64))  # the name kept (API callers give `by`)
+    text: Mapped[str] = mapped_column(String(4000))
+    photo: Mapped[str | None] = mapped_column(String(256))  # the app's file id (Telegram)
+
+
+class TicketEvent(Base):
+    """The audit trail: who did what to a ticket, when; never changed or deleted."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(200))

@@ -172,9 +172,15 @@ class TelegramChannel:
     async def _on_message(self, message: Message, user: User) -> None:
         text = clean_text(message.text or "", self.core.services.rules.limits.text_length)
         in_group = message.chat.type in GROUPS
-        if in_group and not self._addressed_to_me(text):
+        replied = message.reply_to_message
+        author = replied.from_user if replied is not None else None
+        # A reply to one of the bot's posts (a ticket in the staff chat) is meant for the bot.
+        to_me = in_group and author is not None and author.id == self.app.bot.id
+        if in_group and not (self._addressed_to_me(text) or to_me):
             return
         extra: dict[str, Any] = {"text": text}
+        if to_me and replied is not None:
+            extra["reply_to"] = str(replied.message_id)
         command, _, args = text.partition(" ")
         if command.split("@")[0] == "/start" and REFERRAL.match(args.strip()):
             extra["referral"] = args.strip()

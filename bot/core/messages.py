@@ -32,6 +32,7 @@ class Inbound:
     is_group: bool = False
     message_id: str | None = None
     event: Event | None = None  # not a message: something the app reported (see events.py)
+    reply_to: str | None = None  # in a group: the app's id of the bot's message this answers
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ Middleware = Callable[[Next, Inbound, Context], Awaitable[Reply | None]]
 
 UNKNOWN = "unknown"
 MEDIA = "media"
+REPLY_TO_POST = "reply-to-post"  # text answering one of the bot's posts in a group
 _LINK_CODE = re.compile(r"^\d{6}$")
 
 
@@ -120,6 +121,8 @@ class Vocabulary:
             return Route(self.menu_keys.get(key.upper(), UNKNOWN), args.strip())
         if msg.media_id and not msg.text:
             return Route(MEDIA, "")
+        if msg.reply_to and msg.is_group and not msg.text.startswith("/"):
+            return Route(REPLY_TO_POST, msg.text.strip())
         if msg.command is not None:
             return Route(self.commands.get(msg.command.lower(), UNKNOWN), msg.args.strip())
         text = msg.text.strip()

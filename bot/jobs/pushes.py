@@ -42,6 +42,13 @@ POLICIES: dict[str, Policy] = {
     "staff-reply": Policy(),
     "flashsale-announce": Policy(),
     "counter-edit": Policy(),
+    "ticket-new": Policy(),
+    "ticket-followup": Policy(),
+    "ticket-resolved": Policy(),
+    "ticket-low-score": Policy(),
+    "ticket-warning": Policy(),
+    "ticket-escalated": Policy(),
+    "ticket-apology": Policy(),
     # Nudges: service notices, but not at night.
     "reminder": Policy(quiet=True),
     "birthday": Policy(quiet=True),

@@ -40,6 +40,8 @@ HELP = (
     "• Your tier and benefits: “tier” or /tier\n"
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
+    "• File a complaint: “complain TEXT” or /complain\n"
+    "• Your complaints: “tickets” or /tickets\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en\n"
     "• Birthday (double points): /birthday MM-DD\n"
@@ -410,6 +412,8 @@ async def test_startup_publishes_commands_in_english_and_chinese(
         {"command": "tier", "description": "Your tier, benefits and progress"},
         {"command": "invite", "description": "Your invite link: friends and you get points"},
         {"command": "communities", "description": "Interest communities to join"},
+        {"command": "complain", "description": "File a complaint"},
+        {"command": "tickets", "description": "Your complaints and their state"},
         {"command": "link", "description": "Link your WeChat and Telegram accounts"},
         {"command": "lang", "description": "Choose your language"},
         {"command": "birthday", "description": "Set your birthday for double points"},

@@ -10,12 +10,12 @@ import sys
 from typing import Any
 
 from bot.admin.errors import AdminError, Invalid
-from bot.cli.admin import campaigns, communities, invites, members, roles, transfer
+from bot.cli.admin import campaigns, communities, invites, members, roles, tickets, transfer
 from bot.cli.runtime import Failed, open_core
 from bot.core.messages import clean_text
 from bot.settings import Settings
 
-SUBJECTS = (members, communities, roles, invites, campaigns, transfer)
+SUBJECTS = (members, communities, roles, invites, campaigns, transfer, tickets)
 # API field names as the options that carry them on the command line.
 OPTION_OF = {
     "names": "--name",

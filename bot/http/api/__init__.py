@@ -14,6 +14,7 @@ from bot.http.api import (
     privacy,
     roles,
     stats,
+    tickets,
 )
 from bot.http.auth import require_bearer
 
@@ -33,6 +34,7 @@ def create_api() -> web.Application:
         privacy,
         campaigns,
         openapi,
+        tickets,
     ):
         subject.setup(api)
     return api

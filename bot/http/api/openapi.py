@@ -161,6 +161,28 @@ PATHS: dict[str, dict[str, Schema]] = {
             query=(query_param("days", {"type": "integer", "minimum": 1, "maximum": 366}),),
         ),
     },
+    "/api/tickets": {
+        "get": op(
+            "Tickets (all, or in one state), the soonest first-response deadline first",
+            {200: listing("Ticket")},
+            (422,),
+            query=(query_param("state", STRING),),
+        ),
+    },
+    "/api/tickets/{number}": {
+        "get": op("A ticket with its conversation and audit trail", {200: ref("Ticket")}, (404,)),
+    },
+    **{
+        f"/api/tickets/{{number}}/{step}": {
+            "post": op(
+                f"{step.capitalize()} a ticket; the member is told in their app",
+                {200: ref("Ticket")},
+                (404, 409, 422),
+                body="TicketAssign" if step == "assign" else "TicketStep",
+            ),
+        }
+        for step in ("assign", "reply", "wait", "resolve")
+    },
     "/api/campaigns": {
         "get": op(
             "The newest campaigns", {200: listing("Campaign")}, (422,), query=(CAMPAIGN_LIMIT,)
@@ -185,6 +207,11 @@ _PARAMS = {
     "/api/invites/{invite_id}/approve": (path_param("invite_id", "1"),),
     "/api/invites/{invite_id}/reject": (path_param("invite_id", "1"),),
     "/api/campaigns/{id}": (path_param("id", "1"),),
+    "/api/tickets/{number}": (path_param("number", "C-000001"),),
+    **{
+        f"/api/tickets/{{number}}/{step}": (path_param("number", "C-000001"),)
+        for step in ("assign", "reply", "wait", "resolve")
+    },
 }
 
 

@@ -64,6 +64,36 @@ SCHEMAS: dict[str, Schema] = {
         },
         {"member_id": nullable(INTEGER), "created_at": TIME, "next_attempt_at": TIME},
     ),
+    "Ticket": obj(
+        {
+            "number": STRING,
+            "state": {
+                "type": "string",
+                "enum": ["open", "assigned", "waiting", "resolved", "closed"],
+            },
+            "category": nullable(STRING),
+            "member": INTEGER,
+            "assignee": nullable(obj({"member_id": INTEGER, "name": nullable(STRING)})),
+            "created_at": TIME,
+            "first_response_due": nullable(TIME),
+            "first_response_at": nullable(TIME),
+            "escalated": BOOLEAN,
+            "score": nullable(INTEGER),
+        },
+        {
+            "refers_to": nullable(STRING),
+            "messages": {
+                "type": "array",
+                "items": obj({"at": TIME, "from": STRING, "text": nullable(STRING)}),
+            },
+            "events": {
+                "type": "array",
+                "items": obj({"at": TIME, "actor": nullable(STRING), "action": STRING}),
+            },
+        },
+    ),
+    "TicketStep": obj({}, {"text": STRING, "by": STRING}),
+    "TicketAssign": obj({"staff": ref("Identity")}, {"by": STRING}),
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
     "Stats": obj({key: OBJECT for key in STATS_KEYS}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
