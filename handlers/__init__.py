@@ -14,10 +14,12 @@ from handlers import (
     help,
     invites,
     link,
+    lottery,
     nudges,
     points,
     presence,
     profile,
+    rewards,
     tiers,
 )
 from handlers.help import unknown
@@ -32,6 +34,8 @@ ROUTERS = [
     tiers.router,
     invites.router,
     communities.router,
+    rewards.router,
+    lottery.router,
     coming_soon.router,
     link.router,
     profile.router,
@@ -41,6 +45,6 @@ ROUTERS = [
     presence.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = []
+HOOKS: list[tuple[str, Hook]] = [("deadlines", rewards.expire_vouchers)]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -346,3 +346,79 @@ class TierReview(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "period_start", name="uq_tier_reviews_member_period"),
     )
+
+
+class Reward(Base):
+    """An item of the points mall: a voucher for `cost` points, or a lottery draw (`kind`).
+
+    `stock` is what is left (NULL: unlimited); a redemption takes one with a conditional
+    UPDATE, a cancelled voucher gives it back, so `stock >= 0` holds under any load.
+    """
+
+    __tablename__ = "rewards"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8), default="voucher")  # voucher, lottery
+    names: Mapped[dict[str, str]] = mapped_column(JSON)  # locale -> name
+    cost: Mapped[int] = mapped_column(Points)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    min_tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    valid_days: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("cost > 0", name="cost_positive"),
+    )
+
+
+class RewardPrize(Base):
+    """One prize of a lottery reward, drawn by `weight` among the prizes still in stock."""
+
+    __tablename__ = "reward_prizes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    slug: Mapped[str] = mapped_column(String(32))
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    weight: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        UniqueConstraint("reward_id", "slug", name="uq_reward_prizes_slug"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+    )
+
+
+class Voucher(Base):
+    """What a redemption or a draw gives: a code the till checks and uses once.
+
+    state: issued, used, expired, cancelled. `redemption_key` makes one confirmation give
+    one voucher however often it arrives; `cost` is what a cancellation gives back.
+    """
+
+    __tablename__ = "vouchers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    prize_id: Mapped[int | None] = mapped_column(Id, ForeignKey("reward_prizes.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    redemption_key: Mapped[str] = mapped_column(String(160), unique=True)
+    cost: Mapped[int] = mapped_column(Points)
+    state: Mapped[str] = mapped_column(String(10), default="issued")
+    issued_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_vouchers_member_reward", "member_id", "reward_id"),
+        Index("ix_vouchers_due", "state", "expires_at"),
+    )
