@@ -42,7 +42,7 @@ class VoucherState(Exception):
 
     def __init__(self, voucher: Voucher, state: str) -> None:
         super().__init__(state)
-        self.voucher = voucher
+        self.code = voucher.code  # plain values: the rollback detaches the row
         self.state = state
 
 

@@ -54,8 +54,8 @@ def _prizes(raw: object) -> list[dict[str, Any]]:
             {
                 "slug": fields.slug(item.get("slug"), "prizes.slug"),
                 "names": _names(item["names"]),
-                "weight": fields.whole_number("weight", item["weight"], 1, WEIGHT_MAX),
-                "stock": _optional_number("stock", item.get("stock"), 0, STOCK_MAX),
+                "weight": fields.whole_number("prizes.weight", item["weight"], 1, WEIGHT_MAX),
+                "stock": _optional_number("prizes.stock", item.get("stock"), 0, STOCK_MAX),
             }
         )
     if len({p["slug"] for p in parsed}) != len(parsed):
@@ -219,7 +219,7 @@ async def get_voucher(services: Services, code: str) -> dict[str, Any]:
 
 
 def _refused(exc: vouchers.VoucherState) -> Conflict:
-    return Conflict(f"voucher {exc.voucher.code} is {exc.state}", state=exc.state)
+    return Conflict(f"voucher {exc.code} is {exc.state}", state=exc.state)
 
 
 async def use_voucher(services: Services, code: str) -> dict[str, Any]:
