@@ -27,6 +27,9 @@ class TierRule(_Strict):
     threshold: int = Field(ge=0)
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
+    # What the shop's till takes off for this tier (0.98: 2 % off); shown on /tier and in the
+    # member JSON as `discount`. None: no discount.
+    discount: float | None = Field(default=None, gt=0, le=1)
 
 
 DEFAULT_TIERS = (
