@@ -168,6 +168,21 @@ class OutboxRules(_Strict):
     shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
 
 
+class EarningRule(_Strict):
+    """What one deed the shop reports (POST /api/events) is worth; `daily_cap`: how many of
+    its type a member is credited per local day (None: no cap)."""
+
+    points: int = Field(default=0, ge=0, le=1_000_000)
+    growth: int = Field(default=0, ge=0, le=1_000_000)
+    daily_cap: int | None = Field(default=None, ge=0)
+
+
+DEFAULT_EARNING = {
+    "review": EarningRule(points=10, growth=5, daily_cap=3),
+    "share": EarningRule(points=5, daily_cap=3),
+}
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -180,6 +195,7 @@ class Rules(_Strict):
     orders: OrderRules = OrderRules()
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
+    earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

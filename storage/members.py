@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import communities, roles
 from storage.db import Database, insert_ignoring, rowcount
-from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order, Voucher
+from storage.models import (
+    Checkin,
+    EarningEvent,
+    Identity,
+    LedgerEntry,
+    LinkCode,
+    Member,
+    Order,
+    Voucher,
+)
 
 _members: Table = Member.__table__  # type: ignore[assignment]
 _identities: Table = Identity.__table__  # type: ignore[assignment]
@@ -188,7 +197,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await session.execute(
         update(Checkin).where(Checkin.member_id == loser_id).values(member_id=survivor_id)
     )
-    for model in (Identity, LedgerEntry, Order, Voucher):
+    for model in (Identity, LedgerEntry, Order, Voucher, EarningEvent):
         await session.execute(
             update(model).where(model.member_id == loser_id).values(member_id=survivor_id)
         )

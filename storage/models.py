@@ -422,3 +422,22 @@ class Voucher(Base):
         Index("ix_vouchers_member_reward", "member_id", "reward_id"),
         Index("ix_vouchers_due", "state", "expires_at"),
     )
+
+
+class EarningEvent(Base):
+    """A deed the shop reported (a review, a share), once per `event_id`; `credited` False
+    when the member had reached the day's cap for its type."""
+
+    __tablename__ = "earning_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    credited: Mapped[bool] = mapped_column(Boolean, default=False)
+    points: Mapped[int] = mapped_column(Points, default=0)
+    growth: Mapped[int] = mapped_column(Points, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_earning_events_member_day", "member_id", "type", "day"),)

@@ -1,4 +1,4 @@
-"""points mall: rewards, lottery prizes, vouchers
+"""points mall: rewards, lottery prizes, vouchers; earning events
 
 Revision ID: rewards
 Revises: 0005
@@ -86,9 +86,33 @@ def upgrade() -> None:
     with op.batch_alter_table("vouchers", schema=None) as batch_op:
         batch_op.create_index("ix_vouchers_due", ["state", "expires_at"], unique=False)
         batch_op.create_index("ix_vouchers_member_reward", ["member_id", "reward_id"], unique=False)
+    op.create_table(
+        "earning_events",
+        sa.Column("id", BIG, autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("member_id", BIG, nullable=False),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("credited", sa.Boolean(), nullable=False),
+        sa.Column("points", BIG, nullable=False),
+        sa.Column("growth", BIG, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_earning_events_member_id_members")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_earning_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_earning_events_event_id")),
+    )
+    with op.batch_alter_table("earning_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_earning_events_member_day", ["member_id", "type", "day"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("earning_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_earning_events_member_day")
+    op.drop_table("earning_events")
     with op.batch_alter_table("vouchers", schema=None) as batch_op:
         batch_op.drop_index("ix_vouchers_member_reward")
         batch_op.drop_index("ix_vouchers_due")
