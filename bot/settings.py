@@ -183,6 +183,15 @@ DEFAULT_EARNING = {
 }
 
 
+class TaskRules(_Strict):
+    """Points for each one-off task of /tasks, paid once (0: listed, not paid)."""
+
+    birthday: int = Field(default=20, ge=0)
+    community: int = Field(default=20, ge=0)
+    link: int = Field(default=30, ge=0)
+    first_order: int = Field(default=50, ge=0)
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -196,6 +205,7 @@ class Rules(_Strict):
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
     earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
+    tasks: TaskRules = TaskRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

@@ -20,6 +20,7 @@ from handlers import (
     presence,
     profile,
     rewards,
+    tasks,
     tiers,
 )
 from handlers.help import unknown
@@ -36,6 +37,7 @@ ROUTERS = [
     communities.router,
     rewards.router,
     lottery.router,
+    tasks.router,
     coming_soon.router,
     link.router,
     profile.router,

@@ -8,7 +8,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring
-from storage.models import EarningEvent
+from storage.models import EarningEvent, LedgerEntry, Order
 
 _events: Table = EarningEvent.__table__  # type: ignore[assignment]
 _INSERT_EVENT = insert_ignoring(
@@ -72,3 +72,19 @@ async def counts_on(session: AsyncSession, member_id: int, day: date) -> dict[st
         .group_by(EarningEvent.type)
     )
     return {kind: int(n) for kind, n in (await session.execute(stmt)).all()}
+
+
+async def has_paid_order(session: AsyncSession, member_id: int) -> bool:
+    stmt = select(Order.id).where(
+        Order.member_id == member_id, (Order.status == "paid") | (Order.points > 0)
+    )
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none() is not None
+
+
+async def task_paid(session: AsyncSession, member_id: int, task: str) -> bool:
+    """Whether a one-off task was paid to the member, under either half of linked accounts
+    (a merge moves the other half's entries here, keys and all)."""
+    stmt = select(LedgerEntry.id).where(
+        LedgerEntry.member_id == member_id, LedgerEntry.idempotency_key.like(f"task:{task}:%")
+    )
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none() is not None
