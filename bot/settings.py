@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -192,6 +193,20 @@ class TaskRules(_Strict):
     first_order: int = Field(default=50, ge=0)
 
 
+class RewardRules(_Strict):
+    """[rewards]: make-up check-ins and the monthly member day."""
+
+    makeup_cost: int = Field(default=20, ge=1)  # points a make-up check-in costs
+    makeup_days: int = Field(default=3, ge=1)  # how far back a missed day may be filled
+    makeup_per_month: int = Field(default=2, ge=0)  # make-ups a member may buy per month
+    member_day: int = Field(default=18, ge=0, le=31)  # day of the month; 0: none
+    member_day_multiplier: int = Field(default=2, ge=1)  # check-in points that day
+    member_day_orders: bool = False  # order points are multiplied that day too
+
+    def is_member_day(self, day: date) -> bool:
+        return self.member_day == day.day
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -206,6 +221,7 @@ class Rules(_Strict):
     outbox: OutboxRules = OutboxRules()
     earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
     tasks: TaskRules = TaskRules()
+    rewards: RewardRules = RewardRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

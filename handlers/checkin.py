@@ -28,11 +28,14 @@ def is_birthday(birthday: str | None, day: date) -> bool:
 
 
 def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: date) -> int:
-    """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday."""
+    """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday,
+    × the member-day multiplier on the member day (both: both)."""
     schedule = rules.checkin.streak_rewards
     points = apply_multiplier(schedule[(streak - 1) % len(schedule)], rules.tier(tier).multiplier)
     if is_birthday(birthday, day):
         points *= rules.checkin.birthday_multiplier
+    if rules.rewards.is_member_day(day):
+        points *= rules.rewards.member_day_multiplier
     return points
 
 
@@ -102,6 +105,13 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     ]
     if is_birthday(me.birthday, today):
         lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
+    if rules.rewards.is_member_day(today) and rules.rewards.member_day_multiplier > 1:
+        lines.append(
+            t(
+                N_("It's member day: check-in points ×{multiplier} today!"),
+                multiplier=rules.rewards.member_day_multiplier,
+            )
+        )
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
     if change.upgraded:
         lines.append(upgrade_text(t, rules, change.new))

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.clock import local_day
 from bot.core.context import Services
 from handlers.tiers import apply_growth
 from storage import ledger, members, orders
@@ -134,6 +135,9 @@ async def _credit(
     # One floor over the exact product (SPEC): 99.90 × 1.2 is 119, not floor(99.90) × 1.2 = 118.
     multiplier = Decimal(str(rules.tier(held.tier).multiplier))
     points = _floor(order.amount * rules.points.per_currency_unit * multiplier)
+    today = local_day(now, services.settings.tz)
+    if rules.rewards.member_day_orders and rules.rewards.is_member_day(today):
+        points *= rules.rewards.member_day_multiplier
     growth = _floor(order.amount * rules.growth.per_currency_unit)
     bound = rules.limits.max_balance
     if held.points + points > bound or held.growth + growth > bound:
