@@ -31,7 +31,7 @@ async def test_tier_shows_the_discount_of_the_tier_held(chat, probe, silver_disc
         "• Double check-in points on your birthday\n"
         "• 1.2× points on purchases and check-ins\n"
         "• Members-only communities\n"
-        "• 2% off at the shop's till\n"
+        "• Discount at the shop's till: 2%\n"
         "░░░░░░░░░░ 0%\n"
         "1500 more growth to Gold"
     )
@@ -39,7 +39,7 @@ async def test_tier_shows_the_discount_of_the_tier_held(chat, probe, silver_disc
 
 async def test_no_discount_line_without_one(chat):
     reply = await chat("alice").say("/tier")
-    assert "off at the shop" not in reply.text
+    assert "Discount at the shop" not in reply.text
 
 
 async def test_member_json_carries_the_discount(http, chat, probe, silver_discount):
