@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.context import Services
 from handlers import (
+    badges,
     checkin,
     coming_soon,
     communities,
@@ -40,6 +41,7 @@ ROUTERS = [
     lottery.router,
     tasks.router,
     makeup.router,
+    badges.router,
     coming_soon.router,
     link.router,
     profile.router,

@@ -11,6 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
+from handlers.badges import announce, award_streaks
 from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
@@ -75,6 +76,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 expiry_days=rules.points.expiry_days,
             )
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
+            given = await award_streaks(session, me.id, result.streak, now)
             invite = (
                 await reward_on_first_checkin(session, services, me.id, now) if waiting else None
             )
@@ -113,6 +115,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             )
         )
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
+    lines.extend(announce(t, given))
     if change.upgraded:
         lines.append(upgrade_text(t, rules, change.new))
     return Reply("\n".join(lines), private=True)

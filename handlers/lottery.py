@@ -10,8 +10,9 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
+from handlers.badges import FIRST_REDEMPTION, announce
 from handlers.rewards import clean_slug, find_reward, name_of, refusal, short_of, tier_ok
-from storage import rewards, vouchers
+from storage import badges, rewards, vouchers
 from storage.errors import InsufficientPoints
 from storage.models import Reward, RewardPrize
 
@@ -58,6 +59,8 @@ async def draw(msg: Inbound, ctx: Context) -> Reply:
                 services.clock.now(),
                 tier_ok=lambda _tier: tier_ok(ctx, reward),
             )
+            now = services.clock.now()
+            first = await badges.award(session, me.id, FIRST_REDEMPTION, now)
     except vouchers.Refused as exc:
         raise refusal(t, exc.reason, exc.reward or reward, slug) from None
     except InsufficientPoints as exc:
@@ -74,7 +77,8 @@ async def draw(msg: Inbound, ctx: Context) -> Reply:
         day=day,
         balance=done.balance,
     )
-    return Reply("\n".join([text, *odds]), private=True)
+    given = announce(t, [FIRST_REDEMPTION] if first else [])
+    return Reply("\n".join([text, *odds, *given]), private=True)
 
 
 async def _listing(ctx: Context) -> Reply:

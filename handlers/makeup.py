@@ -12,6 +12,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
+from handlers.badges import announce, award_streaks
 from storage import ledger, makeup
 from storage.errors import InsufficientPoints
 from storage.ledger import lock_member
@@ -52,23 +53,22 @@ async def make_up(msg: Inbound, ctx: Context) -> Reply:
                 session, me.id, rules.makeup_cost, "makeup", makeup.ledger_key(me.id, day), now
             )
             streak = await makeup.fill(session, me.id, day, today, now)
+            given = await award_streaks(session, me.id, streak, now)
     except InsufficientPoints as exc:
         raise DomainError(
             N_("A make-up costs {cost} points; you have {balance}."),
             cost=rules.makeup_cost,
             balance=exc.balance,
         ) from None
-    return Reply(
-        t(
-            N_(
-                "Made up {day} for {cost} points. Streak: {streak} days. Balance: {balance}. "
-                "Make-ups left this month: {left}."
-            ),
-            day=day.isoformat(),
-            cost=rules.makeup_cost,
-            streak=streak,
-            balance=moved.balance,
-            left=rules.makeup_per_month - used - 1,
+    text = t(
+        N_(
+            "Made up {day} for {cost} points. Streak: {streak} days. Balance: {balance}. "
+            "Make-ups left this month: {left}."
         ),
-        private=True,
+        day=day.isoformat(),
+        cost=rules.makeup_cost,
+        streak=streak,
+        balance=moved.balance,
+        left=rules.makeup_per_month - used - 1,
     )
+    return Reply("\n".join([text, *announce(t, given)]), private=True)

@@ -12,8 +12,9 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
+from handlers.badges import FIRST_REDEMPTION, announce
 from handlers.tiers import tier_label
-from storage import rewards, vouchers
+from storage import badges, rewards, vouchers
 from storage.errors import InsufficientPoints
 from storage.models import Reward, RewardPrize, Voucher
 
@@ -213,13 +214,20 @@ async def confirm(msg: Inbound, ctx: Context) -> Reply:
                 services.clock.now(),
                 tier_ok=lambda tier: reward is not None and tier_ok(ctx, reward),
             )
+            now = services.clock.now()
+            given = (
+                [FIRST_REDEMPTION]
+                if await badges.award(session, me.id, FIRST_REDEMPTION, now)
+                else []
+            )
     except vouchers.Refused as exc:
         raise refusal(t, exc.reason, exc.reward, clean_slug(slug)) from None
     except InsufficientPoints as exc:
         raise short_of(t, exc) from None
     await cache.delete(key)
     await Dialogs(cache).done(me.id)
-    return Reply(voucher_text(ctx, done.voucher, done.reward, done.balance), private=True)
+    text = voucher_text(ctx, done.voucher, done.reward, done.balance)
+    return Reply("\n".join([text, *announce(t, given)]), private=True)
 
 
 def voucher_text(ctx: Context, voucher: Voucher, reward: Reward, balance: int) -> str:

@@ -441,3 +441,16 @@ class EarningEvent(Base):
     created_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (Index("ix_earning_events_member_day", "member_id", "type", "day"),)
+
+
+class Badge(Base):
+    """A badge a member earned, once (the unique pair), with when."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    badge: Mapped[str] = mapped_column(String(32))
+    earned_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("member_id", "badge", name="uq_badges_member_badge"),)

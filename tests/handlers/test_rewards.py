@@ -80,7 +80,10 @@ async def test_redeem_asks_then_yes_spends_and_gives_a_voucher(core, chat, probe
     done = await alice.say("yes")
 
     assert done.text.startswith("Redeemed Coffee mug! Your voucher code: ")
-    assert done.text.endswith("(show it at the till; valid until 2026-04-09). Points left: 30.")
+    assert done.text.endswith(
+        "(show it at the till; valid until 2026-04-09). Points left: 30.\n"
+        "🏅 New badge: First reward redeemed!"
+    )
     assert await probe.balance(alice) == 30
     assert (await probe.entries(alice))[-1] == Entry("spend", -100, "redeem mug")
     listed = await alice.say("vouchers")
@@ -150,7 +153,8 @@ async def test_draw_spends_and_shows_the_prize_and_odds(core, chat, probe, mall)
 
     assert drawn.text.startswith("You drew: ")
     assert drawn.text.endswith(
-        "Points left: 25.\nThe odds were:\n  Sticker: 75.0%\n  Big prize: 25.0% · 1 left"
+        "Points left: 25.\nThe odds were:\n  Sticker: 75.0%\n  Big prize: 25.0% · 1 left\n"
+        "🏅 New badge: First reward redeemed!"
     )
     assert await probe.balance(alice) == 25
 

@@ -1,4 +1,4 @@
-"""points mall: rewards, lottery prizes, vouchers; earning events
+"""points mall: rewards, lottery prizes, vouchers; earning events; badges
 
 Revision ID: rewards
 Revises: 0005
@@ -107,9 +107,22 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_earning_events_member_day", ["member_id", "type", "day"], unique=False
         )
+    op.create_table(
+        "badges",
+        sa.Column("id", BIG, autoincrement=True, nullable=False),
+        sa.Column("member_id", BIG, nullable=False),
+        sa.Column("badge", sa.String(length=32), nullable=False),
+        sa.Column("earned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_badges_member_id_members")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_badges")),
+        sa.UniqueConstraint("member_id", "badge", name="uq_badges_member_badge"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("badges")
     with op.batch_alter_table("earning_events", schema=None) as batch_op:
         batch_op.drop_index("ix_earning_events_member_day")
     op.drop_table("earning_events")
