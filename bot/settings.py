@@ -223,6 +223,14 @@ class Rules(_Strict):
     tasks: TaskRules = TaskRules()
     rewards: RewardRules = RewardRules()
 
+    @field_validator("earning")
+    @classmethod
+    def _earning_types(cls, v: dict[str, EarningRule]) -> dict[str, EarningRule]:
+        for kind in v:
+            if not 1 <= len(kind) <= 32 or not kind.replace("_", "").isalnum():
+                raise ValueError(f"earning: type {kind[:40]!r} must be 1-32 letters, digits, _")
+        return v
+
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:
         if not self.tiers or self.tiers[0].threshold != 0:

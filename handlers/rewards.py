@@ -118,6 +118,9 @@ async def mall(ctx: Context) -> Reply:
     async with ctx.services.db.reader() as session:
         found = await rewards.listing(session)
         held = await rewards.redeemed_by(session, me.id)
+        prizes = await rewards.prizes_of(
+            session, [r.id for r in found if r.kind == rewards.LOTTERY]
+        )
     if not found:
         return Reply(t(N_("The points mall is empty for now.")), private=True)
     lines = [t(N_("Points mall (you have {points} points):"), points=me.points)]
@@ -126,7 +129,9 @@ async def mall(ctx: Context) -> Reply:
         name = name_of(reward, ctx.locale)
         why = missing(ctx, reward, held.get(reward.id, 0))
         lottery = reward.kind == rewards.LOTTERY
-        if why is not None:
+        if lottery and not any(p.stock is None or p.stock > 0 for p in prizes[reward.id]):
+            status = t(N_("all prizes are gone"))
+        elif why is not None:
             status = why
         elif lottery:
             status = t(N_("draw: “draw {slug}”"), slug=reward.slug)

@@ -10,6 +10,7 @@ from handlers import HOOKS
 from handlers.rewards import expire_vouchers
 from storage import ledger, rewards
 from tests.handlers.conftest import Entry, Probe
+from tests.handlers.test_link import link_code
 
 
 @pytest.fixture
@@ -159,6 +160,21 @@ async def test_draw_spends_and_shows_the_prize_and_odds(core, chat, probe, mall)
     assert await probe.balance(alice) == 25
 
 
+async def test_a_lottery_without_prizes_left_says_so_and_spends_nothing(core, chat, probe, mall):
+    alice = chat("alice")
+    await give(core, probe, alice, 45)
+    async with core.services.db.transaction() as session:
+        prize = {"slug": "big", "names": {"en": "Big prize"}, "weight": 1, "stock": 0}
+        await rewards.upsert(session, "luck", {}, core.services.clock.now(), [prize])
+
+    listed = await alice.say("rewards")
+    refused = await alice.say("draw luck")
+
+    assert "• Lucky draw (luck) — 20 points — all prizes are gone" in listed.text
+    assert refused.text == "All prizes of Lucky draw are gone."
+    assert await probe.balance(alice) == 45
+
+
 async def test_draw_with_too_few_points_spends_nothing(core, chat, probe, mall):
     alice = chat("alice")
     await give(core, probe, alice, 5)
@@ -180,3 +196,20 @@ async def test_vouchers_expire_in_the_deadlines_hook(core, chat, probe, mall, cl
     assert await expire_vouchers(core.services) == 1
     listed = await alice.say("vouchers")
     assert listed.text.endswith("— Coffee mug — expired, until 2026-04-09")
+
+
+async def test_linking_accounts_keeps_vouchers_and_badges_once(core, chat, probe, mall, clock):
+    alice, alice_tg = chat("alice"), chat("alice-tg", channel="telegram")
+    await give(core, probe, alice, 100)
+    await give(core, probe, alice_tg, 100)
+    for who in (alice, alice_tg):
+        await who.say("redeem mug")
+        await who.say("yes")
+
+    await alice_tg.say(await link_code(alice))
+
+    listed = await alice.say("vouchers")
+    assert listed.text.count("Coffee mug — valid") == 2
+    badges_shown = await alice_tg.say("badges")
+    assert badges_shown.text.count("First reward redeemed") == 1
+    assert await probe.balance(alice) == 0
