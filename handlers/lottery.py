@@ -11,7 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from handlers.badges import FIRST_REDEMPTION, announce
-from handlers.rewards import clean_slug, find_reward, name_of, refusal, short_of, tier_ok
+from handlers.rewards import clean_slug, find_reward, name_of, refusal, short_of, tier_check
 from storage import badges, rewards, vouchers
 from storage.errors import InsufficientPoints
 from storage.models import Reward, RewardPrize
@@ -57,7 +57,7 @@ async def draw(msg: Inbound, ctx: Context) -> Reply:
                 reward.slug,
                 f"draw:{me.id}:{secrets.token_hex(8)}",
                 services.clock.now(),
-                tier_ok=lambda _tier: tier_ok(ctx, reward),
+                tier_ok=tier_check(ctx),
             )
             now = services.clock.now()
             first = await badges.award(session, me.id, FIRST_REDEMPTION, now)

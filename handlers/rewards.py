@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from collections.abc import Callable
 
 from bot.core.context import Context, Services
 from bot.core.dialogs import Dialogs
@@ -51,9 +52,10 @@ def missing(ctx: Context, reward: Reward, held: int) -> str | None:
     return None
 
 
-def tier_ok(ctx: Context, reward: Reward) -> bool:
+def tier_check(ctx: Context) -> Callable[[str, str], bool]:
+    """Whether a tier held reaches a tier needed, by the rules' order (for storage)."""
     rules = ctx.services.rules
-    return rules.tier_rank(ctx.me.tier) >= rules.tier_rank(reward.min_tier)
+    return lambda held, needed: rules.tier_rank(held) >= rules.tier_rank(needed)
 
 
 def refusal(t: Translator, reason: str, reward: Reward | None, slug: str) -> DomainError:
@@ -208,7 +210,6 @@ async def confirm(msg: Inbound, ctx: Context) -> Reply:
         if pending is None:
             raise DomainError(N_("There is nothing to confirm. Send “rewards” to see the mall."))
     slug, _, nonce = pending.partition(":")
-    reward = await find_reward(services, clean_slug(slug))
     try:
         async with services.db.transaction() as session:
             done = await vouchers.redeem(
@@ -217,7 +218,7 @@ async def confirm(msg: Inbound, ctx: Context) -> Reply:
                 clean_slug(slug),
                 f"redeem:{me.id}:{nonce[:24]}",
                 services.clock.now(),
-                tier_ok=lambda tier: reward is not None and tier_ok(ctx, reward),
+                tier_ok=tier_check(ctx),
             )
             now = services.clock.now()
             given = (

@@ -74,12 +74,13 @@ async def redeem(
     key: str,
     now: datetime,
     *,
-    tier_ok: Callable[[str], bool],
+    tier_ok: Callable[[str, str], bool],
     rng: random.Random | None = None,
 ) -> Redemption:
     """Spend the reward's cost for one voucher (a lottery: for a prize drawn by weight).
 
     `key` names the member's confirmation: the same key again gives the same voucher.
+    `tier_ok(held, needed)` says whether the member's tier reaches the reward's.
     Raises Refused, or ledger's InsufficientPoints (nothing is then changed)."""
     member = await ledger.lock_member(session, member_id)
     repeat = await _by_key(session, key)
@@ -95,15 +96,13 @@ async def redeem(
         raise Refused("unknown")
     if not reward.active:
         raise Refused("inactive", reward)
-    if not tier_ok(member.tier):
+    if not tier_ok(member.tier, reward.min_tier):
         raise Refused("tier", reward)
     if reward.per_member_limit is not None:
         held = await _held(session, member_id, reward.id)
         if held >= reward.per_member_limit:
             raise Refused("limit", reward)
-    prize = None
-    if reward.kind == LOTTERY:
-        prize = await _draw(session, reward.id, rng or random.SystemRandom())
+    # The reward's row before the prize's, as a cancellation takes them: no deadlock.
     taken = await session.execute(
         update(Reward)
         .where(Reward.id == reward.id, (Reward.stock.is_(None)) | (Reward.stock > 0))
@@ -111,6 +110,9 @@ async def redeem(
     )
     if rowcount(taken) != 1:
         raise Refused("sold_out", reward)
+    prize = None
+    if reward.kind == LOTTERY:
+        prize = await _draw(session, reward.id, rng or random.SystemRandom())
     moved = await ledger.spend(session, member_id, reward.cost, f"redeem {reward.slug}", key, now)
     valid_days = reward.valid_days
     voucher = Voucher(

@@ -239,7 +239,7 @@ async def run_example(db: Database, operations: list[object]) -> None:
                             lottery_slug if lottery else voucher_slug,
                             key,
                             now,
-                            tier_ok=lambda _tier: True,
+                            tier_ok=lambda *_: True,
                         )
                 except InsufficientPoints as exc:
                     refused = True

@@ -19,7 +19,7 @@ from tests.conftest import START
 from tests.storage.support import entries, points, remaining_by_key
 
 
-def anyone(_tier: str) -> bool:
+def anyone(_held: str, _needed: str) -> bool:
     return True
 
 
@@ -116,7 +116,7 @@ async def test_refusals_change_nothing(db, new_member):
     async with db.transaction() as session:
         refused_tier = None
         try:
-            await vouchers.redeem(session, mid, "pen", "k5", START, tier_ok=lambda _t: False)
+            await vouchers.redeem(session, mid, "pen", "k5", START, tier_ok=lambda *_: False)
         except vouchers.Refused as exc:
             refused_tier = exc.reason
 
