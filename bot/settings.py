@@ -207,6 +207,14 @@ class RewardRules(_Strict):
         return self.member_day == day.day
 
 
+class GiftRules(_Strict):
+    """Vouchers given, not bought: tier name -> reward slug (a tier not named gets none)."""
+
+    welcome: dict[str, str] = Field(default_factory=dict)  # once, when the member joins
+    birthday: dict[str, str] = Field(default_factory=dict)  # on the birthday, once a year
+    welcome_hours: int = Field(default=24, ge=1)  # members who joined this recently get it
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -222,6 +230,7 @@ class Rules(_Strict):
     earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
     tasks: TaskRules = TaskRules()
     rewards: RewardRules = RewardRules()
+    gifts: GiftRules = GiftRules()
 
     @field_validator("earning")
     @classmethod

@@ -11,6 +11,7 @@ from handlers import (
     checkin,
     coming_soon,
     communities,
+    gifts,
     groups,
     help,
     invites,
@@ -51,6 +52,9 @@ ROUTERS = [
     presence.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = [("deadlines", rewards.expire_vouchers)]
+HOOKS: list[tuple[str, Hook]] = [
+    ("deadlines", rewards.expire_vouchers),
+    ("deadlines", gifts.give_gifts),
+]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -241,6 +241,8 @@ async def cancel(
             .where(RewardPrize.id == voucher.prize_id)
             .values(stock=RewardPrize.stock + 1, won=RewardPrize.won - 1)
         )
+    if voucher.cost == 0:  # a gift: nothing was spent
+        return voucher
     await ledger.earn(
         session,
         member.id,
