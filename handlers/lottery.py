@@ -93,6 +93,7 @@ async def _listing(ctx: Context) -> Reply:
     lines = [t(N_("Lotteries (you have {points} points):"), points=ctx.me.points)]
     for reward in found:
         cost = t(N_("{cost} points"), cost=reward.cost)
-        lines.append(f"• {name_of(reward, ctx.locale)} — {cost} — “draw {reward.slug}”")
+        how = t(N_("draw: “draw {slug}”"), slug=reward.slug)
+        lines.append(f"• {name_of(reward, ctx.locale)} — {cost} — {how}")
         lines.extend(odds_lines(ctx, prizes[reward.id]) or ["  " + t(N_("all prizes are gone"))])
     return Reply("\n".join(lines), private=True)

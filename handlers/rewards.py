@@ -272,8 +272,8 @@ async def my_vouchers(msg: Inbound, ctx: Context) -> Reply:
     for v in found:
         day = v.expires_at.astimezone(services.settings.tz).date().isoformat()
         state = t(STATE_LABELS[vouchers.state_at(v, now)])
-        until = t(N_("until {day}"), day=day)
-        lines.append(f"• {v.code} — {name_of(by_id[v.reward_id], ctx.locale)} — {state}, {until}")
+        until = t(N_("{state}, until {day}"), state=state, day=day)
+        lines.append(f"• {v.code} — {name_of(by_id[v.reward_id], ctx.locale)} — {until}")
     return Reply("\n".join(lines), private=True)
 
 

@@ -146,7 +146,7 @@ async def test_draw_spends_and_shows_the_prize_and_odds(core, chat, probe, mall)
     listed = await alice.say("抽奖")
     assert listed.text == (
         "Lotteries (you have 45 points):\n"
-        "• Lucky draw — 20 points — “draw luck”\n"
+        "• Lucky draw — 20 points — draw: “draw luck”\n"
         "  Sticker: 75.0%\n"
         "  Big prize: 25.0% · 1 left"
     )
