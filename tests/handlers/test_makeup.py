@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from storage import ledger
 from tests.handlers.conftest import Entry
+from tests.http.conftest import SIGNATURE_HEADER, order_body, sign
 
 
 @pytest.fixture
@@ -80,3 +83,31 @@ async def test_member_day_multiplies_checkin_points(chat, clock):
 
     assert reply.text.startswith("Checked in! +10 points, 1-day streak.")
     assert "It's member day: check-in points ×2 today!" in reply.text
+
+
+async def test_concurrent_makeups_respect_the_monthly_limit(
+    chat, clock, probe, core, no_flood_limit
+):
+    alice = chat("alice")
+    await alice.say("checkin")
+    member = await probe.member(alice)
+    async with core.services.db.transaction() as session:
+        await ledger.earn(session, member.id, 500, "gift", "gift", clock.now(), expiry_days=99)
+    clock.advance(days=4)
+
+    replies = await asyncio.gather(*(alice.say("makeup") for _ in range(6)))
+
+    assert sum(r.text.startswith("Made up") for r in replies) == 2
+    assert await probe.balance(alice) == 5 + 500 - 40
+
+
+async def test_member_day_multiplies_order_points_when_the_rules_say_so(core, http, clock):
+    rules = core.services.rules
+    core.services.rules = rules.model_copy(
+        update={"rewards": rules.rewards.model_copy(update={"member_day_orders": True})}
+    )
+    clock.advance(days=8)  # 03-18
+    body = order_body("M-1", amount="50.00")
+
+    async with http.post("/api/orders", data=body, headers={SIGNATURE_HEADER: sign(body)}) as resp:
+        assert (await resp.json())["points"] == 100
