@@ -103,6 +103,8 @@ class InviteRules(_Strict):
     attribution_days: int = Field(default=7, ge=0)
     wrong_code_limit: int = Field(default=5, ge=1)  # codes a member may type (any)...
     wrong_code_minutes: int = Field(default=60, ge=1)  # ...within this many minutes
+    # When the inviter is paid: at the invitee's first check-in, or first paid order.
+    reward_on: Literal["first_checkin", "first_order"] = "first_checkin"
 
 
 class LimitRules(_Strict):

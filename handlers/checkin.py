@@ -57,7 +57,11 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     today = local_day(now, services.settings.tz)
     tomorrow = today + timedelta(1)
     async with services.db.transaction() as session:
-        waiting = await lock_for_checkin(session, me.id)
+        if rules.invites.reward_on == "first_checkin":
+            waiting = await lock_for_checkin(session, me.id)
+        else:  # the inviter is paid at the first order (handlers/orders.py)
+            await ledger.lock_member(session, me.id)
+            waiting = None
         result = await checkins.record(
             session,
             me.id,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
 from bot.core.context import Services
+from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth
 from storage import ledger, members, orders
 from storage.db import once_more_if_needed
@@ -110,12 +111,22 @@ async def _check_owner(services: Services, order: OrderIn) -> None:
 
 async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:
     now = services.clock.now()
+    settled = None
     async with services.db.transaction() as session:
+        # invites.reward_on = "first_order": the invitee and inviter are locked first, in the
+        # order a merge locks them (as a check-in does when the reward waits for it).
+        waiting = None
+        if services.rules.invites.reward_on == "first_order":
+            waiting = await lock_for_checkin(session, member_id)
         fresh = await orders.insert_paid(
             session, order.order_id, member_id, order.amount, order.currency, now
         )
         if fresh:
             outcome = await _credit(services, session, order, member_id)
+            if waiting is not None:
+                settled = await reward_on_first_checkin(
+                    session, services, member_id, now, by_order=True
+                )
         else:
             # Posted at the same moment by another request (PostgreSQL waited for it).
             known = await orders.get(session, order.order_id)
@@ -124,6 +135,7 @@ async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutc
     if not fresh:
         return await _duplicate(services, order, member_id)
     services.metrics.points_issued.labels("order").inc(outcome.points)
+    tell_inviter(services, settled)
     return outcome
 
 
