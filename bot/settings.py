@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,9 @@ class TierRule(_Strict):
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
     first_response_hours: float | None = Field(default=None, gt=0, le=720)  # complaints
+    # What the shop's till takes off for this tier (0.98: 2 % off); shown on /tier and in the
+    # member JSON as `discount`. None: no discount.
+    discount: float | None = Field(default=None, gt=0, le=1)
 
 
 DEFAULT_TIERS = (
@@ -100,6 +104,8 @@ class InviteRules(_Strict):
     attribution_days: int = Field(default=7, ge=0)
     wrong_code_limit: int = Field(default=5, ge=1)  # codes a member may type (any)...
     wrong_code_minutes: int = Field(default=60, ge=1)  # ...within this many minutes
+    # When the inviter is paid: at the invitee's first check-in, or first paid order.
+    reward_on: Literal["first_checkin", "first_order"] = "first_checkin"
 
 
 class LimitRules(_Strict):
@@ -208,6 +214,52 @@ class ComplaintRules(_Strict):
         return v
 
 
+class EarningRule(_Strict):
+    """What one deed the shop reports (POST /api/events) is worth; `daily_cap`: how many of
+    its type a member is credited per local day (None: no cap)."""
+
+    points: int = Field(default=0, ge=0, le=1_000_000)
+    growth: int = Field(default=0, ge=0, le=1_000_000)
+    daily_cap: int | None = Field(default=None, ge=0)
+
+
+DEFAULT_EARNING = {
+    "review": EarningRule(points=10, growth=5, daily_cap=3),
+    "share": EarningRule(points=5, daily_cap=3),
+}
+
+
+class TaskRules(_Strict):
+    """Points for each one-off task of /tasks, paid once (0: listed, not paid)."""
+
+    birthday: int = Field(default=20, ge=0)
+    community: int = Field(default=20, ge=0)
+    link: int = Field(default=30, ge=0)
+    first_order: int = Field(default=50, ge=0)
+
+
+class RewardRules(_Strict):
+    """[rewards]: make-up check-ins and the monthly member day."""
+
+    makeup_cost: int = Field(default=20, ge=1)  # points a make-up check-in costs
+    makeup_days: int = Field(default=3, ge=1)  # how far back a missed day may be filled
+    makeup_per_month: int = Field(default=2, ge=0)  # make-ups a member may buy per month
+    member_day: int = Field(default=18, ge=0, le=31)  # day of the month; 0: none
+    member_day_multiplier: int = Field(default=2, ge=1)  # check-in points that day
+    member_day_orders: bool = False  # order points are multiplied that day too
+
+    def is_member_day(self, day: date) -> bool:
+        return self.member_day == day.day
+
+
+class GiftRules(_Strict):
+    """Vouchers given, not bought: tier name -> reward slug (a tier not named gets none)."""
+
+    welcome: dict[str, str] = Field(default_factory=dict)  # once, when the member joins
+    birthday: dict[str, str] = Field(default_factory=dict)  # on the birthday, once a year
+    welcome_hours: int = Field(default=24, ge=1)  # members who joined this recently get it
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -222,6 +274,18 @@ class Rules(_Strict):
     outbox: OutboxRules = OutboxRules()
     privacy: PrivacyRules = PrivacyRules()
     complaints: ComplaintRules = ComplaintRules()
+    earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
+    tasks: TaskRules = TaskRules()
+    rewards: RewardRules = RewardRules()
+    gifts: GiftRules = GiftRules()
+
+    @field_validator("earning")
+    @classmethod
+    def _earning_types(cls, v: dict[str, EarningRule]) -> dict[str, EarningRule]:
+        for kind in v:
+            if not 1 <= len(kind) <= 32 or not kind.replace("_", "").isalnum():
+                raise ValueError(f"earning: type {kind[:40]!r} must be 1-32 letters, digits, _")
+        return v
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

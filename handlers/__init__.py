@@ -7,21 +7,27 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.context import Services
 from handlers import (
+    badges,
     campaigns,
     checkin,
     coming_soon,
     communities,
     complaints,
+    gifts,
     groups,
     help,
     invites,
     link,
+    lottery,
+    makeup,
     nudges,
     points,
     presence,
     privacy,
     profile,
+    rewards,
     staff_desk,
+    tasks,
     ticket_deadlines,
     tiers,
 )
@@ -37,6 +43,11 @@ ROUTERS = [
     tiers.router,
     invites.router,
     communities.router,
+    rewards.router,
+    lottery.router,
+    tasks.router,
+    makeup.router,
+    badges.router,
     coming_soon.router,
     complaints.router,
     link.router,
@@ -53,6 +64,8 @@ FALLBACK = unknown
 HOOKS: list[tuple[str, Hook]] = [
     ("deadlines", campaigns.hook),
     ("deadlines", ticket_deadlines.hook),
+    ("deadlines", rewards.expire_vouchers),
+    ("deadlines", gifts.give_gifts),
 ]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -10,9 +10,18 @@ from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import communities, roles, tickets
+from storage import badges, communities, roles, tickets
 from storage.db import Database, insert_ignoring, rowcount
-from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
+from storage.models import (
+    Checkin,
+    EarningEvent,
+    Identity,
+    LedgerEntry,
+    LinkCode,
+    Member,
+    Order,
+    Voucher,
+)
 
 _members: Table = Member.__table__  # type: ignore[assignment]
 _identities: Table = Identity.__table__  # type: ignore[assignment]
@@ -188,7 +197,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await session.execute(
         update(Checkin).where(Checkin.member_id == loser_id).values(member_id=survivor_id)
     )
-    for model in (Identity, LedgerEntry, Order):
+    for model in (Identity, LedgerEntry, Order, Voucher, EarningEvent):
         await session.execute(
             update(model).where(model.member_id == loser_id).values(member_id=survivor_id)
         )
@@ -196,6 +205,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await communities.merge(session, survivor_id, loser_id)
     await roles.merge(session, survivor_id, loser_id)
     await tickets.merge(session, survivor_id, loser_id)
+    await badges.merge(session, survivor_id, loser_id)
     await session.execute(
         update(Member)
         .where(Member.id == survivor_id)

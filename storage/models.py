@@ -464,3 +464,111 @@ class TicketEvent(Base):
     at: Mapped[datetime] = mapped_column()
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(200))
+
+
+class Reward(Base):
+    """An item of the points mall: a voucher for `cost` points, or a lottery draw (`kind`).
+
+    `stock` is what is left (NULL: unlimited); a redemption takes one with a conditional
+    UPDATE, a cancelled voucher gives it back, so `stock >= 0` holds under any load.
+    """
+
+    __tablename__ = "rewards"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8), default="voucher")  # voucher, lottery
+    names: Mapped[dict[str, str]] = mapped_column(JSON)  # locale -> name
+    cost: Mapped[int] = mapped_column(Points)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    min_tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    valid_days: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("cost > 0", name="cost_positive"),
+    )
+
+
+class RewardPrize(Base):
+    """One prize of a lottery reward, drawn by `weight` among the prizes still in stock."""
+
+    __tablename__ = "reward_prizes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    slug: Mapped[str] = mapped_column(String(32))
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    weight: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        UniqueConstraint("reward_id", "slug", name="uq_reward_prizes_slug"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+    )
+
+
+class Voucher(Base):
+    """What a redemption or a draw gives: a code the till checks and uses once.
+
+    state: issued, used, expired, cancelled. `redemption_key` makes one confirmation give
+    one voucher however often it arrives; `cost` is what a cancellation gives back.
+    """
+
+    __tablename__ = "vouchers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    prize_id: Mapped[int | None] = mapped_column(Id, ForeignKey("reward_prizes.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    redemption_key: Mapped[str] = mapped_column(String(160), unique=True)
+    cost: Mapped[int] = mapped_column(Points)
+    state: Mapped[str] = mapped_column(String(10), default="issued")
+    issued_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_vouchers_member_reward", "member_id", "reward_id"),
+        Index("ix_vouchers_due", "state", "expires_at"),
+    )
+
+
+class EarningEvent(Base):
+    """A deed the shop reported (a review, a share), once per `event_id`; `credited` False
+    when the member had reached the day's cap for its type."""
+
+    __tablename__ = "earning_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    credited: Mapped[bool] = mapped_column(Boolean, default=False)
+    points: Mapped[int] = mapped_column(Points, default=0)
+    growth: Mapped[int] = mapped_column(Points, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_earning_events_member_day", "member_id", "type", "day"),)
+
+
+class Badge(Base):
+    """A badge a member earned, once (the unique pair), with when."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    badge: Mapped[str] = mapped_column(String(32))
+    earned_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("member_id", "badge", name="uq_badges_member_badge"),)

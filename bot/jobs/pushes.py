@@ -49,6 +49,7 @@ POLICIES: dict[str, Policy] = {
     "ticket-warning": Policy(),
     "ticket-escalated": Policy(),
     "ticket-apology": Policy(),
+    "gift": Policy(),
     # Nudges: service notices, but not at night.
     "reminder": Policy(quiet=True),
     "birthday": Policy(quiet=True),

@@ -40,6 +40,12 @@ HELP = (
     "• Your tier and benefits: “tier” or /tier\n"
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
+    "• Points mall: “rewards”, then “redeem SLUG”\n"
+    "• My vouchers: “vouchers”\n"
+    "• Lottery: “draw SLUG”\n"
+    "• Tasks for points: “tasks”\n"
+    "• Make up a missed check-in: “makeup”\n"
+    "• Badges: “badges”; this month's leaderboard: “top”\n"
     "• File a complaint: “complain TEXT” or /complain\n"
     "• Your complaints: “tickets” or /tickets\n"
     "• Link your WeChat and Telegram accounts: /link\n"
@@ -412,6 +418,13 @@ async def test_startup_publishes_commands_in_english_and_chinese(
         {"command": "tier", "description": "Your tier, benefits and progress"},
         {"command": "invite", "description": "Your invite link: friends and you get points"},
         {"command": "communities", "description": "Interest communities to join"},
+        {"command": "rewards", "description": "Spend your points"},
+        {"command": "vouchers", "description": "Your vouchers"},
+        {"command": "draw", "description": "Draw a prize for points"},
+        {"command": "tasks", "description": "Tasks that earn points"},
+        {"command": "makeup", "description": "Make up a missed check-in"},
+        {"command": "badges", "description": "Your badges"},
+        {"command": "top", "description": "This month's check-in leaderboard"},
         {"command": "complain", "description": "File a complaint"},
         {"command": "tickets", "description": "Your complaints and their state"},
         {"command": "link", "description": "Link your WeChat and Telegram accounts"},

@@ -237,7 +237,7 @@ async def test_a_menu_button_answered_by_number_runs_its_action(chat):
 
 
 async def test_spec_features_not_built_yet_say_coming_soon(chat):
-    reply = await chat("alice").say("/rewards")
+    reply = await chat("alice").say("/claim")
 
     assert reply is not None
     assert reply.text == "This feature is coming soon.\n\n" + HELP_TEXT

@@ -12,6 +12,7 @@ from bot.http.api import (
     openapi,
     outbox,
     privacy,
+    rewards,
     roles,
     stats,
     tickets,
@@ -35,6 +36,7 @@ def create_api() -> web.Application:
         campaigns,
         openapi,
         tickets,
+        rewards,
     ):
         subject.setup(api)
     return api

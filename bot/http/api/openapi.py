@@ -183,6 +183,42 @@ PATHS: dict[str, dict[str, Schema]] = {
         }
         for step in ("assign", "reply", "wait", "resolve")
     },
+    "/api/events": {
+        "post": op(
+            "Another deed from the shop (a review, a share), credited once per event_id",
+            {200: ref("EventOutcome")},
+            (409, 422),
+            body="Event",
+            signed=True,
+        ),
+    },
+    "/api/rewards": {
+        "get": op("Every reward of the points mall", {200: listing("Reward")}, ()),
+    },
+    "/api/rewards/{slug}": {
+        "get": op("A reward", {200: ref("Reward")}, (404,)),
+        "put": op(
+            "Create (201) or change (200) a reward",
+            {200: ref("Reward"), 201: ref("Reward")},
+            (404, 409, 422),
+            body="RewardInput",
+        ),
+        "delete": op("Retire a reward", {200: ref("Reward")}, (404,)),
+    },
+    "/api/vouchers/{code}": {
+        "get": op("A voucher and its state", {200: ref("Voucher")}, (404,)),
+    },
+    "/api/vouchers/{code}/use": {
+        "post": op("Use a voucher once at the till", {200: ref("Voucher")}, (404, 409)),
+    },
+    "/api/vouchers/{code}/cancel": {
+        "post": op(
+            "Cancel a voucher: points and the unit go back", {200: ref("Voucher")}, (404, 409)
+        ),
+    },
+    MEMBER + "/vouchers": {
+        "get": op("The member's vouchers, newest first", {200: listing("Voucher")}, (404,)),
+    },
     "/api/campaigns": {
         "get": op(
             "The newest campaigns", {200: listing("Campaign")}, (422,), query=(CAMPAIGN_LIMIT,)
@@ -208,6 +244,11 @@ _PARAMS = {
     "/api/invites/{invite_id}/reject": (path_param("invite_id", "1"),),
     "/api/campaigns/{id}": (path_param("id", "1"),),
     "/api/tickets/{number}": (path_param("number", "C-000001"),),
+    MEMBER + "/vouchers": ACCOUNT,
+    "/api/rewards/{slug}": (path_param("slug", "coffee"),),
+    "/api/vouchers/{code}": (path_param("code", "V-AAAA"),),
+    "/api/vouchers/{code}/use": (path_param("code", "V-AAAA"),),
+    "/api/vouchers/{code}/cancel": (path_param("code", "V-AAAA"),),
     **{
         f"/api/tickets/{{number}}/{step}": (path_param("number", "C-000001"),)
         for step in ("assign", "reply", "wait", "resolve")

@@ -94,6 +94,36 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "TicketStep": obj({}, {"text": STRING, "by": STRING}),
     "TicketAssign": obj({"staff": ref("Identity")}, {"by": STRING}),
+    "Reward": obj(
+        {
+            "slug": STRING,
+            "kind": {"type": "string", "enum": ["voucher", "lottery"]},
+            "names": OBJECT,
+            "cost": INTEGER,
+            "stock": nullable(INTEGER),
+            "active": BOOLEAN,
+        },
+        {
+            "redeemed": INTEGER,
+            "per_member_limit": nullable(INTEGER),
+            "min_tier": nullable(STRING),
+            "valid_days": nullable(INTEGER),
+            "prizes": {"type": "array", "items": OBJECT},
+        },
+    ),
+    "RewardInput": OBJECT,
+    "Voucher": obj(
+        {
+            "code": STRING,
+            "reward": STRING,
+            "member_id": INTEGER,
+            "state": STRING,
+            "expires_at": TIME,
+        },
+        {"cost": INTEGER, "issued_at": TIME, "used_at": nullable(TIME)},
+    ),
+    "Event": obj({"event_id": STRING, "channel": CHANNEL, "external_id": STRING, "type": STRING}),
+    "EventOutcome": OBJECT,
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
     "Stats": obj({key: OBJECT for key in STATS_KEYS}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
@@ -264,6 +294,8 @@ SCHEMAS: dict[str, Schema] = {
 
 
 EXAMPLES: dict[str, Schema] = {
+    "RewardInput": {"names": {"en": "Coffee voucher"}, "cost": 100, "stock": 10},
+    "Event": {"event_id": "E-1", "channel": "console", "external_id": "alice", "type": "review"},
     "Adjustment": {"amount": 100, "reason": "goodwill", "idempotency_key": "ticket-42"},
     "CommunityInput": {"names": {"en": "Coffee", "zh_CN": "咖啡"}, "min_tier": "bronze"},
     "RoleInput": {"channel": "console", "external_id": "alice", "role": "staff"},
