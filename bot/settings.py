@@ -27,6 +27,7 @@ class TierRule(_Strict):
     threshold: int = Field(ge=0)
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
+    flash_sale_early_minutes: int = Field(default=0, ge=0, le=10080)  # claim this long early
 
 
 DEFAULT_TIERS = (
@@ -50,6 +51,7 @@ DEFAULT_TIERS = (
             "member_communities",
             "early_flash_sales",
         ),
+        flash_sale_early_minutes=10,
     ),
     TierRule(
         name="diamond",
@@ -63,6 +65,7 @@ DEFAULT_TIERS = (
             "early_flash_sales",
             "priority_support",
         ),
+        flash_sale_early_minutes=30,
     ),
 )
 
@@ -165,6 +168,12 @@ class OutboxRules(_Strict):
     shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
 
 
+class FlashSaleRules(_Strict):
+    """Who may claim flash sales."""
+
+    min_member_days: int = Field(default=0, ge=0, le=3650)  # members younger cannot claim
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -177,6 +186,7 @@ class Rules(_Strict):
     orders: OrderRules = OrderRules()
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
+    flash_sales: FlashSaleRules = FlashSaleRules()
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:

@@ -10,6 +10,7 @@ from handlers import (
     checkin,
     coming_soon,
     communities,
+    flashsales,
     groups,
     help,
     invites,
@@ -32,6 +33,7 @@ ROUTERS = [
     tiers.router,
     invites.router,
     communities.router,
+    flashsales.router,
     coming_soon.router,
     link.router,
     profile.router,
@@ -41,6 +43,6 @@ ROUTERS = [
     presence.router,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = []
+HOOKS: list[tuple[str, Hook]] = [("flashsales", flashsales.hook)]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -16,7 +16,6 @@ from handlers.help import with_help
 router = Router("coming-soon")
 
 NOT_BUILT: dict[str, dict[str, Any]] = {
-    "claim": {"keywords": {"zh_CN": ("抢",), "zh_TW": ("搶",), "en": ("claim",)}},
     "rewards": {"keywords": {"en": ("rewards",)}, "menu": "REWARDS", "label": N_("Rewards")},
     "redeem": {"keywords": {"zh_CN": ("兑换",), "zh_TW": ("兌換",), "en": ("redeem",)}},
     "complain": {

@@ -52,7 +52,7 @@ ALLOWED_UPDATES = [
     "my_chat_member",
     "chat_join_request",
 ]
-REFERRAL = re.compile(r"^ref_[A-Za-z0-9_-]{1,60}$")
+REFERRAL = re.compile(r"^(?:ref|fs)_[A-Za-z0-9_-]{1,60}$")  # invites, flash-sale claims
 GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 IN_CHAT = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
 

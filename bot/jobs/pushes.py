@@ -39,6 +39,7 @@ POLICIES: dict[str, Policy] = {
     "staff-reply": Policy(),
     "flashsale-announce": Policy(),
     "counter-edit": Policy(),
+    "flashsale-summary": Policy(),
     # Nudges: service notices, but not at night.
     "reminder": Policy(quiet=True),
     "birthday": Policy(quiet=True),

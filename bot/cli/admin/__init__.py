@@ -10,12 +10,12 @@ import sys
 from typing import Any
 
 from bot.admin.errors import AdminError, Invalid
-from bot.cli.admin import communities, invites, members, roles
+from bot.cli.admin import communities, flashsales, invites, members, roles
 from bot.cli.runtime import Failed, open_core
 from bot.core.messages import clean_text
 from bot.settings import Settings
 
-SUBJECTS = (members, communities, roles, invites)
+SUBJECTS = (members, communities, roles, invites, flashsales)
 # API field names as the options that carry them on the command line.
 OPTION_OF = {
     "names": "--name",
@@ -30,6 +30,11 @@ OPTION_OF = {
     "limit": "--limit",
     "status": "--status",
     "community": "--community",
+    "price": "--price",
+    "stock": "--stock",
+    "per_member_limit": "--limit",
+    "starts_at": "--start",
+    "duration_minutes": "--minutes",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.http.api import communities, invites, members, roles
+from bot.http.api import communities, flashsales, invites, members, roles
 from bot.http.auth import require_bearer
 
 PREFIX = "/api"
@@ -13,6 +13,6 @@ PREFIX = "/api"
 def create_api() -> web.Application:
     """Routes relative to /api; mount with `app.add_subapp(PREFIX, create_api())`."""
     api = web.Application(middlewares=[require_bearer])
-    for subject in (members, communities, roles, invites):
+    for subject in (members, communities, roles, invites, flashsales):
         subject.setup(api)
     return api
