@@ -45,3 +45,31 @@ async def test_a_member_claims_once_and_gets_a_code(core, chat):
     assert again is not None
     assert again.text == "You already have 1 of Geisha beans: that is the limit per member."
     assert (await sale_row(core, posted["code"])).claimed == 1
+
+
+async def test_500_claims_by_40_members_give_exactly_the_stock(core):
+    community = await coffee(core)
+    people = [await join(core, community, "console", f"m{i}") for i in range(40)]
+    posted = await sale(core, stock=25, per_member_limit=2)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        found = [await members.get(session, p) for p in people]
+
+    async def press(i: int) -> str:
+        me = found[i % 40]
+        assert me is not None
+        try:
+            await claim_sale(core.services, me, posted["code"], t)
+        except Exception as exc:  # refusals are DomainErrors
+            return type(exc).__name__
+        return "won"
+
+    results = await asyncio.gather(*(press(i) for i in range(500)))
+
+    claims = await all_claims(core)
+    assert Counter(results)["won"] == 25
+    assert len(claims) == 25
+    assert len({c.claim_code for c in claims}) == 25
+    assert max(Counter(c.member_id for c in claims).values()) <= 2
+    row = await sale_row(core, posted["code"])
+    assert (row.claimed, row.state) == (25, "ended")
