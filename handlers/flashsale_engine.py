@@ -84,8 +84,11 @@ def _check_may_claim(
 ) -> None:
     """What the member can be told before any stock is touched (the engine decides the rest)."""
     rules = services.rules
+    if sale.claimed >= sale.stock:
+        _count(services, flashsales.SOLD_OUT)
+        raise _refusal(services, flashsales.SOLD_OUT, sale, me, t)
     if sale.state not in flashsales.OPEN or sale.ends_at <= now:
-        _count(services, "closed")
+        _count(services, flashsales.CLOSED)
         raise _refusal(services, flashsales.CLOSED, sale, me, t)
     if not joined:
         _count(services, "not_member")

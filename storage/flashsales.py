@@ -171,7 +171,7 @@ async def claim(
             )
         )
         state, claimed, stock, ends_at = current.one()
-        if state not in OPEN or ends_at <= now:
+        if claimed < stock and (state not in OPEN or ends_at <= now):
             raise Refused(CLOSED)
         raise Refused(SOLD_OUT)
     claimed, stock = int(row[0]), int(row[1])

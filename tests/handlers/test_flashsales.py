@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,7 +12,7 @@ from bot.core.i18n import Translator
 from handlers.flashsale_engine import claim_sale
 from storage import members
 from storage.models import FlashClaim, FlashSale
-from tests.handlers.flashsale_support import coffee, join, join_chat, member_id, sale
+from tests.handlers.flashsale_support import coffee, join, join_chat, sale
 
 
 async def all_claims(core: Core) -> list[FlashClaim]:
