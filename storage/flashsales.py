@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import Table, case, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, insert_ignoring, rowcount
-from storage.models import CommunityMember, FlashClaim, FlashSale, Identity, OutboxPush
+from storage.models import CommunityMember, FlashClaim, FlashSale, Identity, OutboxPush, UTCDateTime
 
 SCHEDULED, LIVE, ENDED, CANCELLED = "scheduled", "live", "ended", "cancelled"
 STATES = (SCHEDULED, LIVE, ENDED, CANCELLED)
@@ -157,8 +157,10 @@ async def claim(
         )
         .values(
             claimed=FlashSale.claimed + 1,
+            # Typed, so the moment is stored in UTC like every other column of it.
             sold_out_at=case(
-                (FlashSale.claimed + 1 >= FlashSale.stock, now), else_=FlashSale.sold_out_at
+                (FlashSale.claimed + 1 >= FlashSale.stock, literal(now, UTCDateTime())),
+                else_=FlashSale.sold_out_at,
             ),
         )
         .returning(FlashSale.claimed, FlashSale.stock)
