@@ -66,6 +66,27 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
             price=sale.price,
         ),
         private=True,
+        toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
+    )
+
+
+async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:
+    """The member's claim codes for the sale, or None when they hold none."""
+    async with services.db.reader() as session:
+        sale = await flashsales.by_code(session, raw_code)
+        held = await flashsales.claims_held(session, sale.id, me.id) if sale else []
+    if sale is None or not held:
+        return None
+    return Reply(
+        t(
+            N_(
+                "Your claim codes for {title}: {codes}\nShow one at the shop to buy it for {price}."
+            ),
+            title=sale.title,
+            codes=", ".join(held),
+            price=sale.price,
+        ),
+        private=True,
     )
 
 

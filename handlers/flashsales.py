@@ -17,7 +17,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
-from handlers.flashsale_engine import claim_sale
+from handlers.flashsale_engine import claim_sale, codes_held
 from handlers.flashsale_posts import run_due
 from storage import communities, roles
 
@@ -59,15 +59,28 @@ async def claim(msg: Inbound, ctx: Context) -> Reply:
     code = msg.args.strip()
     if not code:
         raise DomainError(N_("Which sale? Send “claim CODE” with the code of the flash sale."))
-    return await claim_sale(ctx.services, ctx.me, code, ctx.t)
+    return await _claimed(ctx, code)
+
+
+async def _claimed(ctx: Context, code: str) -> Reply:
+    """The claim's answer; a refusal too is private, and is the button's toast."""
+    try:
+        return await claim_sale(ctx.services, ctx.me, code, ctx.t)
+    except DomainError as refused:
+        text = ctx.t(refused.message, **refused.params)
+        return Reply(text, private=True, toast=text)
 
 
 async def claim_from_link(msg: Inbound, ctx: Context) -> Reply | None:
-    """`/start fs_<code>`: the member was sent to the private chat to claim; None otherwise."""
+    """`/start fs_<code>`: the member was sent to the private chat to claim: the codes they
+    won already (the button claimed, the DM could not tell them), else a claim; None when
+    the link is no flash-sale link."""
     payload = (msg.referral or "").strip()
     if not payload.lower().startswith(LINK_PREFIX):
         return None
-    return await claim_sale(ctx.services, ctx.me, payload[len(LINK_PREFIX) :], ctx.t)
+    code = payload[len(LINK_PREFIX) :]
+    held = await codes_held(ctx.services, ctx.me, code, ctx.t)
+    return held if held is not None else await _claimed(ctx, code)
 
 
 @router.action(

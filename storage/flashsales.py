@@ -187,6 +187,15 @@ async def claims_of_member(session: AsyncSession, sale_id: int, member_id: int) 
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def claims_held(session: AsyncSession, sale_id: int, member_id: int) -> list[str]:
+    stmt = (
+        select(FlashClaim.claim_code)
+        .where(FlashClaim.sale_id == sale_id, FlashClaim.member_id == member_id)
+        .order_by(FlashClaim.unit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def claims(session: AsyncSession, sale_id: int) -> list[FlashClaim]:
     stmt = select(FlashClaim).where(FlashClaim.sale_id == sale_id).order_by(FlashClaim.id)
     return list((await session.execute(stmt)).scalars())

@@ -40,6 +40,7 @@ HELP = (
     "• Your tier and benefits: “tier” or /tier\n"
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
+    "• Claim a flash sale: “claim CODE” or /claim CODE\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en\n"
     "• Birthday (double points): /birthday MM-DD"
