@@ -25,6 +25,8 @@ from handlers.flashsale_posts import (
 )
 from handlers.tiers import tier_label
 from storage import communities, flashsales
+from storage.flash_stock import OK, fast_path
+from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
 
 
@@ -43,13 +45,7 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
         joined = sale.community_id in await communities.joined_ids(session, me.id)
     _check_may_claim(services, me, sale, community, joined, now, t)
     try:
-        async with services.db.transaction() as session:
-            won = await flashsales.claim(
-                session, sale, me.id, now, opens_for(services, sale, me.tier)
-            )
-            await counter_edit(session, services, sale, now)
-            if won.sold_out:
-                await end_sale(session, services, sale.id, now)
+        won = await _decide(services, sale, me, now)
     except flashsales.Refused as refused:
         _count(services, refused.reason)
         raise _refusal(services, refused.reason, sale, me, t) from None
@@ -68,6 +64,28 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
         private=True,
         toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
     )
+
+
+async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime) -> Won:
+    """The claim engine: with Redis its script turns the crowd away first; the SQL step
+    (unique unit row + conditional UPDATE) decides every unit either way."""
+    opens_at = opens_for(services, sale, me.tier)
+    fast = fast_path(services.cache)
+    if fast is not None:
+        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at)
+        if verdict != OK:
+            raise flashsales.Refused(verdict)
+    try:
+        async with services.db.transaction() as session:
+            won = await flashsales.claim(session, sale, me.id, now, opens_at)
+            await counter_edit(session, services, sale, now)
+            if won.sold_out:
+                await end_sale(session, services, sale.id, now)
+    except BaseException:
+        if fast is not None:
+            await fast.give_back(sale.id, me.id)
+        raise
+    return won
 
 
 async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:

@@ -187,6 +187,17 @@ async def claims_of_member(session: AsyncSession, sale_id: int, member_id: int) 
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def counts(session: AsyncSession, sale_id: int) -> tuple[int, dict[int, int]]:
+    """Units claimed in all, and per member, as the committed claim rows say."""
+    stmt = (
+        select(FlashClaim.member_id, func.count())
+        .where(FlashClaim.sale_id == sale_id)
+        .group_by(FlashClaim.member_id)
+    )
+    per_member = {int(m): int(n) for m, n in (await session.execute(stmt)).all()}
+    return sum(per_member.values()), per_member
+
+
 async def claims_held(session: AsyncSession, sale_id: int, member_id: int) -> list[str]:
     stmt = (
         select(FlashClaim.claim_code)

@@ -15,6 +15,7 @@ from bot.admin.errors import Conflict, Invalid, NotFound
 from bot.core.context import Services
 from handlers.flashsale_posts import start_sale
 from storage import communities, flashsales
+from storage.flash_stock import fast_path
 from storage.models import FlashClaim, FlashSale
 
 SALE_FIELDS = (
@@ -187,6 +188,9 @@ async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
         cancelled = await flashsales.cancel(session, sale.id, services.clock.now())
     if not cancelled:
         raise Conflict(f"flash sale {sale.code} is {sale.state} already")
+    fast = fast_path(services.cache)
+    if fast is not None:
+        await fast.forget(sale.id)
     return await get_sale(services, code)
 
 
