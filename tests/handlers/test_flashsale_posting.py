@@ -102,7 +102,55 @@ async def test_bad_fields_are_named_in_words(core, chat, line, words):
     assert await admin_sales.list_sales(core.services) == []
 
 
-async def test_flashsale_alone_shows_the_one_line_form(core, chat):
-    reply = await chat("mod").say("flashsale")
+async def test_a_line_with_the_wrong_number_of_parts_shows_the_one_line_form(core, chat):
+    reply = await chat("mod").say("flashsale coffee | beans")
 
     assert reply is not None and reply.text.startswith("Post a flash sale in one line:")
+
+
+async def test_flashsale_alone_asks_step_by_step_with_numbered_options(core, chat):
+    community = await coffee(core)
+    await moderator(core, community, "console", "mod")
+    mod = chat("mod")
+
+    first = await mod.say("flashsale")
+    assert first is not None
+    assert first.text == "Which community is the flash sale for? Send its slug."
+    assert [b.label for b in first.buttons] == ["Coffee lovers"]
+    answers = [
+        ("1", "What is on sale? Send the title (at most 64 characters)."),
+        ("Geisha beans", "What does a member pay at the shop? For example 99.50"),
+        ("0", "The price must be a positive amount such as 99.50."),  # asked again
+        ("99.50", "How many units are on sale?"),
+        ("２０", "How many units may one member claim?"),  # full-width digits typed on a phone
+        ("2", "When does it start? now, HH:MM or YYYY-MM-DD HH:MM"),
+        ("1", "How many minutes does it run?"),
+        ("60", "Which tier at least may claim?"),
+    ]
+    for said, asked in answers:
+        reply = await mod.say(said)
+        assert reply is not None and reply.text == asked, said
+    posted = await mod.say("3")  # [1] Everyone [2] Silver [3] Gold [4] Diamond
+
+    [sale] = await admin_sales.list_sales(core.services)
+    assert posted is not None and posted.text.startswith(f"Flash sale {sale['code']} posted: ")
+    assert (sale["stock"], sale["per_member_limit"], sale["min_tier"], sale["state"]) == (
+        20,
+        2,
+        "gold",
+        "live",
+    )
+    after = await mod.say("hello")
+    assert after is not None and after.text.startswith("Sorry, I didn't understand that.")
+
+
+async def test_the_steps_refuse_a_member_who_may_not_post(core, chat):
+    await coffee(core)
+    bob = chat("bob")
+
+    first = await bob.say("/flashsale")
+    reply = await bob.say("coffee")
+
+    assert first is not None and first.buttons == ()
+    assert reply is not None
+    assert reply.text == "Sorry, only moderators of coffee can post flash sales there."
