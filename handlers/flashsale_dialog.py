@@ -119,7 +119,7 @@ async def answer_step(msg: Inbound, ctx: Context) -> Reply:
         draft[step] = (await allowed_community(ctx, raw)).slug
     else:
         try:
-            draft[step] = _CHECKS[step](services, raw)
+            draft[step] = _checks()[step](services, raw)
         except Invalid as bad:
             raise refusal(services, bad) from None
     if len(draft) < len(STEPS):
@@ -169,12 +169,14 @@ def _tier(services: Services, raw: str) -> str | None:
     return fields.choice("min_tier", value, tuple(t.name for t in services.rules.tiers))
 
 
-_CHECKS: dict[str, Callable[[Services, str], Any]] = {
-    "title": _title,
-    "price": _price,
-    "stock": _bounded("stock", admin_sales.STOCK_MAX),
-    "per_member_limit": _bounded("per_member_limit", admin_sales.LIMIT_MAX),
-    "starts_at": _start,
-    "duration_minutes": _bounded("duration_minutes", admin_sales.DURATION_MAX),
-    "min_tier": _tier,
-}
+def _checks() -> dict[str, Callable[[Services, str], Any]]:
+    # Built when used: bot.admin.flashsales may still be importing when this module loads.
+    return {
+        "title": _title,
+        "price": _price,
+        "stock": _bounded("stock", admin_sales.STOCK_MAX),
+        "per_member_limit": _bounded("per_member_limit", admin_sales.LIMIT_MAX),
+        "starts_at": _start,
+        "duration_minutes": _bounded("duration_minutes", admin_sales.DURATION_MAX),
+        "min_tier": _tier,
+    }

@@ -99,7 +99,12 @@ class RedisStock:
 
     async def rebuild(self, db: Database, sale_id: int) -> None:
         """Load the sale's counts from the database (once, whoever asks at the same time)."""
+        state = self._keys(sale_id)[0]
+        if await self.cache.redis.exists(state):
+            return
         async with self.cache.lock(f"fs-rebuild:{sale_id}", ttl=10, wait=10):
+            if await self.cache.redis.exists(state):
+                return  # rebuilt by whoever held the lock before us
             async with db.reader() as session:
                 sale = await session.get(FlashSale, sale_id)
                 if sale is None:
