@@ -8,7 +8,10 @@ the moderator's summary) go through the outbox in the same transaction as their 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
 from bot.core.errors import DomainError
@@ -28,6 +31,11 @@ from storage import communities, flashsales
 from storage.flash_stock import OK, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
+
+# Work another feature attaches to every won unit, inside the claim's transaction (the
+# gamification issue's "first flash-sale win" badge): (session, services, member id, sale id).
+WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[None]]
+WIN_HOOKS: list[WinHook] = []
 
 
 async def claim_sale(services: Services, me: Member, raw_code: str, t: Translator) -> Reply:
@@ -79,6 +87,8 @@ async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime
         async with services.db.transaction() as session:
             won = await flashsales.claim(session, sale, me.id, now, opens_at)
             await counter_edit(session, services, sale, now)
+            for on_win in WIN_HOOKS:
+                await on_win(session, services, me.id, sale.id)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
     except BaseException:

@@ -172,6 +172,17 @@ def _member_notice(services: Services, t: Translator, sale: FlashSale, c: Commun
     )
 
 
+async def cancelled_edit(
+    session: AsyncSession, services: Services, sale_id: int, now: datetime
+) -> None:
+    """A cancelled sale's announcement says it is over (in the cancelling transaction)."""
+    sale = await session.get(FlashSale, sale_id)
+    if sale is not None:
+        await session.refresh(sale)
+        if sale.announce_id is not None:
+            await _edit(session, services, sale, f"flashsale:{sale.id}:final", now)
+
+
 async def end_sale(session: AsyncSession, services: Services, sale_id: int, now: datetime) -> bool:
     """live -> ended (time up or sold out) in the caller's transaction: the final counter
     edit and the moderator's summary, once; False when it had ended already."""

@@ -13,7 +13,7 @@ from typing import Any
 from bot.admin import fields
 from bot.admin.errors import Conflict, Invalid, NotFound
 from bot.core.context import Services
-from handlers.flashsale_posts import start_sale
+from handlers.flashsale_posts import cancelled_edit, start_sale
 from storage import communities, flashsales
 from storage.flash_stock import fast_path
 from storage.models import FlashClaim, FlashSale
@@ -186,8 +186,11 @@ async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
     sale = await _find(services, code)
     async with services.db.transaction() as session:
         cancelled = await flashsales.cancel(session, sale.id, services.clock.now())
+        if cancelled:
+            await cancelled_edit(session, services, sale.id, services.clock.now())
     if not cancelled:
         raise Conflict(f"flash sale {sale.code} is {sale.state} already")
+    services.pushes.wake()
     fast = fast_path(services.cache)
     if fast is not None:
         await fast.forget(sale.id)

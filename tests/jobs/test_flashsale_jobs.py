@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.admin import flashsales as admin_sales
+from bot.core.errors import DomainError
 from bot.core.i18n import Translator
-from handlers import HOOKS
+from handlers import HOOKS, flashsale_engine
 from handlers.flashsale_engine import claim_sale
 from handlers.flashsales import hook
 from storage import members
@@ -112,3 +115,33 @@ async def test_ends_at_its_time_with_one_summary(core, env, telegram):
     ]
     edits = [c.text for c in telegram.calls if c.op == "edit"]
     assert edits == [ANNOUNCEMENT.format(left=1) + "This flash sale has ended."]
+
+
+async def test_a_cancelled_sale_says_so_in_the_group(core, env, telegram):
+    posted, _tg, _wx, start = await arrange(core)
+    core.services.clock.set(start)  # type: ignore[attr-defined]
+    await hook(core.services)
+    await env.sender.drain()
+
+    await admin_sales.cancel_sale(core.services, posted["code"])
+    await env.sender.drain()
+
+    edits = [c.text for c in telegram.calls if c.op == "edit"]
+    assert edits == [ANNOUNCEMENT.format(left=2) + "This flash sale has ended."]
+    assert await hook(core.services) == 0  # no summary for a cancelled sale
+
+
+async def test_each_won_unit_reaches_the_win_hooks_once(core, monkeypatch):
+    posted, tg, _wx, start = await arrange(core)
+    core.services.clock.set(start)  # type: ignore[attr-defined]
+    seen: list[tuple[int, int]] = []
+
+    async def badge(session, services, member_id: int, sale_id: int) -> None:
+        seen.append((member_id, sale_id))
+
+    monkeypatch.setattr(flashsale_engine, "WIN_HOOKS", [badge])
+    await claim(core, tg, posted["code"])
+    with pytest.raises(DomainError):
+        await claim(core, tg, posted["code"])
+
+    assert [member for member, _ in seen] == [tg]
