@@ -28,7 +28,7 @@ from handlers.flashsale_posts import (
 )
 from handlers.tiers import tier_label
 from storage import communities, flashsales
-from storage.flash_stock import OK, fast_path
+from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
 
@@ -81,7 +81,9 @@ async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime
     fast = fast_path(services.cache)
     if fast is not None:
         verdict = await fast.take(services.db, sale.id, me.id, now, opens_at)
-        if verdict != OK:
+        if verdict == SQL_ONLY:
+            fast = None
+        elif verdict != OK:
             raise flashsales.Refused(verdict)
     try:
         async with services.db.transaction() as session:

@@ -19,6 +19,7 @@ from bot.jobs.pushes import push_to_chat, push_to_member
 from handlers.communities import name_of
 from handlers.tiers import tier_label
 from storage import flashsales, outbox
+from storage.flash_stock import fast_path
 from storage.models import Community, FlashSale
 
 log = logging.getLogger("memberbot.flashsales")
@@ -151,6 +152,9 @@ async def start_sale(services: Services, sale_id: int) -> bool:
             )
             unreached += queued is None
         await flashsales.set_announcement(session, sale.id, announce_id, unreached)
+    fast = fast_path(services.cache)
+    if fast is not None:
+        await fast.rebuild(services.db, sale_id)  # ready before the crowd arrives
     log.info("flash sale live sale=%s", sale_id)
     return True
 

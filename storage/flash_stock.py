@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from storage.cache import Cache, RedisCache
+from storage.cache import Cache, LockTimeout, RedisCache
 from storage.db import Database
 from storage.flashsales import OPEN, counts
 from storage.models import FlashSale
 
 OK, REBUILD = "ok", "rebuild"
+SQL_ONLY = "sql-only"  # no unit held in Redis: the SQL step decides (and nothing to give back)
 KEEP_AFTER_END_MS = 3_600_000  # the counts outlive the sale by an hour, then expire
 
 # KEYS: state hash (stock, limit, ends, claimed), members hash (member -> units).
@@ -85,14 +86,18 @@ class RedisStock:
     async def take(
         self, db: Database, sale_id: int, member_id: int, now: datetime, opens_at: datetime
     ) -> str:
-        """OK (a unit held for the SQL step) or why not: sold_out, closed, not_started, limit."""
+        """OK (a unit held for the SQL step), SQL_ONLY (Redis could not be rebuilt in time), or
+        why not: sold_out, closed, not_started, limit."""
         args = [member_id, _ms(now), _ms(opens_at)]
         for _ in range(3):
             verdict = str(await self._take(keys=self._keys(sale_id), args=args))
             if verdict != REBUILD:
                 return verdict
-            await self.rebuild(db, sale_id)
-        raise RuntimeError(f"flash sale {sale_id}: Redis counts keep vanishing")
+            try:
+                await self.rebuild(db, sale_id)
+            except LockTimeout:
+                break  # a rebuild stuck behind a crowd: the SQL step decides alone meanwhile
+        return SQL_ONLY
 
     async def give_back(self, sale_id: int, member_id: int) -> None:
         await self._give_back(keys=self._keys(sale_id), args=[member_id])

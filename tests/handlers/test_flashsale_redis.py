@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.core.i18n import Translator
 from handlers import flashsale_engine
 from storage import flashsales, members
+from storage.cache import LockTimeout
 from storage.flash_stock import RedisStock, fast_path
 from storage.models import FlashClaim
 from tests.handlers.flashsale_support import coffee, join, sale
@@ -112,3 +113,18 @@ async def test_a_failed_sql_write_gives_the_unit_back(core, stock, monkeypatch):
 
     assert await attempt(core, crowd[1], posted["code"])
     assert await claimed_in_db(core) == 1
+
+
+async def test_a_rebuild_stuck_behind_a_crowd_lets_the_sql_step_decide(core, stock, monkeypatch):
+    crowd = await people(core, 3)
+    posted = await sale(core, stock=2)
+    await stock.cache.redis.flushdb()
+
+    async def stuck(self, db, sale_id):
+        raise LockTimeout("fs-rebuild")
+
+    monkeypatch.setattr(RedisStock, "rebuild", stuck)
+    results = [await attempt(core, who, posted["code"]) for who in crowd]
+
+    assert results == [True, True, False]
+    assert await claimed_in_db(core) == 2
