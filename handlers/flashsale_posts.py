@@ -8,7 +8,7 @@ start or an end run twice (two processes, a retried job) pushes once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,25 +94,29 @@ async def community_of(session: AsyncSession, sale: FlashSale) -> Community:
 async def counter_edit(
     session: AsyncSession, services: Services, sale: FlashSale, now: datetime
 ) -> None:
-    """Keep the group's count current: one edit row per EDIT_EVERY seconds at most; a waiting
-    edit just takes the newer count."""
+    """Keep the group's count current: at most one edit per EDIT_EVERY seconds, sent at the
+    end of its window; until then every claim's newer count replaces its text."""
     if sale.announce_id is None:
         return
     fresh = await session.get(FlashSale, sale.id)
     assert fresh is not None
     await session.refresh(fresh)  # the count this transaction made, for the text
     window = int(now.timestamp()) // EDIT_EVERY
-    await _edit(session, services, fresh, f"flashsale:{sale.id}:count:{window}", now)
+    key = f"flashsale:{sale.id}:count:{window}"
+    pushed = await _edit(session, services, fresh, key, now)
+    if pushed is not None:
+        window_end = datetime.fromtimestamp((window + 1) * EDIT_EVERY, UTC)
+        await flashsales.put_off_push(session, pushed, key, window_end)
 
 
 async def _edit(
     session: AsyncSession, services: Services, sale: FlashSale, key: str, now: datetime
-) -> None:
+) -> int | None:
     assert sale.announce_id is not None
     community = await community_of(session, sale)
     t = Translator(services.settings.default_locale)
     reply = announcement(services, t, sale, name_of(community, t.locale))
-    await outbox.enqueue_edit(session, key, sale.announce_id, reply.to_json(), now)
+    return await outbox.enqueue_edit(session, key, sale.announce_id, reply.to_json(), now)
 
 
 async def start_sale(services: Services, sale_id: int) -> bool:

@@ -326,5 +326,17 @@ async def pushes_not_delivered(session: AsyncSession, sale_id: int) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def put_off_push(session: AsyncSession, push_id: int, key: str, until: datetime) -> None:
+    """A counter edit made in this window waits for the window's end (only the row made under
+    `key` now: the original post or an older waiting edit that took the text keep their time)."""
+    await session.execute(
+        update(OutboxPush)
+        .where(
+            OutboxPush.id == push_id, OutboxPush.dedupe_key == key, OutboxPush.state == "pending"
+        )
+        .values(next_attempt_at=until)
+    )
+
+
 def push_prefix(sale_id: int) -> str:
     return f"flashsale:{sale_id}:push:"

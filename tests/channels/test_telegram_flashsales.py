@@ -78,6 +78,7 @@ async def test_announce_press_claim_privately_and_count(
     assert toast["text"] == "You got Geisha beans! Your claim code is in our private chat."
     [_, private] = fake.sent
     assert private.chat_id == ann and code in private.text
+    tg.core.services.clock.advance(seconds=5)  # type: ignore[attr-defined]
     await outbox.drain()
     [edit] = fake.edited
     assert int(edit["chat_id"]) == GROUP and int(edit["message_id"]) == post.message_id

@@ -78,7 +78,9 @@ async def test_goes_live_on_time_sells_out_and_summarises_once(core, env, telegr
     await claim(core, tg, posted["code"])
     await claim(core, wx, posted["code"])
     await env.sender.drain()
+    assert "edit" not in [c.op for c in telegram.calls]  # the count waits for its window's end
     assert await hook(core.services) == 0
+    core.services.clock.advance(seconds=5)  # type: ignore[attr-defined]
     await env.sender.drain()
 
     edits = [c for c in telegram.calls if c.op == "edit"]
@@ -145,3 +147,25 @@ async def test_each_won_unit_reaches_the_win_hooks_once(core, monkeypatch):
         await claim(core, tg, posted["code"])
 
     assert [member for member, _ in seen] == [tg]
+
+
+async def test_counter_edits_wait_for_their_window_and_carry_the_latest_count(core, env, telegram):
+    community = await coffee(core)
+    crowd = [await join(core, community, "telegram", str(500 + i)) for i in range(12)]
+    posted = await admin_sales.create_sale(
+        core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "99.50", "stock": 20,
+         "duration_minutes": 30},
+    )  # fmt: skip
+    await env.sender.drain()
+
+    for who in crowd:  # one claim a second for 12 seconds, the sender running all along
+        await claim(core, who, posted["code"])
+        core.services.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        await env.sender.drain()
+    core.services.clock.advance(seconds=5)  # type: ignore[attr-defined]
+    await env.sender.drain()
+
+    edits = [c.text.split("\n")[1] for c in telegram.calls if c.op == "edit"]
+    assert len(edits) <= 12 // 5 + 1  # at most one edit per 5-second window
+    assert edits[-1] == "Price 99.50 · 8 of 20 left · limit 1 per member"
