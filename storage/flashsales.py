@@ -326,6 +326,27 @@ async def pushes_not_delivered(session: AsyncSession, sale_id: int) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> None:
+    """Linked accounts: the loser's claims become the survivor's, numbered after the survivor's
+    units of the same sale (the unique rows hold, and the limit counts both accounts)."""
+    moving = (
+        await session.execute(
+            select(FlashClaim).where(FlashClaim.member_id == loser_id).order_by(FlashClaim.id)
+        )
+    ).scalars()
+    for claim in list(moving):
+        top = await session.execute(
+            select(func.max(FlashClaim.unit)).where(
+                FlashClaim.sale_id == claim.sale_id, FlashClaim.member_id == survivor_id
+            )
+        )
+        await session.execute(
+            update(FlashClaim)
+            .where(FlashClaim.id == claim.id)
+            .values(member_id=survivor_id, unit=int(top.scalar() or 0) + 1)
+        )
+
+
 async def put_off_push(session: AsyncSession, push_id: int, key: str, until: datetime) -> None:
     """A counter edit made in this window waits for the window's end (only the row made under
     `key` now: the original post or an older waiting edit that took the text keep their time)."""

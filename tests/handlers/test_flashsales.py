@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Core
+from bot.core.errors import DomainError
 from bot.core.i18n import Translator
 from handlers.flashsale_engine import claim_sale
 from storage import members
@@ -72,3 +74,27 @@ async def test_500_claims_by_40_members_give_exactly_the_stock(core):
     assert max(Counter(c.member_id for c in claims).values()) <= 2
     row = await sale_row(core, posted["code"])
     assert (row.claimed, row.state) == (25, "ended")
+
+
+async def test_linked_accounts_share_one_limit(core):
+    community = await coffee(core)
+    on_wechat = await join(core, community, "wechat", "openid-a")
+    on_telegram = await join(core, community, "telegram", "777")
+    posted = await sale(core, stock=5, per_member_limit=2)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        a, b = await members.get(session, on_wechat), await members.get(session, on_telegram)
+    assert a is not None and b is not None
+    await claim_sale(core.services, a, posted["code"], t)
+    await claim_sale(core.services, b, posted["code"], t)
+
+    async with core.services.db.transaction() as session:
+        await members.merge(session, on_telegram, on_wechat)
+    async with core.services.db.reader() as session:
+        survivor = await members.get(session, on_telegram)
+    assert survivor is not None
+
+    with pytest.raises(DomainError):
+        await claim_sale(core.services, survivor, posted["code"], t)
+    claims = await all_claims(core)
+    assert sorted((c.member_id, c.unit) for c in claims) == [(on_telegram, 1), (on_telegram, 2)]
