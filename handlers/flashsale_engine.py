@@ -19,7 +19,6 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
 from handlers.communities import name_of
 from handlers.flashsale_posts import (
-    community_of,
     counter_edit,
     early_tier,
     end_sale,
@@ -27,7 +26,7 @@ from handlers.flashsale_posts import (
     opens_for,
 )
 from handlers.tiers import tier_label
-from storage import communities, flashsales
+from storage import flashsales
 from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
@@ -42,15 +41,14 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
     """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
     now = services.clock.now()
     async with services.db.reader() as session:
-        sale = await flashsales.by_code(session, raw_code) if raw_code.strip() else None
-        if sale is None:
-            _count(services, "unknown")
-            raise DomainError(
-                N_("There is no flash sale {code}. Please check the code."),
-                code=flashsales.normalise_code(raw_code)[:10],
-            )
-        community = await community_of(session, sale)
-        joined = sale.community_id in await communities.joined_ids(session, me.id)
+        found = await flashsales.for_claim(session, raw_code, me.id)
+    if found is None:
+        _count(services, "unknown")
+        raise DomainError(
+            N_("There is no flash sale {code}. Please check the code."),
+            code=flashsales.normalise_code(raw_code)[:10],
+        )
+    sale, community, joined = found
     _check_may_claim(services, me, sale, community, joined, now, t)
     try:
         won = await _decide(services, sale, me, now)

@@ -18,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, insert_ignoring, rowcount
-from storage.models import CommunityMember, FlashClaim, FlashSale, Identity, OutboxPush, UTCDateTime
+from storage.models import (
+    Community,
+    CommunityMember,
+    FlashClaim,
+    FlashSale,
+    Identity,
+    OutboxPush,
+    UTCDateTime,
+)
 
 SCHEDULED, LIVE, ENDED, CANCELLED = "scheduled", "live", "ended", "cancelled"
 STATES = (SCHEDULED, LIVE, ENDED, CANCELLED)
@@ -95,6 +103,31 @@ async def by_code(session: AsyncSession, code: str) -> FlashSale | None:
         return None
     stmt = select(FlashSale).where(FlashSale.code == code)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def for_claim(
+    session: AsyncSession, code: str, member_id: int
+) -> tuple[FlashSale, Community, bool] | None:
+    """The sale, its community and whether the member is in it: one round trip per claim."""
+    code = normalise_code(code)
+    if len(code) != SALE_CODE_LENGTH or not code.isalnum() or not code.isascii():
+        return None
+    joined = (
+        select(CommunityMember.id)
+        .where(
+            CommunityMember.community_id == FlashSale.community_id,
+            CommunityMember.member_id == member_id,
+            CommunityMember.status == "joined",
+        )
+        .exists()
+    )
+    stmt = (
+        select(FlashSale, Community, joined)
+        .join(Community, Community.id == FlashSale.community_id)
+        .where(FlashSale.code == code)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], bool(row[2]))
 
 
 async def listing(session: AsyncSession, state: str | None = None) -> list[FlashSale]:
