@@ -26,7 +26,7 @@ from handlers.flashsale_posts import (
     opens_for,
 )
 from handlers.tiers import tier_label
-from storage import flashsales
+from storage import flash_claims, flashsales
 from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
@@ -102,7 +102,7 @@ async def codes_held(services: Services, me: Member, raw_code: str, t: Translato
     """The member's claim codes for the sale, or None when they hold none."""
     async with services.db.reader() as session:
         sale = await flashsales.by_code(session, raw_code)
-        held = await flashsales.claims_held(session, sale.id, me.id) if sale else []
+        held = await flash_claims.claims_held(session, sale.id, me.id) if sale else []
     if sale is None or not held:
         return None
     return Reply(

@@ -18,7 +18,7 @@ from bot.core.messages import Button, Reply
 from bot.jobs.pushes import push_to_chat, push_to_member
 from handlers.communities import name_of
 from handlers.tiers import tier_label
-from storage import flashsales, outbox
+from storage import flash_claims, flashsales, outbox
 from storage.flash_stock import fast_path
 from storage.models import Community, FlashSale
 
@@ -200,7 +200,7 @@ async def end_sale(session: AsyncSession, services: Services, sale_id: int, now:
     if sale.announce_id is not None:
         await _edit(session, services, sale, f"flashsale:{sale.id}:final", now)
     if sale.created_by is not None:
-        members_won = await flashsales.winners(session, sale.id)
+        members_won = await flash_claims.winners(session, sale.id)
         unreached = sale.unreached + await flashsales.pushes_not_delivered(session, sale.id)
         await push_to_member(
             session,

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 
 from storage.cache import Cache, LockTimeout, RedisCache
 from storage.db import Database
-from storage.flashsales import OPEN, counts
+from storage.flash_claims import counts
+from storage.flashsales import OPEN
 from storage.models import FlashSale
 
 OK, REBUILD = "ok", "rebuild"

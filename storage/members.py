@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import communities, flashsales, roles
+from storage import communities, flash_claims, roles
 from storage.db import Database, insert_ignoring, rowcount
 from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
 
@@ -196,7 +196,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await session.execute(delete(LinkCode).where(LinkCode.member_id == loser_id))
     await communities.merge(session, survivor_id, loser_id)
     await roles.merge(session, survivor_id, loser_id)
-    await flashsales.merge(session, survivor_id, loser_id)
+    await flash_claims.merge(session, survivor_id, loser_id)
     await session.execute(
         update(Member)
         .where(Member.id == survivor_id)

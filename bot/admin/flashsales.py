@@ -14,7 +14,7 @@ from bot.admin import fields
 from bot.admin.errors import Conflict, Invalid, NotFound
 from bot.core.context import Services
 from handlers.flashsale_posts import cancelled_edit, start_sale
-from storage import communities, flashsales
+from storage import communities, flash_claims, flashsales
 from storage.flash_stock import fast_path
 from storage.models import FlashClaim, FlashSale
 
@@ -178,7 +178,7 @@ async def get_sale(services: Services, code: str) -> dict[str, Any]:
 async def sale_claims(services: Services, code: str) -> list[dict[str, Any]]:
     sale = await _find(services, code)
     async with services.db.reader() as session:
-        return [claim_json(c, sale.code) for c in await flashsales.claims(session, sale.id)]
+        return [claim_json(c, sale.code) for c in await flash_claims.claims(session, sale.id)]
 
 
 async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
@@ -199,7 +199,7 @@ async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
 
 async def get_claim(services: Services, claim_code: str) -> dict[str, Any]:
     async with services.db.reader() as session:
-        found = await flashsales.claim_by_code(session, claim_code)
+        found = await flash_claims.claim_by_code(session, claim_code)
     if found is None:
         raise NotFound(f"unknown claim {claim_code[:12]}")
     return claim_json(*found)
@@ -208,11 +208,11 @@ async def get_claim(services: Services, claim_code: str) -> dict[str, Any]:
 async def use_claim(services: Services, claim_code: str) -> dict[str, Any]:
     """The till takes the claim: once; a second use is a conflict."""
     async with services.db.transaction() as session:
-        found = await flashsales.claim_by_code(session, claim_code)
+        found = await flash_claims.claim_by_code(session, claim_code)
         if found is None:
             raise NotFound(f"unknown claim {claim_code[:12]}")
         claim, sale_code = found
-        if not await flashsales.use_claim(session, claim.id, services.clock.now()):
+        if not await flash_claims.use_claim(session, claim.id, services.clock.now()):
             raise Conflict(
                 f"claim {claim.claim_code} was used already", **claim_json(claim, sale_code)
             )
