@@ -32,6 +32,7 @@ class TierRule(_Strict):
     # What the shop's till takes off for this tier (0.98: 2 % off); shown on /tier and in the
     # member JSON as `discount`. None: no discount.
     discount: float | None = Field(default=None, gt=0, le=1)
+    flash_sale_early_minutes: int = Field(default=0, ge=0, le=10080)  # claim this long early
 
 
 DEFAULT_TIERS = (
@@ -55,6 +56,7 @@ DEFAULT_TIERS = (
             "member_communities",
             "early_flash_sales",
         ),
+        flash_sale_early_minutes=10,
     ),
     TierRule(
         name="diamond",
@@ -68,6 +70,7 @@ DEFAULT_TIERS = (
             "early_flash_sales",
             "priority_support",
         ),
+        flash_sale_early_minutes=30,
     ),
 )
 
@@ -260,6 +263,12 @@ class GiftRules(_Strict):
     welcome_hours: int = Field(default=24, ge=1)  # members who joined this recently get it
 
 
+class FlashSaleRules(_Strict):
+    """Who may claim flash sales."""
+
+    min_member_days: int = Field(default=0, ge=0, le=3650)  # members younger cannot claim
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -278,6 +287,7 @@ class Rules(_Strict):
     tasks: TaskRules = TaskRules()
     rewards: RewardRules = RewardRules()
     gifts: GiftRules = GiftRules()
+    flash_sales: FlashSaleRules = FlashSaleRules()
 
     @field_validator("earning")
     @classmethod

@@ -13,6 +13,8 @@ from handlers import (
     coming_soon,
     communities,
     complaints,
+    flashsale_dialog,
+    flashsales,
     gifts,
     groups,
     help,
@@ -43,6 +45,8 @@ ROUTERS = [
     tiers.router,
     invites.router,
     communities.router,
+    flashsales.router,
+    flashsale_dialog.router,
     rewards.router,
     lottery.router,
     tasks.router,
@@ -66,6 +70,7 @@ HOOKS: list[tuple[str, Hook]] = [
     ("deadlines", ticket_deadlines.hook),
     ("deadlines", rewards.expire_vouchers),
     ("deadlines", gifts.give_gifts),
+    ("flashsales", flashsales.hook),
 ]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

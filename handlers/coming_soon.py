@@ -15,9 +15,7 @@ from handlers.help import with_help
 
 router = Router("coming-soon")
 
-NOT_BUILT: dict[str, dict[str, Any]] = {
-    "claim": {"keywords": {"zh_CN": ("抢",), "zh_TW": ("搶",), "en": ("claim",)}},
-}
+NOT_BUILT: dict[str, dict[str, Any]] = {}
 
 
 async def coming_soon(msg: Inbound, ctx: Context) -> Reply:

@@ -7,6 +7,7 @@ from bot.core.dialogs import MEDIA_ANSWERS, Dialogs
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import MEDIA, Router, Vocabulary
+from handlers.flashsales import claim_from_link
 from handlers.invites import welcome_referral
 from handlers.privacy import NOTICE as PRIVACY_NOTICE
 
@@ -40,6 +41,9 @@ def with_help(ctx: Context, first: str) -> Reply:
     summary=N_("What I can do"),
 )
 async def show_help(msg: Inbound, ctx: Context) -> Reply:
+    claimed = await claim_from_link(msg, ctx) if msg.referral else None
+    if claimed is not None:
+        return claimed
     lines = []
     if ctx.is_new:
         lines.append(ctx.t(N_("Welcome! You are now a member.")))

@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import badges, communities, roles, tickets
+from storage import badges, communities, flash_claims, roles, tickets
 from storage.db import Database, insert_ignoring, rowcount
 from storage.models import (
     Checkin,
@@ -163,7 +163,8 @@ class Merged:
 
 async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merged:
     """Fold `loser` into `survivor`: identities, ledger, check-ins, orders, growth,
-    communities and roles move over (invites are settled by the caller: see handlers/invites).
+    communities, roles and flash-sale claims move over (invites are settled by the caller:
+    see handlers/invites).
 
     Check-in days both halves have are kept once (the survivor's row); the caller reverses
     the duplicate day's reward so nothing is counted twice.
@@ -206,6 +207,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await roles.merge(session, survivor_id, loser_id)
     await tickets.merge(session, survivor_id, loser_id)
     await badges.merge(session, survivor_id, loser_id)
+    await flash_claims.merge(session, survivor_id, loser_id)
     await session.execute(
         update(Member)
         .where(Member.id == survivor_id)

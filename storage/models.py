@@ -572,3 +572,57 @@ class Badge(Base):
     earned_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("member_id", "badge", name="uq_badges_member_badge"),)
+
+
+class FlashSale(Base):
+    """A community's flash sale: `claimed` only moves by a conditional UPDATE (claimed < stock).
+
+    state: scheduled, live, ended, cancelled. `announce_id` is the outbox row of the group
+    announcement whose counter claims edit; `unreached` counts WeChat members the start could
+    not tell (outside their window); `sold_out_at` is set by the claim that took the last unit.
+    """
+
+    __tablename__ = "flash_sales"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    community_id: Mapped[int] = mapped_column(Id, ForeignKey("communities.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64))
+    price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    stock: Mapped[int] = mapped_column(Integer)
+    claimed: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int] = mapped_column(Integer, default=1)
+    min_tier: Mapped[str | None] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column()
+    announce_id: Mapped[int | None] = mapped_column(Id)
+    unreached: Mapped[int] = mapped_column(Integer, default=0)
+    sold_out_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("claimed >= 0 AND claimed <= stock", name="claimed_within_stock"),
+        Index("ix_flash_sales_state_starts", "state", "starts_at"),
+    )
+
+
+class FlashClaim(Base):
+    """One unit won: (sale, member, unit) is unique and unit <= the sale's limit, so a member
+    never holds more than the limit, whatever arrives at once."""
+
+    __tablename__ = "flash_claims"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_code: Mapped[str] = mapped_column(String(10), unique=True)
+    sale_id: Mapped[int] = mapped_column(Id, ForeignKey("flash_sales.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    unit: Mapped[int] = mapped_column(Integer)
+    claimed_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("sale_id", "member_id", "unit", name="uq_flash_claims_unit"),
+    )

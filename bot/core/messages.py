@@ -53,6 +53,9 @@ class Reply:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     private: bool = False  # holds a member's own data: never show it in a group
     photo: str | None = None  # an image to send with the text: a URL, an app's file id, a path
+    # A few words answering a button press where the app can show them (Telegram's toast);
+    # the text still goes to the person. Not kept in pushes.
+    toast: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form, for pushes kept in the outbox."""

@@ -25,6 +25,12 @@ class Metrics:
         self.points_issued = Counter(
             "memberbot_points_issued", "Points credited", ["reason"], registry=self.registry
         )
+        self.flash_claims = Counter(
+            "memberbot_flash_claims",
+            "Flash-sale claims by result",
+            ["result"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "memberbot_handler_errors", "Unexpected handler errors", registry=self.registry
         )

@@ -50,6 +50,7 @@ POLICIES: dict[str, Policy] = {
     "ticket-escalated": Policy(),
     "ticket-apology": Policy(),
     "gift": Policy(),
+    "flashsale-summary": Policy(),
     # Nudges: service notices, but not at night.
     "reminder": Policy(quiet=True),
     "birthday": Policy(quiet=True),

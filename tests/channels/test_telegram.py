@@ -40,6 +40,7 @@ HELP = (
     "• Your tier and benefits: “tier” or /tier\n"
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
+    "• Claim a flash sale: “claim CODE” or /claim CODE\n"
     "• Points mall: “rewards”, then “redeem SLUG”\n"
     "• My vouchers: “vouchers”\n"
     "• Lottery: “draw SLUG”\n"

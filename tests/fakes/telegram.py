@@ -6,7 +6,7 @@ python-telegram-bot sends them, or a JSON body) with Telegram-shaped JSON
   getMe, sendMessage, answerCallbackQuery, setWebhook, deleteWebhook, setMyCommands,
   getUpdates (long polling over `queue_update`, with short waits), close, logOut,
   createChatInviteLink, revokeChatInviteLink, approveChatJoinRequest, declineChatJoinRequest,
-  banChatMember, unbanChatMember.
+  banChatMember, unbanChatMember, editMessageText.
 `running_fake()` is an async context manager around a started fake.
 Tests read what it saw (`calls`, `sent`, `answered`, `webhooks`, `commands`, `links`) and script
 refusals: `fail_next(k, code)` for the next k calls of a method, `refuse(chat_id, code)`
@@ -132,6 +132,7 @@ class FakeTelegram:
         self.files: dict[str, bytes] = {}  # add_file: what getFile and downloads serve
         self.downloads: list[str] = []
         self.answered: list[dict[str, Any]] = []
+        self.edited: list[dict[str, Any]] = []  # editMessageText calls accepted
         self.webhooks: list[dict[str, Any]] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.links: dict[str, dict[str, Any]] = {}  # invite link -> its ChatInviteLink
@@ -357,6 +358,20 @@ class FakeTelegram:
                 "photo": [size],
                 "caption": caption,
                 **({"reply_markup": markup} if markup else {}),
+            }
+        )
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        self.edited.append(params)
+        self._notify()
+        chat_id = int(params["chat_id"])
+        return _ok(
+            {
+                "message_id": int(params["message_id"]),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                "from": self._me(),
+                "text": str(params.get("text", "")),
             }
         )
 

@@ -13,6 +13,7 @@ from bot.admin.errors import AdminError, Invalid
 from bot.cli.admin import (
     campaigns,
     communities,
+    flashsales,
     invites,
     members,
     rewards,
@@ -24,7 +25,7 @@ from bot.cli.runtime import Failed, open_core
 from bot.core.messages import clean_text
 from bot.settings import Settings
 
-SUBJECTS = (members, communities, roles, invites, campaigns, transfer, tickets, rewards)
+SUBJECTS = (members, communities, roles, invites, campaigns, transfer, tickets, rewards, flashsales)
 # API field names as the options that carry them on the command line.
 OPTION_OF = {
     "names": "--name",
@@ -53,6 +54,9 @@ OPTION_OF = {
     "valid_days": "--valid-days",
     "kind": "--kind",
     "prizes": "--prizes",
+    "price": "--price",
+    "starts_at": "--start",
+    "duration_minutes": "--minutes",
 }
 
 

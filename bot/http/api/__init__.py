@@ -7,6 +7,7 @@ from aiohttp import web
 from bot.http.api import (
     campaigns,
     communities,
+    flashsales,
     invites,
     members,
     openapi,
@@ -37,6 +38,7 @@ def create_api() -> web.Application:
         openapi,
         tickets,
         rewards,
+        flashsales,
     ):
         subject.setup(api)
     return api

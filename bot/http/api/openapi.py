@@ -219,6 +219,32 @@ PATHS: dict[str, dict[str, Schema]] = {
     MEMBER + "/vouchers": {
         "get": op("The member's vouchers, newest first", {200: listing("Voucher")}, (404,)),
     },
+    "/api/flashsales": {
+        "get": op(
+            "Flash sales, latest start first (optionally in one state)",
+            {200: listing("FlashSale")},
+            (422,),
+            query=(query_param("state", STRING),),
+        ),
+        "post": op(
+            "Create a flash sale", {201: ref("FlashSale")}, (404, 422), body="FlashSaleInput"
+        ),
+    },
+    "/api/flashsales/{code}": {
+        "get": op("A flash sale", {200: ref("FlashSale")}, (404,)),
+    },
+    "/api/flashsales/{code}/claims": {
+        "get": op("The sale's won claims", {200: listing("Claim")}, (404,)),
+    },
+    "/api/flashsales/{code}/cancel": {
+        "post": op("Cancel a sale (409 when it ended)", {200: ref("FlashSale")}, (404, 409)),
+    },
+    "/api/claims/{claim_code}": {
+        "get": op("Check a won claim at the till", {200: ref("Claim")}, (404,)),
+    },
+    "/api/claims/{claim_code}/use": {
+        "post": op("Use a claim once (409 when used)", {200: ref("Claim")}, (404, 409)),
+    },
     "/api/campaigns": {
         "get": op(
             "The newest campaigns", {200: listing("Campaign")}, (422,), query=(CAMPAIGN_LIMIT,)
@@ -246,6 +272,11 @@ _PARAMS = {
     "/api/tickets/{number}": (path_param("number", "C-000001"),),
     MEMBER + "/vouchers": ACCOUNT,
     "/api/rewards/{slug}": (path_param("slug", "coffee"),),
+    "/api/flashsales/{code}": (path_param("code", "FS1"),),
+    "/api/flashsales/{code}/claims": (path_param("code", "FS1"),),
+    "/api/flashsales/{code}/cancel": (path_param("code", "FS1"),),
+    "/api/claims/{claim_code}": (path_param("claim_code", "C1"),),
+    "/api/claims/{claim_code}/use": (path_param("claim_code", "C1"),),
     "/api/vouchers/{code}": (path_param("code", "V-AAAA"),),
     "/api/vouchers/{code}/use": (path_param("code", "V-AAAA"),),
     "/api/vouchers/{code}/cancel": (path_param("code", "V-AAAA"),),

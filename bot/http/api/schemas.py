@@ -124,6 +124,26 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "Event": obj({"event_id": STRING, "channel": CHANNEL, "external_id": STRING, "type": STRING}),
     "EventOutcome": OBJECT,
+    "FlashSale": obj(
+        {
+            "code": STRING,
+            "title": STRING,
+            "price": STRING,
+            "stock": INTEGER,
+            "claimed": INTEGER,
+            "remaining": INTEGER,
+            "per_member_limit": INTEGER,
+            "starts_at": TIME,
+            "ends_at": TIME,
+            "state": STRING,
+        },
+        {"community": nullable(STRING), "min_tier": nullable(STRING)},
+    ),
+    "FlashSaleInput": OBJECT,
+    "Claim": obj(
+        {"claim_code": STRING, "sale": STRING, "member_id": INTEGER, "used": BOOLEAN},
+        {"claimed_at": TIME},
+    ),
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
     "Stats": obj({key: OBJECT for key in STATS_KEYS}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
@@ -296,6 +316,14 @@ SCHEMAS: dict[str, Schema] = {
 EXAMPLES: dict[str, Schema] = {
     "RewardInput": {"names": {"en": "Coffee voucher"}, "cost": 100, "stock": 10},
     "Event": {"event_id": "E-1", "channel": "console", "external_id": "alice", "type": "review"},
+    "FlashSaleInput": {
+        "community": "coffee",
+        "title": "Beans 1 kg",
+        "price": "49.00",
+        "stock": 20,
+        "per_member_limit": 1,
+        "duration_minutes": 60,
+    },
     "Adjustment": {"amount": 100, "reason": "goodwill", "idempotency_key": "ticket-42"},
     "CommunityInput": {"names": {"en": "Coffee", "zh_CN": "咖啡"}, "min_tier": "bronze"},
     "RoleInput": {"channel": "console", "external_id": "alice", "role": "staff"},
