@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +28,11 @@ class TierRule(_Strict):
     threshold: int = Field(ge=0)
     multiplier: float = Field(gt=0, le=10)
     benefits: tuple[str, ...] = ()
+    first_response_hours: float | None = Field(default=None, gt=0, le=720)  # complaints
+    # What the shop's till takes off for this tier (0.98: 2 % off); shown on /tier and in the
+    # member JSON as `discount`. None: no discount.
+    discount: float | None = Field(default=None, gt=0, le=1)
+    flash_sale_early_minutes: int = Field(default=0, ge=0, le=10080)  # claim this long early
 
 
 DEFAULT_TIERS = (
@@ -50,6 +56,7 @@ DEFAULT_TIERS = (
             "member_communities",
             "early_flash_sales",
         ),
+        flash_sale_early_minutes=10,
     ),
     TierRule(
         name="diamond",
@@ -63,6 +70,7 @@ DEFAULT_TIERS = (
             "early_flash_sales",
             "priority_support",
         ),
+        flash_sale_early_minutes=30,
     ),
 )
 
@@ -99,6 +107,8 @@ class InviteRules(_Strict):
     attribution_days: int = Field(default=7, ge=0)
     wrong_code_limit: int = Field(default=5, ge=1)  # codes a member may type (any)...
     wrong_code_minutes: int = Field(default=60, ge=1)  # ...within this many minutes
+    # When the inviter is paid: at the invitee's first check-in, or first paid order.
+    reward_on: Literal["first_checkin", "first_order"] = "first_checkin"
 
 
 class LimitRules(_Strict):
@@ -177,6 +187,95 @@ class WeChatRules(_Strict):
     signature_window_seconds: int = Field(default=300, ge=10, le=86_400)
 
 
+class ComplaintRules(_Strict):
+    """The complaints desk: the first-response promise, warnings, reopening, canned replies."""
+
+    first_response_hours: float = Field(default=24, gt=0, le=720)  # a tier may set fewer
+    warn_at: float = Field(default=0.8, gt=0, lt=1)  # share of the time gone: warn the handler
+    reopen_days: int = Field(default=7, ge=0)  # a resolved ticket reopens, then it closes
+    breach_points: int = Field(default=0, ge=0, le=100_000)  # apology credit at a breach
+    canned: dict[str, str] = Field(default_factory=dict)  # "/reply NO #key" sends the text
+    business_hours: str = ""  # "09:00-18:00" local time: the clock runs only then; "": always
+    business_days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays the clock runs
+    photo_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if not v:
+            return v
+        opens, sep, closes = v.partition("-")
+        if not sep or _clock_time(opens.strip()) >= _clock_time(closes.strip()):
+            raise ValueError('must be "HH:MM-HH:MM", opening before closing')
+        return f"{_clock_time(opens.strip())}-{_clock_time(closes.strip())}"
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(d < 1 or d > 7 for d in v):
+            raise ValueError("ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+        return v
+
+    @field_validator("canned")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(not k or len(k) > 32 or not t.strip() for k, t in v.items()):
+            raise ValueError("keys of 1-32 characters, each with a text")
+        return v
+
+
+class EarningRule(_Strict):
+    """What one deed the shop reports (POST /api/events) is worth; `daily_cap`: how many of
+    its type a member is credited per local day (None: no cap)."""
+
+    points: int = Field(default=0, ge=0, le=1_000_000)
+    growth: int = Field(default=0, ge=0, le=1_000_000)
+    daily_cap: int | None = Field(default=None, ge=0)
+
+
+DEFAULT_EARNING = {
+    "review": EarningRule(points=10, growth=5, daily_cap=3),
+    "share": EarningRule(points=5, daily_cap=3),
+}
+
+
+class TaskRules(_Strict):
+    """Points for each one-off task of /tasks, paid once (0: listed, not paid)."""
+
+    birthday: int = Field(default=20, ge=0)
+    community: int = Field(default=20, ge=0)
+    link: int = Field(default=30, ge=0)
+    first_order: int = Field(default=50, ge=0)
+
+
+class RewardRules(_Strict):
+    """[rewards]: make-up check-ins and the monthly member day."""
+
+    makeup_cost: int = Field(default=20, ge=1)  # points a make-up check-in costs
+    makeup_days: int = Field(default=3, ge=1)  # how far back a missed day may be filled
+    makeup_per_month: int = Field(default=2, ge=0)  # make-ups a member may buy per month
+    member_day: int = Field(default=18, ge=0, le=31)  # day of the month; 0: none
+    member_day_multiplier: int = Field(default=2, ge=1)  # check-in points that day
+    member_day_orders: bool = False  # order points are multiplied that day too
+
+    def is_member_day(self, day: date) -> bool:
+        return self.member_day == day.day
+
+
+class GiftRules(_Strict):
+    """Vouchers given, not bought: tier name -> reward slug (a tier not named gets none)."""
+
+    welcome: dict[str, str] = Field(default_factory=dict)  # once, when the member joins
+    birthday: dict[str, str] = Field(default_factory=dict)  # on the birthday, once a year
+    welcome_hours: int = Field(default=24, ge=1)  # members who joined this recently get it
+
+
+class FlashSaleRules(_Strict):
+    """Who may claim flash sales."""
+
+    min_member_days: int = Field(default=0, ge=0, le=3650)  # members younger cannot claim
+
+
 class Rules(_Strict):
     """Product rules; every field has the SPEC default so an absent rules file is fine."""
 
@@ -190,7 +289,21 @@ class Rules(_Strict):
     nudges: NudgeRules = NudgeRules()
     outbox: OutboxRules = OutboxRules()
     privacy: PrivacyRules = PrivacyRules()
+    complaints: ComplaintRules = ComplaintRules()
+    earning: dict[str, EarningRule] = Field(default_factory=lambda: dict(DEFAULT_EARNING))
+    tasks: TaskRules = TaskRules()
+    rewards: RewardRules = RewardRules()
+    gifts: GiftRules = GiftRules()
+    flash_sales: FlashSaleRules = FlashSaleRules()
     wechat: WeChatRules = WeChatRules()
+
+    @field_validator("earning")
+    @classmethod
+    def _earning_types(cls, v: dict[str, EarningRule]) -> dict[str, EarningRule]:
+        for kind in v:
+            if not 1 <= len(kind) <= 32 or not kind.replace("_", "").isalnum():
+                raise ValueError(f"earning: type {kind[:40]!r} must be 1-32 letters, digits, _")
+        return v
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Rules:
@@ -216,6 +329,11 @@ class Rules(_Strict):
 
     def tier_rank(self, name: str) -> int:
         return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def first_response_hours(self, tier: str) -> float:
+        """The complaint deadline a member of `tier` is promised."""
+        own = self.tier(tier).first_response_hours
+        return own if own is not None else self.complaints.first_response_hours
 
     def next_tier(self, name: str) -> TierRule | None:
         rank = self.tier_rank(name)
@@ -267,6 +385,7 @@ class Settings(BaseSettings):
     wechat_mode: Literal["plain", "compatible", "safe"] | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     rules_file: Path | None = None
+    media_dir: Path = Path("media")  # photos members send with complaints, under complaints/
 
     @field_validator("timezone")
     @classmethod

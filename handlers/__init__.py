@@ -7,19 +7,30 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.context import Services
 from handlers import (
+    badges,
     campaigns,
     checkin,
     coming_soon,
     communities,
+    complaints,
+    flashsale_dialog,
+    flashsales,
+    gifts,
     groups,
     help,
     invites,
     link,
+    lottery,
+    makeup,
     nudges,
     points,
     presence,
     privacy,
     profile,
+    rewards,
+    staff_desk,
+    tasks,
+    ticket_deadlines,
     tiers,
 )
 from handlers.help import unknown
@@ -34,7 +45,15 @@ ROUTERS = [
     tiers.router,
     invites.router,
     communities.router,
+    flashsales.router,
+    flashsale_dialog.router,
+    rewards.router,
+    lottery.router,
+    tasks.router,
+    makeup.router,
+    badges.router,
     coming_soon.router,
+    complaints.router,
     link.router,
     profile.router,
     nudges.router,
@@ -42,8 +61,16 @@ ROUTERS = [
     help.router,
     groups.router,
     presence.router,
+    staff_desk.router,
+    staff_desk.posts,
 ]
 FALLBACK = unknown
-HOOKS: list[tuple[str, Hook]] = [("deadlines", campaigns.hook)]
+HOOKS: list[tuple[str, Hook]] = [
+    ("deadlines", campaigns.hook),
+    ("deadlines", ticket_deadlines.hook),
+    ("deadlines", rewards.expire_vouchers),
+    ("deadlines", gifts.give_gifts),
+    ("flashsales", flashsales.hook),
+]
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

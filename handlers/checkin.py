@@ -11,6 +11,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
+from handlers.badges import announce, award_streaks
 from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
 from storage import checkins, ledger
@@ -28,11 +29,14 @@ def is_birthday(birthday: str | None, day: date) -> bool:
 
 
 def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: date) -> int:
-    """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday."""
+    """Points for the `streak`-th consecutive day: schedule × tier multiplier, ×2 on birthday,
+    × the member-day multiplier on the member day (both: both)."""
     schedule = rules.checkin.streak_rewards
     points = apply_multiplier(schedule[(streak - 1) % len(schedule)], rules.tier(tier).multiplier)
     if is_birthday(birthday, day):
         points *= rules.checkin.birthday_multiplier
+    if rules.rewards.is_member_day(day):
+        points *= rules.rewards.member_day_multiplier
     return points
 
 
@@ -59,7 +63,11 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     tomorrow = today + timedelta(1)
     told = False
     async with services.db.transaction() as session:
-        waiting = await lock_for_checkin(session, me.id)
+        if rules.invites.reward_on == "first_checkin":
+            waiting = await lock_for_checkin(session, me.id)
+        else:  # the inviter is paid at the first order (handlers/orders.py)
+            await ledger.lock_member(session, me.id)
+            waiting = None
         result = await checkins.record(
             session,
             me.id,
@@ -78,6 +86,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 expiry_days=rules.points.expiry_days,
             )
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
+            given = await award_streaks(session, me.id, result.streak, now)
             invite = (
                 await reward_on_first_checkin(session, services, me.id, now) if waiting else None
             )
@@ -110,7 +119,15 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     ]
     if is_birthday(me.birthday, today):
         lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
+    if rules.rewards.is_member_day(today) and rules.rewards.member_day_multiplier > 1:
+        lines.append(
+            t(
+                N_("It's member day: check-in points ×{multiplier} today!"),
+                multiplier=rules.rewards.member_day_multiplier,
+            )
+        )
     lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
+    lines.extend(announce(t, given))
     if change.upgraded:
         lines.append(upgrade_text(t, rules, change.new))
     return Reply("\n".join(lines), private=True)

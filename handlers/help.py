@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bot.core.context import Context
+from bot.core.dialogs import MEDIA_ANSWERS, Dialogs
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import MEDIA, Router, Vocabulary
+from handlers.flashsales import claim_from_link
 from handlers.invites import welcome_referral
 from handlers.privacy import NOTICE as PRIVACY_NOTICE
 
@@ -45,6 +47,9 @@ def with_help(ctx: Context, first: str) -> Reply:
     },
 )
 async def show_help(msg: Inbound, ctx: Context) -> Reply:
+    claimed = await claim_from_link(msg, ctx) if msg.referral else None
+    if claimed is not None:
+        return claimed
     lines = []
     if ctx.is_new:
         lines.append(ctx.t(N_("Welcome! You are now a member.")))
@@ -59,8 +64,13 @@ async def show_help(msg: Inbound, ctx: Context) -> Reply:
 
 
 @router.action(MEDIA)
-async def media_received(msg: Inbound, ctx: Context) -> Reply:
-    """A picture or voice message: acknowledged (complaints will be able to attach it)."""
+async def media_received(msg: Inbound, ctx: Context) -> Reply | None:
+    """A picture or voice message: the answer to a question that asked for one (a
+    complaint's photo), else acknowledged."""
+    pending = await Dialogs(ctx.services.cache).pending(ctx.me.id)
+    step = ctx.words.handler(pending) if pending in MEDIA_ANSWERS else None
+    if step is not None:
+        return await step.handler(msg, ctx)
     return Reply(ctx.t(N_("Thanks, I received it.")) + "\n\n" + help_text(ctx.t, ctx.words))
 
 

@@ -8,7 +8,7 @@ in handlers/invites.py; a voided invite takes both back, in handlers/invite_merg
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,7 @@ class Settled:
     points: int = 0
     balance: int = 0
     tier: TierChange | None = None
+    by_order: bool = False  # settled by the invitee's first order (invites.reward_on)
 
 
 async def lock_for_checkin(session: AsyncSession, invitee_id: int) -> Invite | None:
@@ -59,7 +60,12 @@ async def lock_for_checkin(session: AsyncSession, invitee_id: int) -> Invite | N
 
 
 async def reward_on_first_checkin(
-    session: AsyncSession, services: Services, invitee_id: int, now: datetime
+    session: AsyncSession,
+    services: Services,
+    invitee_id: int,
+    now: datetime,
+    *,
+    by_order: bool = False,
 ) -> Settled | None:
     """Called in the invitee's check-in transaction (after `waiting_invite` found one):
     settle their invite, at most once."""
@@ -72,8 +78,8 @@ async def reward_on_first_checkin(
         return None
     if invite.status == invites.REVIEW:
         log.info("invite reward held for review invite=%s inviter=%s", invite.id, invite.inviter_id)
-        return Settled(invite.id, invite.inviter_id, invite.status)
-    return await _pay(session, services, invite, now)
+        return Settled(invite.id, invite.inviter_id, invite.status, by_order=by_order)
+    return replace(await _pay(session, services, invite, now), by_order=by_order)
 
 
 async def _pay(session: AsyncSession, services: Services, invite: Invite, now: datetime) -> Settled:
@@ -105,6 +111,8 @@ async def tell_inviter(session: AsyncSession, services: Services, settled: Settl
     growth = services.rules.growth.per_invite
 
     def render(t: Translator) -> Reply:
+        if settled.by_order and settled.status != invites.REJECTED:
+            return _by_order_text(t, services, settled, growth)
         if settled.status == invites.REVIEW:
             return Reply(
                 t(
@@ -138,6 +146,32 @@ async def tell_inviter(session: AsyncSession, services: Services, settled: Settl
     return queued is not None
 
 
+def _by_order_text(t: Translator, services: Services, settled: Settled, growth: int) -> Reply:
+    if settled.status == invites.REVIEW:
+        return Reply(
+            t(
+                N_(
+                    "A friend you invited placed their first order. You have had many invite "
+                    "rewards today, so this one waits for a quick review."
+                )
+            )
+        )
+    lines = [
+        t(
+            N_(
+                "A friend you invited placed their first order: +{points} points and "
+                "+{growth} growth for you. Balance: {balance}."
+            ),
+            points=settled.points,
+            growth=growth,
+            balance=settled.balance,
+        )
+    ]
+    if settled.tier is not None and settled.tier.upgraded:
+        lines.append(upgrade_text(t, services.rules, settled.tier.new))
+    return Reply("\n".join(lines))
+
+
 async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:
     """A moderator's decision on a held reward; paid once however often it is approved."""
     now = services.clock.now()
@@ -145,8 +179,9 @@ async def review(services: Services, invite_id: int, approve: bool) -> Settled |
         invite = await invites.decide(session, invite_id, approve, now)
         if invite is None:
             return None
+        by_order = services.rules.invites.reward_on == "first_order"
         settled = (
-            await _pay(session, services, invite, now)
+            replace(await _pay(session, services, invite, now), by_order=by_order)
             if approve
             else Settled(invite.id, invite.inviter_id, invites.REJECTED)
         )

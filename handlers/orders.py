@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.clock import local_day
 from bot.core.context import Services
 from bot.core.messages import Reply
+from handlers.invites import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import apply_growth, upgrade_text
 from storage import ledger, members, orders
 from storage.db import once_more_if_needed
@@ -111,12 +113,23 @@ async def _check_owner(services: Services, order: OrderIn) -> None:
 
 async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutcome:
     now = services.clock.now()
+    told = False
     async with services.db.transaction() as session:
+        # invites.reward_on = "first_order": the invitee and inviter are locked first, in the
+        # order a merge locks them (as a check-in does when the reward waits for it).
+        waiting = None
+        if services.rules.invites.reward_on == "first_order":
+            waiting = await lock_for_checkin(session, member_id)
         fresh = await orders.insert_paid(
             session, order.order_id, member_id, order.amount, order.currency, now
         )
         if fresh:
             outcome = await _credit(services, session, order, member_id)
+            if waiting is not None:
+                settled = await reward_on_first_checkin(
+                    session, services, member_id, now, by_order=True
+                )
+                told = await tell_inviter(session, services, settled)
         else:
             # Posted at the same moment by another request (PostgreSQL waited for it).
             known = await orders.get(session, order.order_id)
@@ -124,7 +137,7 @@ async def _paid(services: Services, order: OrderIn, member_id: int) -> OrderOutc
                 raise _not_the_owner(order, known.member_id)
     if not fresh:
         return await _duplicate(services, order, member_id)
-    if outcome.upgraded:
+    if outcome.upgraded or told:
         services.pushes.wake()
     services.metrics.points_issued.labels("order").inc(outcome.points)
     return outcome
@@ -138,6 +151,9 @@ async def _credit(
     # One floor over the exact product (SPEC): 99.90 × 1.2 is 119, not floor(99.90) × 1.2 = 118.
     multiplier = Decimal(str(rules.tier(held.tier).multiplier))
     points = _floor(order.amount * rules.points.per_currency_unit * multiplier)
+    today = local_day(now, services.settings.tz)
+    if rules.rewards.member_day_orders and rules.rewards.is_member_day(today):
+        points *= rules.rewards.member_day_multiplier
     growth = _floor(order.amount * rules.growth.per_currency_unit)
     bound = rules.limits.max_balance
     if held.points + points > bound or held.growth + growth > bound:

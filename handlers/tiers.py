@@ -123,6 +123,9 @@ async def show_tier(msg: Inbound, ctx: Context) -> Reply:
         t(N_("Benefits:")),
         benefit_lines(t, rules, held.name),
     ]
+    if held.discount is not None and held.discount < 1:
+        off = f"{round((1 - held.discount) * 100, 2):g}"
+        lines.append(t(N_("• Discount at the shop's till: {percent}%"), percent=off))
     upcoming = rules.next_tier(held.name)
     if upcoming is None:
         lines.append(t(N_("You are at the top tier. Thank you!")))

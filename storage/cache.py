@@ -48,6 +48,12 @@ class Keys:
     def dialog(self, member_id: int) -> str:
         return f"{self.prefix}:dialog:{member_id}"
 
+    def complaint_draft(self, member_id: int) -> str:
+        return f"{self.prefix}:complaint-draft:{member_id}"
+
+    def confirmation(self, member_id: int, what: str) -> str:
+        return f"{self.prefix}:confirm:{what}:{member_id}"
+
     def options(self, channel: str, external_id: str) -> str:
         return f"{self.prefix}:options:{channel}:{external_id}"
 

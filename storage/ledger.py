@@ -3,7 +3,8 @@
 Every movement is one append-only entry with a unique idempotency key, written in the caller's
 transaction. Earned points form lots that expire; spending consumes the soonest-expiring lots
 first. `members.points` is kept equal to the sum of the member's entries, in the same statement
-batch, so reads never have to add the ledger up.
+batch, so reads never have to add the ledger up. The reads themselves are in
+storage/ledger_reads.py (re-exported here: callers keep `ledger.balance_of`, `ledger.recent`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring
 from storage.errors import InsufficientPoints, MemberMerged
+from storage.ledger_reads import balance_of as balance_of
+from storage.ledger_reads import entry as entry
+from storage.ledger_reads import expiring_within as expiring_within
+from storage.ledger_reads import ledger_sum as ledger_sum
+from storage.ledger_reads import members_with_due_lots as members_with_due_lots
+from storage.ledger_reads import recent as recent
 from storage.models import LedgerEntry, Member
 
 EARN, SPEND, EXPIRE, ADJUST, REVERSE = "earn", "spend", "expire", "adjust", "reverse"
@@ -254,59 +261,6 @@ async def expire_due(session: AsyncSession, member_id: int, now: datetime) -> in
     return total
 
 
-async def members_with_due_lots(
-    session: AsyncSession, now: datetime, limit: int = 500
-) -> list[int]:
-    """Members holding lots past their date, for the periodic expiry sweep."""
-    stmt = (
-        select(LedgerEntry.member_id)
-        .where(LedgerEntry.remaining > 0, LedgerEntry.expires_at <= now)
-        .distinct()
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-async def expiring_within(session: AsyncSession, member_id: int, now: datetime, days: int) -> int:
-    """Points that will expire in the next `days` days (the reminder window)."""
-    stmt = select(func.coalesce(func.sum(LedgerEntry.remaining), 0)).where(
-        LedgerEntry.member_id == member_id,
-        LedgerEntry.remaining > 0,
-        LedgerEntry.expires_at > now,
-        LedgerEntry.expires_at <= now + timedelta(days=days),
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def balance_of(session: AsyncSession, member_id: int) -> int:
-    stmt = select(Member.points).where(Member.id == member_id)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def ledger_sum(session: AsyncSession, member_id: int) -> int:
-    """The balance recomputed from the entries, for checks and tests."""
-    stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.member_id == member_id
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def recent(session: AsyncSession, member_id: int, limit: int = 10) -> list[LedgerEntry]:
-    stmt = (
-        select(LedgerEntry)
-        .where(LedgerEntry.member_id == member_id)
-        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
 async def _key_used(session: AsyncSession, key: str) -> bool:
     stmt = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)
     return (await session.execute(stmt)).scalar_one_or_none() is not None
-
-
-async def entry(session: AsyncSession, key: str) -> LedgerEntry | None:
-    """The entry written under an idempotency key, if any (what a repeated key had done)."""
-    stmt = select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
-    return (await session.execute(stmt)).scalar_one_or_none()

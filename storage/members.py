@@ -10,9 +10,18 @@ from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import communities, roles
+from storage import badges, communities, flash_claims, roles, tickets
 from storage.db import Database, insert_ignoring, rowcount
-from storage.models import Checkin, Identity, LedgerEntry, LinkCode, Member, Order
+from storage.models import (
+    Checkin,
+    EarningEvent,
+    Identity,
+    LedgerEntry,
+    LinkCode,
+    Member,
+    Order,
+    Voucher,
+)
 
 _members: Table = Member.__table__  # type: ignore[assignment]
 _identities: Table = Identity.__table__  # type: ignore[assignment]
@@ -154,7 +163,8 @@ class Merged:
 
 async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merged:
     """Fold `loser` into `survivor`: identities, ledger, check-ins, orders, growth,
-    communities and roles move over (invites are settled by the caller: see handlers/invites).
+    communities, roles and flash-sale claims move over (invites are settled by the caller:
+    see handlers/invites).
 
     Check-in days both halves have are kept once (the survivor's row); the caller reverses
     the duplicate day's reward so nothing is counted twice.
@@ -188,13 +198,16 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
     await session.execute(
         update(Checkin).where(Checkin.member_id == loser_id).values(member_id=survivor_id)
     )
-    for model in (Identity, LedgerEntry, Order):
+    for model in (Identity, LedgerEntry, Order, Voucher, EarningEvent):
         await session.execute(
             update(model).where(model.member_id == loser_id).values(member_id=survivor_id)
         )
     await session.execute(delete(LinkCode).where(LinkCode.member_id == loser_id))
     await communities.merge(session, survivor_id, loser_id)
     await roles.merge(session, survivor_id, loser_id)
+    await tickets.merge(session, survivor_id, loser_id)
+    await badges.merge(session, survivor_id, loser_id)
+    await flash_claims.merge(session, survivor_id, loser_id)
     await session.execute(
         update(Member)
         .where(Member.id == survivor_id)

@@ -404,3 +404,225 @@ class CampaignRecipient(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id", name="uq_campaign_recipients_pair"),
     )
+
+
+class Ticket(Base):
+    """A complaint: its number is `C-` and the zero-padded id. Deadlines are stored as
+    instants (`warn_at`, `first_response_due`) and moved later while the ticket waits on
+    the member, so the deadline job compares columns with now and nothing else."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(10))  # open assigned waiting resolved closed
+    assignee_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column()
+    warn_at: Mapped[datetime] = mapped_column()
+    first_response_due: Mapped[datetime] = mapped_column()
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    warned_at: Mapped[datetime | None] = mapped_column()
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    score: Mapped[int | None] = mapped_column(Integer)
+    scored_handler_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    refers_to_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
+
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR (score >= 1 AND score <= 5)", name="score_1_to_5"),
+        Index("ix_tickets_member", "member_id", "created_at"),
+        Index("ix_tickets_state_due", "state", "first_response_due"),
+    )
+
+
+class TicketMessage(Base):
+    """What the member and the staff said on a ticket, in order."""
+
+    __tablename__ = "ticket_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(8))  # member, staff
+    author_id: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    author: Mapped[str] = mapped_column(String(64))  # the name kept (API callers give `by`)
+    text: Mapped[str] = mapped_column(String(4000))
+    photo: Mapped[str | None] = mapped_column(String(256))  # the app's file id (Telegram)
+
+
+class TicketEvent(Base):
+    """The audit trail: who did what to a ticket, when; never changed or deleted."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(200))
+
+
+class Reward(Base):
+    """An item of the points mall: a voucher for `cost` points, or a lottery draw (`kind`).
+
+    `stock` is what is left (NULL: unlimited); a redemption takes one with a conditional
+    UPDATE, a cancelled voucher gives it back, so `stock >= 0` holds under any load.
+    """
+
+    __tablename__ = "rewards"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8), default="voucher")  # voucher, lottery
+    names: Mapped[dict[str, str]] = mapped_column(JSON)  # locale -> name
+    cost: Mapped[int] = mapped_column(Points)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    min_tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    valid_days: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("cost > 0", name="cost_positive"),
+    )
+
+
+class RewardPrize(Base):
+    """One prize of a lottery reward, drawn by `weight` among the prizes still in stock."""
+
+    __tablename__ = "reward_prizes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    slug: Mapped[str] = mapped_column(String(32))
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    weight: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        UniqueConstraint("reward_id", "slug", name="uq_reward_prizes_slug"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+    )
+
+
+class Voucher(Base):
+    """What a redemption or a draw gives: a code the till checks and uses once.
+
+    state: issued, used, expired, cancelled. `redemption_key` makes one confirmation give
+    one voucher however often it arrives; `cost` is what a cancellation gives back.
+    """
+
+    __tablename__ = "vouchers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    reward_id: Mapped[int] = mapped_column(Id, ForeignKey("rewards.id"))
+    prize_id: Mapped[int | None] = mapped_column(Id, ForeignKey("reward_prizes.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    redemption_key: Mapped[str] = mapped_column(String(160), unique=True)
+    cost: Mapped[int] = mapped_column(Points)
+    state: Mapped[str] = mapped_column(String(10), default="issued")
+    issued_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_vouchers_member_reward", "member_id", "reward_id"),
+        Index("ix_vouchers_due", "state", "expires_at"),
+    )
+
+
+class EarningEvent(Base):
+    """A deed the shop reported (a review, a share), once per `event_id`; `credited` False
+    when the member had reached the day's cap for its type."""
+
+    __tablename__ = "earning_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    credited: Mapped[bool] = mapped_column(Boolean, default=False)
+    points: Mapped[int] = mapped_column(Points, default=0)
+    growth: Mapped[int] = mapped_column(Points, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_earning_events_member_day", "member_id", "type", "day"),)
+
+
+class Badge(Base):
+    """A badge a member earned, once (the unique pair), with when."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"))
+    badge: Mapped[str] = mapped_column(String(32))
+    earned_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("member_id", "badge", name="uq_badges_member_badge"),)
+
+
+class FlashSale(Base):
+    """A community's flash sale: `claimed` only moves by a conditional UPDATE (claimed < stock).
+
+    state: scheduled, live, ended, cancelled. `announce_id` is the outbox row of the group
+    announcement whose counter claims edit; `unreached` counts WeChat members the start could
+    not tell (outside their window); `sold_out_at` is set by the claim that took the last unit.
+    """
+
+    __tablename__ = "flash_sales"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    community_id: Mapped[int] = mapped_column(Id, ForeignKey("communities.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64))
+    price: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    stock: Mapped[int] = mapped_column(Integer)
+    claimed: Mapped[int] = mapped_column(Integer, default=0)
+    per_member_limit: Mapped[int] = mapped_column(Integer, default=1)
+    min_tier: Mapped[str | None] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[int | None] = mapped_column(Id, ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column()
+    announce_id: Mapped[int | None] = mapped_column(Id)
+    unreached: Mapped[int] = mapped_column(Integer, default=0)
+    sold_out_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("claimed >= 0 AND claimed <= stock", name="claimed_within_stock"),
+        Index("ix_flash_sales_state_starts", "state", "starts_at"),
+    )
+
+
+class FlashClaim(Base):
+    """One unit won: (sale, member, unit) is unique and unit <= the sale's limit, so a member
+    never holds more than the limit, whatever arrives at once."""
+
+    __tablename__ = "flash_claims"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_code: Mapped[str] = mapped_column(String(10), unique=True)
+    sale_id: Mapped[int] = mapped_column(Id, ForeignKey("flash_sales.id"))
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
+    unit: Mapped[int] = mapped_column(Integer)
+    claimed_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("sale_id", "member_id", "unit", name="uq_flash_claims_unit"),
+    )

@@ -22,7 +22,10 @@ from tests.conftest import HELP_TEXT
 
 SCRIPT = Path(sys.executable).with_name("memberbot")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
-OPTIONS = "[1] Check in  [2] Points  [3] Tier  [4] Invite  [5] Communities  [6] Link accounts"
+OPTIONS = (
+    "[1] Check in  [2] Points  [3] Tier  [4] Invite  [5] Communities  [6] Rewards  "
+    "[7] Complain  [8] Link accounts"
+)
 CODE = re.compile(r"Your link code is (\d{6})\.")
 
 

@@ -42,6 +42,7 @@ async def member_json(services: Services, channel: str, external_id: str) -> dic
         "points": member.points,
         "growth": member.growth,
         "tier": member.tier,
+        "discount": services.rules.tier(member.tier).discount,
         "streak": streak,
         "invite_code": member.invite_code,
         "locale": member.locale or services.settings.default_locale,

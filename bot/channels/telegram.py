@@ -53,7 +53,7 @@ ALLOWED_UPDATES = [
     "my_chat_member",
     "chat_join_request",
 ]
-REFERRAL = re.compile(r"^ref_[A-Za-z0-9_-]{1,60}$")
+REFERRAL = re.compile(r"^(?:ref|fs)_[A-Za-z0-9_-]{1,60}$")  # invites, flash-sale claims
 GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 IN_CHAT = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
 
@@ -187,23 +187,56 @@ class TelegramChannel:
             await self._on_join_request(update.chat_join_request)
 
     async def _on_button(self, query: CallbackQuery) -> None:
-        try:
-            await query.answer()  # stop the button's spinner before the work
-        except TelegramError as exc:
-            # e.g. "query is too old" after a backlog: the tap still deserves its answer.
-            log.info("telegram callback answer failed error=%s", type(exc).__name__)
+        """The core's answer, then the query's answer (its toast, if any), then the reply.
+
+        A reply with a toast to a button in a group never posts there: the toast says it, the
+        text goes to the person's DM, and if they never opened one the toast's link opens it
+        with the button's action as /start payload.
+        """
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
         in_group = message is not None and message.chat.type in GROUPS
         inbound = _inbound(query.from_user, chat_id, in_group, menu_key=query.data or "HELP")
-        await self._answer(inbound, query.from_user)
+        reply = await self.core.dispatcher.handle(inbound)
+        if reply is None or reply.toast is None or not in_group:
+            await self._answer_query(query, reply.toast if reply is not None else None)
+            await self._deliver(inbound, query.from_user, reply)
+            return
+        if await self._send(str(query.from_user.id), reply):
+            await self._answer_query(query, reply.toast)
+            return
+        t = Translator(normalise_hint(query.from_user.language_code) or "en")
+        await self._answer_query(query, sent_privately(t, False), self._start_link(query.data))
+
+    async def _answer_query(
+        self, query: CallbackQuery, toast: str | None, url: str | None = None
+    ) -> None:
+        try:
+            await query.answer(text=toast[:200] if toast else None, url=url)
+        except TelegramError as exc:
+            # e.g. "query is too old" after a backlog: the tap still deserves its answer.
+            log.info("telegram callback answer failed error=%s", type(exc).__name__)
+
+    def _start_link(self, data: str | None) -> str | None:
+        """t.me/<bot>?start=<payload> for a button whose action is also a deep link."""
+        payload = (data or "").replace(":", "_", 1)
+        username = self.app.bot.username if self.app.bot is not None else None
+        if not username or not REFERRAL.match(payload):
+            return None
+        return f"https://t.me/{username}?start={payload}"
 
     async def _on_message(self, message: Message, user: User) -> None:
         text = clean_text(message.text or "", self.core.services.rules.limits.text_length)
         in_group = message.chat.type in GROUPS
-        if in_group and not self._addressed_to_me(text):
+        replied = message.reply_to_message
+        author = replied.from_user if replied is not None else None
+        # A reply to one of the bot's posts (a ticket in the staff chat) is meant for the bot.
+        to_me = in_group and author is not None and author.id == self.app.bot.id
+        if in_group and not (self._addressed_to_me(text) or to_me):
             return
         extra: dict[str, Any] = {"text": text}
+        if to_me and replied is not None:
+            extra["reply_to"] = str(replied.message_id)
         command, _, args = text.partition(" ")
         if command.split("@")[0] == "/start" and REFERRAL.match(args.strip()):
             extra["referral"] = args.strip()
@@ -221,7 +254,9 @@ class TelegramChannel:
         return not at or target.lower() == (self.app.bot.username or "").lower()
 
     async def _answer(self, inbound: Inbound, user: User) -> None:
-        reply = await self.core.dispatcher.handle(inbound)
+        await self._deliver(inbound, user, await self.core.dispatcher.handle(inbound))
+
+    async def _deliver(self, inbound: Inbound, user: User, reply: Reply | None) -> None:
         if reply is None:
             return
         if inbound.is_group and reply.private:

@@ -120,6 +120,20 @@ class TelegramSender:
             chat_id, as_html(reply.text), parse_mode=ParseMode.HTML, reply_markup=markup
         )
 
+    async def fetch_media(self, media_id: str, limit: int) -> bytes | None:
+        """A file a person sent (a photo's largest size): getFile, then its download. The Bot
+        API serves files up to 20 MB."""
+        try:
+            await self.start()
+            found = await self.bot.get_file(media_id)
+            if found.file_size is not None and found.file_size > limit:
+                return None
+            data = bytes(await found.download_as_bytearray())
+        except TelegramError as exc:
+            log.info("telegram file not fetched error=%s", type(exc).__name__)
+            return None
+        return data if len(data) <= limit else None
+
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> Delivery:
         """Replace the text (and buttons) of a message the bot sent earlier."""
         number = chat_number(chat_id)

@@ -142,6 +142,33 @@ class WeChatAPI:
             raise WeChatAPIError(code, str(data.get("errmsg", "")))
         return data
 
+    async def media(self, media_id: str, limit: int) -> bytes | None:
+        """A file a follower sent (an image's MediaId; WeChat keeps it 3 days), or None when
+        it is larger than `limit` bytes. WeChat's refusals raise WeChatAPIError."""
+        token = await self.access_token()
+        found = await self._get_media(media_id, limit, token)
+        if isinstance(found, dict) and found.get("errcode") in TOKEN_EXPIRED:
+            found = await self._get_media(media_id, limit, await self.access_token(stale=token))
+        if isinstance(found, dict):
+            raise WeChatAPIError(int(found.get("errcode", -1)), str(found.get("errmsg", "")))
+        return found
+
+    async def _get_media(
+        self, media_id: str, limit: int, token: str
+    ) -> bytes | dict[str, Any] | None:
+        if self._http is None:
+            await self.start()
+        assert self._http is not None
+        params = {"access_token": token, "media_id": media_id}
+        async with self._http.get(f"{self.base}/cgi-bin/media/get", params=params) as resp:
+            if resp.content_type in ("application/json", "text/plain"):
+                data = await resp.json(content_type=None)
+                return data if isinstance(data, dict) else {"errcode": -2}
+            if resp.content_length is not None and resp.content_length > limit:
+                return None
+            body = await resp.content.read(limit + 1)
+        return body if len(body) <= limit else None
+
     async def open_window(self, openid: str, *, message: bool) -> None:
         """Note that the follower just wrote (48 h, 5 sends) or tapped (1 minute, 3 sends)."""
         seconds, sends = MESSAGE_WINDOW if message else EVENT_WINDOW

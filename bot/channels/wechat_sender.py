@@ -50,6 +50,16 @@ class WeChatSender:
             return Delivery(False, result.reason, hold=True)
         return Delivery(False, result.reason, final=result.reason in FINAL)
 
+    async def fetch_media(self, media_id: str, limit: int) -> bytes | None:
+        """An image the follower sent, fetched at once: WeChat deletes it after 3 days."""
+        if not self.api.enabled:
+            return None
+        try:
+            return await self.api.media(media_id, limit)
+        except (WeChatAPIError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("wechat media not fetched error=%s", type(exc).__name__)
+            return None
+
     async def invite_link(self, member_id: int, payload: str) -> InviteLink | None:
         """A temporary parametric QR code (scene `payload`), reused while it has life left.
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from storage.cache import Cache
 
 DIALOG_TTL = 600  # an unanswered question is forgotten after ten minutes
+# Dialog steps that take a picture as their answer (others see a picture as no answer).
+MEDIA_ANSWERS: set[str] = set()
 
 
 class Dialogs:

@@ -43,6 +43,7 @@ class Inbound:
     is_group: bool = False
     message_id: str | None = None
     event: Event | None = None  # not a message: something the app reported (see events.py)
+    reply_to: str | None = None  # in a group: the app's id of the bot's message this answers
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Reply:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     private: bool = False  # holds a member's own data: never show it in a group
     photo: str | None = None  # an image to send with the text: a URL, an app's file id, a path
+    # A few words answering a button press where the app can show them (Telegram's toast);
+    # the text still goes to the person. Not kept in pushes.
+    toast: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form, for pushes kept in the outbox."""

@@ -25,8 +25,27 @@ class Metrics:
         self.points_issued = Counter(
             "memberbot_points_issued", "Points credited", ["reason"], registry=self.registry
         )
+        self.flash_claims = Counter(
+            "memberbot_flash_claims",
+            "Flash-sale claims by result",
+            ["result"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "memberbot_handler_errors", "Unexpected handler errors", registry=self.registry
+        )
+        self.tickets = Counter("memberbot_tickets", "Complaints filed", registry=self.registry)
+        self.first_response = Histogram(
+            "memberbot_ticket_first_response_hours",
+            "Hours from filing to a complaint's first response",
+            registry=self.registry,
+            buckets=(0.25, 1, 2, 4, 8, 12, 24, 48, 72),
+        )
+        self.ticket_breaches = Counter(
+            "memberbot_ticket_breaches", "Complaints past their deadline", registry=self.registry
+        )
+        self.ticket_scores = Counter(
+            "memberbot_ticket_scores", "Complaint scores", ["score"], registry=self.registry
         )
 
     def render(self) -> bytes:

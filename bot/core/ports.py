@@ -22,6 +22,7 @@ __all__ = [
     "InviteLinks",
     "Keys",
     "LockTimeout",
+    "MediaFetcher",
     "Pusher",
     "Senders",
 ]
@@ -93,6 +94,16 @@ class GroupAccess(Protocol):
     async def remove(self, chat_id: str, user_id: str) -> None: ...
 
 
+@runtime_checkable
+class MediaFetcher(Protocol):
+    """Downloads what a person sent (a photo) by the app's id for it: None when the app has
+    no such file, cannot give it, or it is larger than `limit` bytes."""
+
+    channel: str
+
+    async def fetch_media(self, media_id: str, limit: int) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class InviteLink:
     """A member's invite in one app: `kind` "link" (open it) or "qr" (an image to scan)."""
@@ -125,6 +136,9 @@ class _Cannot:
     async def personal_link(self, chat_id: str, name: str, hours: int) -> str | None:
         return None
 
+    async def fetch_media(self, media_id: str, limit: int) -> bytes | None:
+        return None
+
     async def revoke_link(self, chat_id: str, link: str) -> None:
         return None
 
@@ -144,6 +158,7 @@ class Senders:
     posters: dict[str, GroupPoster] = field(default_factory=dict)
     invites: dict[str, InviteLinks] = field(default_factory=dict)
     access: dict[str, GroupAccess] = field(default_factory=dict)
+    media: dict[str, MediaFetcher] = field(default_factory=dict)
     by_channel: dict[str, Any] = field(default_factory=dict)  # the sender objects themselves
 
     def add(self, sender: object) -> None:
@@ -158,6 +173,8 @@ class Senders:
             self.invites[channel] = sender
         if isinstance(sender, GroupAccess):
             self.access[channel] = sender
+        if isinstance(sender, MediaFetcher):
+            self.media[channel] = sender
 
     def pusher(self, channel: str) -> Pusher:
         return self.pushers.get(channel) or _Cannot(channel)
@@ -170,6 +187,9 @@ class Senders:
 
     def group_access(self, channel: str) -> GroupAccess:
         return self.access.get(channel) or _Cannot(channel)
+
+    def media_fetcher(self, channel: str) -> MediaFetcher:
+        return self.media.get(channel) or _Cannot(channel)
 
     async def close(self) -> None:
         """Close every sender that holds connections (HTTP sessions, the Telegram bot)."""

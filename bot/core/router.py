@@ -25,6 +25,7 @@ Middleware = Callable[[Next, Inbound, Context], Awaitable[Reply | None]]
 UNKNOWN = "unknown"
 MEDIA = "media"
 LINK_CODE = "link-code"  # a bare 6-digit number: the link module decides if it is a code
+REPLY_TO_POST = "reply-to-post"  # text answering one of the bot's posts in a group
 _LINK_CODE = re.compile(r"^\d{6}$")
 # Said around a request without changing it: "points?", "签到！", "check-in."
 _TRAILING = "?？!！.。~～,，、"
@@ -154,6 +155,8 @@ class Vocabulary:
             return Route(self.menu_keys.get(key.upper(), UNKNOWN), args.strip())
         if msg.media_id and not msg.text:
             return Route(MEDIA, "")
+        if msg.reply_to and msg.is_group and not msg.text.startswith("/"):
+            return Route(REPLY_TO_POST, msg.text.strip())
         if msg.command is not None:
             return Route(self.commands.get(msg.command.lower(), UNKNOWN), msg.args.strip())
         text = msg.text.strip()

@@ -40,6 +40,15 @@ HELP = (
     "• Your tier and benefits: “tier” or /tier\n"
     "• Invite friends, both of you get points: “invite” or /invite\n"
     "• Interest communities: “communities” or /communities\n"
+    "• Claim a flash sale: “claim CODE” or /claim CODE\n"
+    "• Points mall: “rewards”, then “redeem SLUG”\n"
+    "• My vouchers: “vouchers”\n"
+    "• Lottery: “draw SLUG”\n"
+    "• Tasks for points: “tasks”\n"
+    "• Make up a missed check-in: “makeup”\n"
+    "• Badges: “badges”; this month's leaderboard: “top”\n"
+    "• File a complaint: “complain TEXT” or /complain\n"
+    "• Your complaints: “tickets” or /tickets\n"
     "• Link your WeChat and Telegram accounts: /link\n"
     "• Language: /lang zh_CN | zh_TW | en\n"
     "• Birthday (double points): /birthday MM-DD\n"
@@ -50,7 +59,8 @@ NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"
 MENU = [
     [("Check in", "CHECKIN"), ("Points", "POINTS")],
     [("Tier", "TIER"), ("Invite", "INVITE")],
-    [("Communities", "COMMUNITIES"), ("Link accounts", "LINK")],
+    [("Communities", "COMMUNITIES"), ("Rewards", "REWARDS")],
+    [("Complain", "COMPLAIN"), ("Link accounts", "LINK")],
 ]
 SENT_PRIVATELY = "I sent you the answer in a private chat."
 
@@ -409,6 +419,15 @@ async def test_startup_publishes_commands_in_english_and_chinese(
         {"command": "tier", "description": "Your tier, benefits and progress"},
         {"command": "invite", "description": "Your invite link: friends and you get points"},
         {"command": "communities", "description": "Interest communities to join"},
+        {"command": "rewards", "description": "Spend your points"},
+        {"command": "vouchers", "description": "Your vouchers"},
+        {"command": "draw", "description": "Draw a prize for points"},
+        {"command": "tasks", "description": "Tasks that earn points"},
+        {"command": "makeup", "description": "Make up a missed check-in"},
+        {"command": "badges", "description": "Your badges"},
+        {"command": "top", "description": "This month's check-in leaderboard"},
+        {"command": "complain", "description": "File a complaint"},
+        {"command": "tickets", "description": "Your complaints and their state"},
         {"command": "link", "description": "Link your WeChat and Telegram accounts"},
         {"command": "lang", "description": "Choose your language"},
         {"command": "birthday", "description": "Set your birthday for double points"},

@@ -25,7 +25,10 @@ from tests.channels.conftest import (
 from tests.conftest import HELP_TEXT, PRIVACY_LINE
 from tests.fakes.wechat import FakeWeChat
 
-OPTIONS = "[1] Check in  [2] Points  [3] Tier  [4] Invite  [5] Communities  [6] Link accounts"
+OPTIONS = (
+    "[1] Check in  [2] Points  [3] Tier  [4] Invite  [5] Communities  [6] Rewards  "
+    "[7] Complain  [8] Link accounts"
+)
 HELP_REPLY = f"{HELP_TEXT}\n{OPTIONS}"
 WELCOME = f"Welcome! You are now a member.\n{HELP_TEXT}{PRIVACY_LINE}\n{OPTIONS}"
 SHORT_HELP = f"Sorry, I didn't understand that.\n\n{HELP_REPLY}"

@@ -6,7 +6,7 @@ python-telegram-bot sends them, or a JSON body) with Telegram-shaped JSON
   getMe, sendMessage, answerCallbackQuery, setWebhook, deleteWebhook, setMyCommands,
   getUpdates (long polling over `queue_update`, with short waits), close, logOut,
   createChatInviteLink, revokeChatInviteLink, approveChatJoinRequest, declineChatJoinRequest,
-  banChatMember, unbanChatMember.
+  banChatMember, unbanChatMember, editMessageText.
 `running_fake()` is an async context manager around a started fake.
 Tests read what it saw (`calls`, `sent`, `answered`, `webhooks`, `commands`, `links`) and script
 refusals: `fail_next(k, code)` for the next k calls of a method, `refuse(chat_id, code)`
@@ -52,6 +52,7 @@ HTML_TAGS = {
 _TAG = re.compile(r"</?([a-z-]+)(?:\s[^<>]*)?>")
 _ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 MAX_TEXT = 4096
+FILE_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
 POLL_WAIT_CAP = 0.2  # seconds a getUpdates with nothing to serve is held open
 
 
@@ -71,6 +72,7 @@ class Sent:
     parse_mode: str | None
     reply_markup: dict[str, Any] | None
     message_id: int
+    photo: str | None = None  # sendPhoto: the file id or URL sent; `text` is the caption
 
     @property
     def buttons(self) -> list[list[tuple[str, str]]]:
@@ -127,7 +129,10 @@ class FakeTelegram:
         self.username = username
         self.calls: list[Call] = []
         self.sent: list[Sent] = []
+        self.files: dict[str, bytes] = {}  # add_file: what getFile and downloads serve
+        self.downloads: list[str] = []
         self.answered: list[dict[str, Any]] = []
+        self.edited: list[dict[str, Any]] = []  # editMessageText calls accepted
         self.webhooks: list[dict[str, Any]] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.links: dict[str, dict[str, Any]] = {}  # invite link -> its ChatInviteLink
@@ -149,6 +154,7 @@ class FakeTelegram:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
 
@@ -294,6 +300,78 @@ class FakeTelegram:
                 "from": self._me(),
                 "text": shown,
                 **({"reply_markup": markup} if markup else {}),
+            }
+        )
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """A file people sent (a photo), for getFile and the download."""
+        self.files[file_id] = data
+
+    async def _api_getfile(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self.files:
+            return _error(400, "Bad Request: invalid file_id")
+        size = len(self.files[file_id])
+        if size > FILE_LIMIT:  # the Bot API gives no path to files over 20 MB
+            return _error(400, "Bad Request: file is too big")
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": size,
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        )
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        file_id = path.removeprefix("photos/").removesuffix(".jpg")
+        if file_id not in self.files:
+            return web.Response(status=404)
+        self.downloads.append(file_id)
+        return web.Response(body=self.files[file_id], content_type="image/jpeg")
+
+    async def _api_sendphoto(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        if chat_id in self._refusals:
+            return _error(self._refusals[chat_id])
+        caption = str(params.get("caption", ""))
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        message_id = next(self._message_ids)
+        photo = str(params["photo"])
+        self.sent.append(
+            Sent(chat_id, caption, params.get("parse_mode"), markup, message_id, photo)
+        )
+        self._notify()
+        chat_type = "private" if chat_id > 0 else "supergroup"
+        size = {"file_id": photo, "file_unique_id": f"u{message_id}", "width": 90, "height": 90}
+        return _ok(
+            {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": chat_type},
+                "from": self._me(),
+                "photo": [size],
+                "caption": caption,
+                **({"reply_markup": markup} if markup else {}),
+            }
+        )
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        self.edited.append(params)
+        self._notify()
+        chat_id = int(params["chat_id"])
+        return _ok(
+            {
+                "message_id": int(params["message_id"]),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                "from": self._me(),
+                "text": str(params.get("text", "")),
             }
         )
 

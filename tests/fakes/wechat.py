@@ -70,6 +70,8 @@ class FakeWeChat:
         self.menus: list[dict[str, Any]] = []
         self.qrcodes: list[dict[str, Any]] = []
         self.tickets: list[str] = []
+        self.media: dict[str, bytes] = {}  # add_media: images followers sent, by MediaId
+        self.media_fetches: list[str] = []
         self._refusals: dict[str, deque[int]] = defaultdict(deque)
         self._failures: deque[int] = deque()
         self._qr_failures: deque[int] = deque()
@@ -126,6 +128,7 @@ class FakeWeChat:
         app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
         app.router.add_post("/cgi-bin/qrcode/create", self._qrcode_create)
         app.router.add_post("/cgi-bin/menu/create", self._menu_create)
+        app.router.add_get("/cgi-bin/media/get", self._media_get)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
         return self
@@ -151,6 +154,20 @@ class FakeWeChat:
         if given != self.token:
             return _error(self.retired.get(given, 40001))
         return None
+
+    def add_media(self, media_id: str, data: bytes) -> None:
+        """An image a follower sent, served by media/get under its MediaId."""
+        self.media[media_id] = data
+
+    async def _media_get(self, request: web.Request) -> web.Response:
+        refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        media_id = request.query.get("media_id", "")
+        if media_id not in self.media:
+            return _error(40007)  # invalid media_id (or older than 3 days)
+        self.media_fetches.append(media_id)
+        return web.Response(body=self.media[media_id], content_type="image/jpeg")
 
     async def _stable_token(self, request: web.Request) -> web.Response:
         data = await self._json(request)

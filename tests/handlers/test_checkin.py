@@ -155,7 +155,10 @@ async def test_day_seven_reply_announces_the_cycle_restarting_at_five(chat, cloc
     reply = await alice.say("checkin")
 
     assert reply is not None
-    assert reply.text == "Checked in! +30 points, 7-day streak. Balance: 90.\nTomorrow: +5 points."
+    assert reply.text == (
+        "Checked in! +30 points, 7-day streak. Balance: 90.\nTomorrow: +5 points.\n"
+        "🏅 New badge: 7-day streak!"
+    )
 
 
 @pytest.mark.parametrize(

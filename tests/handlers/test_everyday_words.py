@@ -75,10 +75,10 @@ async def test_everyday_phrasings_check_in_and_show_points(chat):
     assert points is not None and points.text.startswith("Your points: 5\n")
 
 
-async def test_rewards_label_says_coming_soon(chat):
+async def test_the_rewards_label_opens_the_mall(chat):
     reply = await chat("li", locale_hint="zh-CN").say("积分兑换")
 
-    assert reply is not None and reply.text.startswith("该功能即将上线，敬请期待。")
+    assert reply is not None and reply.text == "积分商城暂时没有商品。"
 
 
 async def test_a_greeting_gets_the_welcome(chat):

@@ -15,7 +15,8 @@ async def test_points_of_a_new_member_invite_to_check_in(chat):
 
 async def test_points_show_balance_and_last_ten_entries_newest_first(chat, clock):
     alice = chat("alice")
-    for _ in range(12):  # 03-10 .. 03-21: 5 5 10 10 15 15 30 5 5 10 10 15
+    # 03-10 .. 03-21: 5 5 10 10 15 15 30 5 5 10 10 15, 03-18 the member day (× 2)
+    for _ in range(12):
         await alice.say("checkin")
         clock.advance(days=1)
 
@@ -23,12 +24,12 @@ async def test_points_show_balance_and_last_ten_entries_newest_first(chat, clock
 
     assert reply is not None
     assert reply.text == (
-        "Your points: 135\n"
+        "Your points: 140\n"
         "Recent:\n"
         "03-21 +15 Check-in\n"
         "03-20 +10 Check-in\n"
         "03-19 +10 Check-in\n"
-        "03-18 +5 Check-in\n"
+        "03-18 +10 Check-in\n"
         "03-17 +5 Check-in\n"
         "03-16 +30 Check-in\n"
         "03-15 +15 Check-in\n"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from storage import ledger, members
+from storage import ledger, members, rewards, vouchers
 from storage.db import Database
 from storage.errors import InsufficientPoints
 from tests.conftest import START
@@ -53,6 +53,17 @@ class Expire:
     days: int  # time passes, then the expiry sweep runs
 
 
+@dataclass(frozen=True)
+class Redeem:
+    lottery: bool  # a draw of the lottery, else the voucher reward
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pick: int  # which earlier voucher (modulo how many) the till cancels
+
+
+REDEEM_COST, DRAW_COST, VOUCHER_DAYS, CANCEL_EXPIRY_DAYS = 40, 15, 12, 365
 EARNS = st.builds(Earn, st.integers(1, 100), st.integers(1, 60))
 ANY_OPERATION = st.one_of(
     EARNS,
@@ -61,6 +72,8 @@ ANY_OPERATION = st.one_of(
     st.builds(Refund, st.integers(0, 20)),
     st.builds(Advance, st.integers(0, 20)),
     st.builds(Expire, st.integers(0, 30)),
+    st.builds(Redeem, st.booleans()),
+    st.builds(Cancel, st.integers(0, 20)),
 )
 # A few lots first (their expiries cross their creation order), so debits have a FIFO choice.
 OPERATIONS = st.builds(
@@ -138,6 +151,18 @@ def assert_fifo(before: dict[str, Entry], after: dict[str, Entry], now: datetime
             assert after[kept].expires_at >= after[taken].expires_at, (taken, kept)
 
 
+async def _mall(db: Database, now: datetime) -> tuple[str, str]:
+    """A voucher reward and a lottery (unlimited stock: only points can refuse them)."""
+    tag = uuid.uuid4().hex[:12]
+    prize = {"slug": "p", "names": {"en": "P"}, "weight": 1, "stock": None}
+    async with db.transaction() as session:
+        base = {"names": {"en": "R"}, "stock": None, "valid_days": VOUCHER_DAYS}
+        await rewards.upsert(session, f"v{tag}", {**base, "cost": REDEEM_COST}, now)
+        lottery = {**base, "cost": DRAW_COST, "kind": rewards.LOTTERY}
+        await rewards.upsert(session, f"l{tag}", lottery, now, [prize])
+    return f"v{tag}", f"l{tag}"
+
+
 async def run_example(db: Database, operations: list[object]) -> None:
     now = START
     member, created = await members.get_or_create(db, "console", f"prop-{uuid.uuid4().hex}", now)
@@ -145,6 +170,9 @@ async def run_example(db: Database, operations: list[object]) -> None:
     mid, model = member.id, Model()
     prefix = f"{mid}:"
     earned: list[tuple[str, int]] = []  # (key, amount) of every earn, for refunds
+    voucher_slug, lottery_slug = await _mall(db, now)
+    issued: list[tuple[str, int, datetime]] = []  # (code, cost, expires_at) of every voucher
+    cancelled: set[str] = set()
     await check_invariants(db, mid, model, now)
     for step, op in enumerate(operations):
         before = await entries(db, mid)
@@ -201,6 +229,43 @@ async def run_example(db: Database, operations: list[object]) -> None:
                     take = min(amount, model.balance())
                     assert moved.amount == -take
                     model.take(take, first=lot_key)
+            case Redeem(lottery):
+                cost = DRAW_COST if lottery else REDEEM_COST
+                try:
+                    async with db.transaction() as session:
+                        done = await vouchers.redeem(
+                            session,
+                            mid,
+                            lottery_slug if lottery else voucher_slug,
+                            key,
+                            now,
+                            tier_ok=lambda *_: True,
+                        )
+                except InsufficientPoints as exc:
+                    refused = True
+                    assert exc.balance == model.held_at(now) < cost
+                else:
+                    model.expire(now)
+                    model.take(cost)
+                    assert done.balance == model.balance()
+                    issued.append((done.voucher.code, cost, now + timedelta(days=VOUCHER_DAYS)))
+                    assert_fifo(lots_of(before), lots_of(await entries(db, mid)), now)
+            case Cancel(pick):
+                if not issued:
+                    continue
+                code, cost, expires_at = issued[pick % len(issued)]
+                try:
+                    async with db.transaction() as session:
+                        await vouchers.cancel(session, code, now, expiry_days=CANCEL_EXPIRY_DAYS)
+                except vouchers.VoucherState as exc:
+                    refused = True
+                    assert code in cancelled or expires_at <= now
+                    assert exc.state == ("cancelled" if code in cancelled else "expired")
+                else:
+                    assert code not in cancelled and expires_at > now
+                    cancelled.add(code)
+                    lot_key = f"voucher-cancel:{code}"
+                    model.lots.append(Lot(lot_key, now + timedelta(days=CANCEL_EXPIRY_DAYS), cost))
             case Advance(days):
                 now += timedelta(days=days)
             case Expire(days):
@@ -229,6 +294,10 @@ EXAMPLES = [
     # A refund takes from its own lot first, repeats do nothing, and expiry follows.
     [Earn(60, 30), Earn(30, 10), Refund(0), Expire(15), Adjust(-5), Refund(0), Adjust(7)],
     [Earn(10, 5), Earn(10, 10), Expire(7), Spend(11), Expire(3), Spend(1)],
+    # A redemption takes the soonest lot, its cancellation opens a fresh one; a draw spends.
+    [Earn(30, 5), Earn(30, 50), Redeem(False), Cancel(0), Cancel(0), Redeem(True), Spend(50)],
+    # A voucher past its date cannot be cancelled: its points stay spent.
+    [Earn(50, 100), Redeem(False), Advance(12), Cancel(0), Redeem(True), Redeem(False)],
 ]
 
 

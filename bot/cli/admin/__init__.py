@@ -10,12 +10,22 @@ import sys
 from typing import Any
 
 from bot.admin.errors import AdminError, Invalid
-from bot.cli.admin import campaigns, communities, invites, members, roles, transfer
+from bot.cli.admin import (
+    campaigns,
+    communities,
+    flashsales,
+    invites,
+    members,
+    rewards,
+    roles,
+    tickets,
+    transfer,
+)
 from bot.cli.runtime import Failed, open_core
 from bot.core.messages import clean_text
 from bot.settings import Settings
 
-SUBJECTS = (members, communities, roles, invites, campaigns, transfer)
+SUBJECTS = (members, communities, roles, invites, campaigns, transfer, tickets, rewards, flashsales)
 # API field names as the options that carry them on the command line.
 OPTION_OF = {
     "names": "--name",
@@ -39,6 +49,15 @@ OPTION_OF = {
     "segment.birthday_month": "--birthday-month",
     "segment.top_spend_percent": "--top-spend-percent",
     "by": "--by",
+    "cost": "--cost",
+    "stock": "--stock",
+    "per_member_limit": "--per-member-limit",
+    "valid_days": "--valid-days",
+    "kind": "--kind",
+    "prizes": "--prizes",
+    "price": "--price",
+    "starts_at": "--start",
+    "duration_minutes": "--minutes",
 }
 
 

@@ -7,13 +7,16 @@ from aiohttp import web
 from bot.http.api import (
     campaigns,
     communities,
+    flashsales,
     invites,
     members,
     openapi,
     outbox,
     privacy,
+    rewards,
     roles,
     stats,
+    tickets,
 )
 from bot.http.auth import require_bearer
 
@@ -33,6 +36,9 @@ def create_api() -> web.Application:
         privacy,
         campaigns,
         openapi,
+        tickets,
+        rewards,
+        flashsales,
     ):
         subject.setup(api)
     return api

@@ -169,6 +169,90 @@ PATHS: dict[str, dict[str, Schema]] = {
             query=(query_param("days", {"type": "integer", "minimum": 1, "maximum": 366}),),
         ),
     },
+    "/api/tickets": {
+        "get": op(
+            "Tickets (all, or in one state), the soonest first-response deadline first",
+            {200: listing("Ticket")},
+            (422,),
+            query=(query_param("state", STRING),),
+        ),
+    },
+    "/api/tickets/{number}": {
+        "get": op("A ticket with its conversation and audit trail", {200: ref("Ticket")}, (404,)),
+    },
+    **{
+        f"/api/tickets/{{number}}/{step}": {
+            "post": op(
+                f"{step.capitalize()} a ticket; the member is told in their app",
+                {200: ref("Ticket")},
+                (404, 409, 422),
+                body="TicketAssign" if step == "assign" else "TicketStep",
+            ),
+        }
+        for step in ("assign", "reply", "wait", "resolve")
+    },
+    "/api/events": {
+        "post": op(
+            "Another deed from the shop (a review, a share), credited once per event_id",
+            {200: ref("EventOutcome")},
+            (409, 422),
+            body="Event",
+            signed=True,
+        ),
+    },
+    "/api/rewards": {
+        "get": op("Every reward of the points mall", {200: listing("Reward")}, ()),
+    },
+    "/api/rewards/{slug}": {
+        "get": op("A reward", {200: ref("Reward")}, (404,)),
+        "put": op(
+            "Create (201) or change (200) a reward",
+            {200: ref("Reward"), 201: ref("Reward")},
+            (404, 409, 422),
+            body="RewardInput",
+        ),
+        "delete": op("Retire a reward", {200: ref("Reward")}, (404,)),
+    },
+    "/api/vouchers/{code}": {
+        "get": op("A voucher and its state", {200: ref("Voucher")}, (404,)),
+    },
+    "/api/vouchers/{code}/use": {
+        "post": op("Use a voucher once at the till", {200: ref("Voucher")}, (404, 409)),
+    },
+    "/api/vouchers/{code}/cancel": {
+        "post": op(
+            "Cancel a voucher: points and the unit go back", {200: ref("Voucher")}, (404, 409)
+        ),
+    },
+    MEMBER + "/vouchers": {
+        "get": op("The member's vouchers, newest first", {200: listing("Voucher")}, (404,)),
+    },
+    "/api/flashsales": {
+        "get": op(
+            "Flash sales, latest start first (optionally in one state)",
+            {200: listing("FlashSale")},
+            (422,),
+            query=(query_param("state", STRING),),
+        ),
+        "post": op(
+            "Create a flash sale", {201: ref("FlashSale")}, (404, 422), body="FlashSaleInput"
+        ),
+    },
+    "/api/flashsales/{code}": {
+        "get": op("A flash sale", {200: ref("FlashSale")}, (404,)),
+    },
+    "/api/flashsales/{code}/claims": {
+        "get": op("The sale's won claims", {200: listing("Claim")}, (404,)),
+    },
+    "/api/flashsales/{code}/cancel": {
+        "post": op("Cancel a sale (409 when it ended)", {200: ref("FlashSale")}, (404, 409)),
+    },
+    "/api/claims/{claim_code}": {
+        "get": op("Check a won claim at the till", {200: ref("Claim")}, (404,)),
+    },
+    "/api/claims/{claim_code}/use": {
+        "post": op("Use a claim once (409 when used)", {200: ref("Claim")}, (404, 409)),
+    },
     "/api/campaigns": {
         "get": op(
             "The newest campaigns", {200: listing("Campaign")}, (422,), query=(CAMPAIGN_LIMIT,)
@@ -194,6 +278,21 @@ _PARAMS = {
     "/api/invites/{invite_id}/approve": (path_param("invite_id", "1"),),
     "/api/invites/{invite_id}/reject": (path_param("invite_id", "1"),),
     "/api/campaigns/{id}": (path_param("id", "1"),),
+    "/api/tickets/{number}": (path_param("number", "C-000001"),),
+    MEMBER + "/vouchers": ACCOUNT,
+    "/api/rewards/{slug}": (path_param("slug", "coffee"),),
+    "/api/flashsales/{code}": (path_param("code", "FS1"),),
+    "/api/flashsales/{code}/claims": (path_param("code", "FS1"),),
+    "/api/flashsales/{code}/cancel": (path_param("code", "FS1"),),
+    "/api/claims/{claim_code}": (path_param("claim_code", "C1"),),
+    "/api/claims/{claim_code}/use": (path_param("claim_code", "C1"),),
+    "/api/vouchers/{code}": (path_param("code", "V-AAAA"),),
+    "/api/vouchers/{code}/use": (path_param("code", "V-AAAA"),),
+    "/api/vouchers/{code}/cancel": (path_param("code", "V-AAAA"),),
+    **{
+        f"/api/tickets/{{number}}/{step}": (path_param("number", "C-000001"),)
+        for step in ("assign", "reply", "wait", "resolve")
+    },
 }
 
 

@@ -66,6 +66,86 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "BirthdayInput": obj({"birthday": nullable(STRING)}, {"by": STRING}),
     "BirthdayChange": obj({"birthday": nullable(STRING), "previous": nullable(STRING)}),
+    "Ticket": obj(
+        {
+            "number": STRING,
+            "state": {
+                "type": "string",
+                "enum": ["open", "assigned", "waiting", "resolved", "closed"],
+            },
+            "category": nullable(STRING),
+            "member": INTEGER,
+            "assignee": nullable(obj({"member_id": INTEGER, "name": nullable(STRING)})),
+            "created_at": TIME,
+            "first_response_due": nullable(TIME),
+            "first_response_at": nullable(TIME),
+            "escalated": BOOLEAN,
+            "score": nullable(INTEGER),
+        },
+        {
+            "refers_to": nullable(STRING),
+            "messages": {
+                "type": "array",
+                "items": obj({"at": TIME, "from": STRING, "text": nullable(STRING)}),
+            },
+            "events": {
+                "type": "array",
+                "items": obj({"at": TIME, "actor": nullable(STRING), "action": STRING}),
+            },
+        },
+    ),
+    "TicketStep": obj({}, {"text": STRING, "by": STRING}),
+    "TicketAssign": obj({"staff": ref("Identity")}, {"by": STRING}),
+    "Reward": obj(
+        {
+            "slug": STRING,
+            "kind": {"type": "string", "enum": ["voucher", "lottery"]},
+            "names": OBJECT,
+            "cost": INTEGER,
+            "stock": nullable(INTEGER),
+            "active": BOOLEAN,
+        },
+        {
+            "redeemed": INTEGER,
+            "per_member_limit": nullable(INTEGER),
+            "min_tier": nullable(STRING),
+            "valid_days": nullable(INTEGER),
+            "prizes": {"type": "array", "items": OBJECT},
+        },
+    ),
+    "RewardInput": OBJECT,
+    "Voucher": obj(
+        {
+            "code": STRING,
+            "reward": STRING,
+            "member_id": INTEGER,
+            "state": STRING,
+            "expires_at": TIME,
+        },
+        {"cost": INTEGER, "issued_at": TIME, "used_at": nullable(TIME)},
+    ),
+    "Event": obj({"event_id": STRING, "channel": CHANNEL, "external_id": STRING, "type": STRING}),
+    "EventOutcome": OBJECT,
+    "FlashSale": obj(
+        {
+            "code": STRING,
+            "title": STRING,
+            "price": STRING,
+            "stock": INTEGER,
+            "claimed": INTEGER,
+            "remaining": INTEGER,
+            "per_member_limit": INTEGER,
+            "starts_at": TIME,
+            "ends_at": TIME,
+            "state": STRING,
+        },
+        {"community": nullable(STRING), "min_tier": nullable(STRING)},
+    ),
+    "FlashSaleInput": OBJECT,
+    "Claim": obj(
+        {"claim_code": STRING, "sale": STRING, "member_id": INTEGER, "used": BOOLEAN},
+        {"claimed_at": TIME},
+    ),
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
     "Stats": obj({key: OBJECT for key in STATS_KEYS}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
@@ -237,6 +317,16 @@ SCHEMAS: dict[str, Schema] = {
 
 EXAMPLES: dict[str, Schema] = {
     "BirthdayInput": {"birthday": "05-20", "by": "alice at the till"},
+    "RewardInput": {"names": {"en": "Coffee voucher"}, "cost": 100, "stock": 10},
+    "Event": {"event_id": "E-1", "channel": "console", "external_id": "alice", "type": "review"},
+    "FlashSaleInput": {
+        "community": "coffee",
+        "title": "Beans 1 kg",
+        "price": "49.00",
+        "stock": 20,
+        "per_member_limit": 1,
+        "duration_minutes": 60,
+    },
     "Adjustment": {"amount": 100, "reason": "goodwill", "idempotency_key": "ticket-42"},
     "CommunityInput": {"names": {"en": "Coffee", "zh_CN": "咖啡"}, "min_tier": "bronze"},
     "RoleInput": {"channel": "console", "external_id": "alice", "role": "staff"},

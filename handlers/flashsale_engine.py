@@ -1,0 +1,194 @@
+"""Flash sales' rules in one place: who may claim, the claim itself, the start and the end.
+
+Every door (button, `/claim`, 抢 CODE, the deep link) claims through `claim_sale`; the API,
+the CLI and `/flashsale` start and end sales through `start_sale` / `end_sale`, which the
+every-minute hook also runs. Pushes (the group announcement, its counter, WeChat members,
+the moderator's summary) go through the outbox in the same transaction as their cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.context import Services
+from bot.core.errors import DomainError
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Reply
+from handlers.communities import name_of
+from handlers.flashsale_posts import (
+    counter_edit,
+    early_tier,
+    end_sale,
+    local,
+    opens_for,
+)
+from handlers.tiers import tier_label
+from storage import flash_claims, flashsales
+from storage.flash_stock import OK, SQL_ONLY, fast_path
+from storage.flashsales import Won
+from storage.models import Community, FlashSale, Member
+
+# Work another feature attaches to every won unit, inside the claim's transaction (the
+# gamification issue's "first flash-sale win" badge): (session, services, member id, sale id).
+WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[None]]
+WIN_HOOKS: list[WinHook] = []
+
+
+async def claim_sale(services: Services, me: Member, raw_code: str, t: Translator) -> Reply:
+    """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
+    now = services.clock.now()
+    async with services.db.reader() as session:
+        found = await flashsales.for_claim(session, raw_code, me.id)
+    if found is None:
+        _count(services, "unknown")
+        raise DomainError(
+            N_("There is no flash sale {code}. Please check the code."),
+            code=flashsales.normalise_code(raw_code)[:10],
+        )
+    sale, community, joined = found
+    _check_may_claim(services, me, sale, community, joined, now, t)
+    try:
+        won = await _decide(services, sale, me, now)
+    except flashsales.Refused as refused:
+        _count(services, refused.reason)
+        raise _refusal(services, refused.reason, sale, me, t) from None
+    _count(services, "won")
+    services.pushes.wake()
+    return Reply(
+        t(
+            N_(
+                "You got {title}! Your claim code: {claim_code}\n"
+                "Show it at the shop to buy it for {price}."
+            ),
+            title=sale.title,
+            claim_code=won.claim_code,
+            price=sale.price,
+        ),
+        private=True,
+        toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
+    )
+
+
+async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime) -> Won:
+    """The claim engine: with Redis its script turns the crowd away first; the SQL step
+    (unique unit row + conditional UPDATE) decides every unit either way."""
+    opens_at = opens_for(services, sale, me.tier)
+    fast = fast_path(services.cache)
+    if fast is not None:
+        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at)
+        if verdict == SQL_ONLY:
+            fast = None
+        elif verdict != OK:
+            raise flashsales.Refused(verdict)
+    try:
+        async with services.db.transaction() as session:
+            won = await flashsales.claim(session, sale, me.id, now, opens_at)
+            await counter_edit(session, services, sale, now)
+            for on_win in WIN_HOOKS:
+                await on_win(session, services, me.id, sale.id)
+            if won.sold_out:
+                await end_sale(session, services, sale.id, now)
+    except BaseException:
+        if fast is not None:
+            await fast.give_back(sale.id, me.id)
+        raise
+    return won
+
+
+async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:
+    """The member's claim codes for the sale, or None when they hold none."""
+    async with services.db.reader() as session:
+        sale = await flashsales.by_code(session, raw_code)
+        held = await flash_claims.claims_held(session, sale.id, me.id) if sale else []
+    if sale is None or not held:
+        return None
+    return Reply(
+        t(
+            N_(
+                "Your claim codes for {title}: {codes}\nShow one at the shop to buy it for {price}."
+            ),
+            title=sale.title,
+            codes=", ".join(held),
+            price=sale.price,
+        ),
+        private=True,
+    )
+
+
+def _count(services: Services, result: str) -> None:
+    services.metrics.flash_claims.labels(result).inc()
+
+
+def _check_may_claim(
+    services: Services,
+    me: Member,
+    sale: FlashSale,
+    community: Community,
+    joined: bool,
+    now: datetime,
+    t: Translator,
+) -> None:
+    """What the member can be told before any stock is touched (the engine decides the rest)."""
+    rules = services.rules
+    if sale.claimed >= sale.stock:
+        _count(services, flashsales.SOLD_OUT)
+        raise _refusal(services, flashsales.SOLD_OUT, sale, me, t)
+    if sale.state not in flashsales.OPEN or sale.ends_at <= now:
+        _count(services, flashsales.CLOSED)
+        raise _refusal(services, flashsales.CLOSED, sale, me, t)
+    if not joined:
+        _count(services, "not_member")
+        raise DomainError(
+            N_("{title} is for members of {community}. Join it first: send “join {slug}”."),
+            title=sale.title,
+            community=name_of(community, t.locale),
+            slug=community.slug,
+        )
+    if sale.min_tier and rules.tier_rank(me.tier) < rules.tier_rank(sale.min_tier):
+        _count(services, "tier")
+        raise DomainError(
+            N_("{title} is for {tier} members and above. You are {mine}."),
+            title=sale.title,
+            tier=tier_label(t, sale.min_tier),
+            mine=tier_label(t, me.tier),
+        )
+    days = rules.flash_sales.min_member_days
+    if days and me.created_at + timedelta(days=days) > now:
+        _count(services, "too_new")
+        raise DomainError(
+            N_("Flash sales are for members of at least {days} days. You can claim from {date}."),
+            days=days,
+            date=local(services, me.created_at + timedelta(days=days)),
+        )
+
+
+def _refusal(
+    services: Services, reason: str, sale: FlashSale, me: Member, t: Translator
+) -> DomainError:
+    if reason == flashsales.SOLD_OUT:
+        return DomainError(N_("Sorry, {title} is sold out."), title=sale.title)
+    if reason == flashsales.CLOSED:
+        return DomainError(N_("Sorry, {title} has ended."), title=sale.title)
+    if reason == flashsales.LIMIT:
+        return DomainError(
+            N_("You already have {limit} of {title}: that is the limit per member."),
+            limit=sale.per_member_limit,
+            title=sale.title,
+        )
+    now = services.clock.now()
+    early = early_tier(services)
+    if early is not None and now >= sale.starts_at - timedelta(minutes=early[1]):
+        return DomainError(
+            N_("{title} is open early to {tier} members and above. You can claim from {start}."),
+            title=sale.title,
+            tier=tier_label(t, early[0]),
+            start=local(services, opens_for(services, sale, me.tier)),
+        )
+    return DomainError(
+        N_("{title} has not started yet. You can claim from {start}."),
+        title=sale.title,
+        start=local(services, opens_for(services, sale, me.tier)),
+    )

@@ -1,0 +1,158 @@
+"""Flash sales on Telegram end to end, against the fake Bot API: the group announcement with
+its claim button, the button answered by a toast and the code sent privately, the counter
+edited, redeliveries claiming once, and the deep link for members the bot cannot write to."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.admin import flashsales as admin_sales
+from bot.jobs.outbox import OutboxSender
+from storage import communities, members
+from storage.models import FlashClaim
+from tests.channels import test_telegram as base
+from tests.channels.test_telegram import (
+    GROUP,
+    TelegramBot,
+    callback_update,
+    message_update,
+    new_user,
+)
+from tests.conftest import outbox_idle
+from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
+
+fake = base.fake
+start_bot = base.start_bot
+tg = base.tg
+fast_private_chats = base.fast_private_chats
+timedelta_retry_after = base.timedelta_retry_after
+
+
+async def in_coffee(tg: TelegramBot, *users: int) -> None:
+    services = tg.core.services
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        found, _ = await communities.upsert(
+            session, "coffee", {"names": {"en": "Coffee lovers"}, "telegram_chat_id": GROUP}, now
+        )
+    for user_id in users:
+        member, _ = await members.get_or_create(services.db, "telegram", str(user_id), now)
+        async with services.db.transaction() as session:
+            await communities.join(session, found.id, member.id, "telegram", now)
+
+
+async def claim_codes(tg: TelegramBot) -> list[str]:
+    async with tg.core.services.db.reader() as session:
+        return list((await session.execute(select(FlashClaim.claim_code))).scalars())
+
+
+@pytest.fixture
+def outbox(tg: TelegramBot) -> OutboxSender:
+    return OutboxSender(tg.core.services, tg.core.services.senders)
+
+
+async def test_announce_press_claim_privately_and_count(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    ann = new_user()
+    await in_coffee(tg, ann)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "99.50", "stock": 3,
+         "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    [post] = fake.sent
+    assert post.chat_id == GROUP
+    assert post.text.startswith("⚡ Flash sale in Coffee lovers: Geisha beans\n")
+    assert "3 of 3 left" in post.text
+    assert post.buttons == [[("Claim", f"fs:{sale['code']}")]]
+
+    press = callback_update(ann, f"fs:{sale['code']}", chat_id=GROUP)
+    assert await tg.post(press) == 200
+    assert await tg.post(press) == 200  # Telegram redelivers the same update
+    await tg.idle()
+
+    [code] = await claim_codes(tg)
+    [toast] = fake.answered
+    assert toast["text"] == "You got Geisha beans! Your claim code is in our private chat."
+    [_, private] = fake.sent
+    assert private.chat_id == ann and code in private.text
+    tg.core.services.clock.advance(seconds=5)  # type: ignore[attr-defined]
+    await outbox_idle(tg.core)
+    [edit] = fake.edited
+    assert int(edit["chat_id"]) == GROUP and int(edit["message_id"]) == post.message_id
+    assert "2 of 3 left" in edit["text"]
+
+
+async def test_a_refusal_is_a_toast_never_a_group_post(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    stranger = new_user()
+    await in_coffee(tg)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+
+    assert await tg.post(callback_update(stranger, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+
+    [toast] = fake.answered
+    refusal = "Geisha beans is for members of Coffee lovers. Join it first: send “join coffee”."
+    assert toast["text"] == refusal
+    assert [s.chat_id for s in fake.sent] == [GROUP, stranger]  # the post, then the DM only
+    assert await claim_codes(tg) == []
+
+
+async def test_a_member_the_bot_cannot_write_to_gets_the_deep_link(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    bob = new_user()
+    await in_coffee(tg, bob)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    fake.refuse(bob)
+
+    assert await tg.post(callback_update(bob, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+    [answer] = fake.answered
+    assert answer["url"] == f"https://t.me/{BOT_USERNAME}?start=fs_{sale['code']}"
+    assert [s.chat_id for s in fake.sent] == [GROUP]
+
+    fake.allow(bob)
+    assert await tg.post(message_update(bob, f"/start fs_{sale['code']}")) == 200
+    await fake.wait_sent(2)
+    await tg.idle()
+    [code] = await claim_codes(tg)
+    assert fake.sent[-1].chat_id == bob
+    assert fake.sent[-1].text == (
+        f"Your claim codes for Geisha beans: {code}\nShow one at the shop to buy it for 9.00."
+    )
+
+
+async def test_the_deep_link_claims_on_arrival(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    carl = new_user()
+    await in_coffee(tg, carl)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "duration_minutes": 30},
+    )  # fmt: skip
+
+    assert await tg.post(message_update(carl, f"/start fs_{sale['code']}")) == 200
+    await fake.wait_sent(1)
+    await tg.idle()
+    [code] = await claim_codes(tg)
+    assert fake.sent[-1].text == (
+        f"You got Geisha beans! Your claim code: {code}\nShow it at the shop to buy it for 9.00."
+    )

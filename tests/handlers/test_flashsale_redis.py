@@ -1,0 +1,130 @@
+"""The Redis fast path of claims: counts rebuilt from the database after a flush, a unit given
+back when the SQL write fails, and never more than the stock or the limit either way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.core.i18n import Translator
+from handlers import flashsale_engine
+from storage import flashsales, members
+from storage.cache import LockTimeout
+from storage.flash_stock import RedisStock, fast_path
+from storage.models import FlashClaim
+from tests.handlers.flashsale_support import coffee, join, sale
+
+
+@pytest.fixture
+def stock(core) -> RedisStock:
+    found = fast_path(core.services.cache)
+    if found is None:
+        pytest.skip("the embedded default has no Redis: the SQL step alone decides")
+    return found
+
+
+async def claimed_in_db(core) -> int:
+    async with core.services.db.reader() as session:
+        return int((await session.execute(select(func.count()).select_from(FlashClaim))).scalar())
+
+
+async def claimed_in_redis(stock: RedisStock, sale_id: int) -> int:
+    return int(await stock.cache.redis.hget(stock._keys(sale_id)[0], "claimed") or -1)
+
+
+async def sale_id(core, code: str) -> int:
+    async with core.services.db.reader() as session:
+        found = await flashsales.by_code(session, code)
+    assert found is not None
+    return found.id
+
+
+async def people(core, n: int) -> list:
+    community = await coffee(core)
+    ids = [await join(core, community, "console", f"m{i}") for i in range(n)]
+    async with core.services.db.reader() as session:
+        return [await members.get(session, i) for i in ids]
+
+
+async def attempt(core, who, code: str) -> bool:
+    try:
+        await flashsale_engine.claim_sale(core.services, who, code, Translator("en"))
+    except Exception:
+        return False
+    return True
+
+
+async def test_a_flush_in_the_middle_of_a_sale_gives_no_unit_twice(core, stock):
+    crowd = await people(core, 40)
+    posted = await sale(core, stock=60, per_member_limit=2)
+    redis = stock.cache.redis
+
+    async def flush_once_claims_started() -> None:
+        while await claimed_in_db(core) < 5:
+            await asyncio.sleep(0.002)
+        await redis.flushdb()
+
+    # Everyone's first unit, with Redis flushed while they are being decided...
+    first = await asyncio.gather(
+        flush_once_claims_started(), *(attempt(core, who, posted["code"]) for who in crowd)
+    )
+    # ...then a crowd for the 20 left, on counts rebuilt from the database.
+    await redis.flushdb()
+    second = await asyncio.gather(
+        *(attempt(core, crowd[i % 40], posted["code"]) for i in range(200))
+    )
+
+    async with core.services.db.reader() as session:
+        claims = list((await session.execute(select(FlashClaim))).scalars())
+    assert first[1:] == [True] * 40
+    assert sum(second) == 20
+    assert len(claims) == 60
+    assert max(Counter(c.member_id for c in claims).values()) == 2
+    assert await claimed_in_redis(stock, await sale_id(core, posted["code"])) == 60
+
+
+async def test_counts_are_rebuilt_from_the_database_before_deciding(core, stock):
+    crowd = await people(core, 3)
+    posted = await sale(core, stock=3)
+    assert await attempt(core, crowd[0], posted["code"])
+    assert await attempt(core, crowd[1], posted["code"])
+    await stock.cache.redis.flushdb()
+
+    assert not await attempt(core, crowd[0], posted["code"])  # the limit survives the flush
+    assert await attempt(core, crowd[2], posted["code"])
+    assert await claimed_in_redis(stock, await sale_id(core, posted["code"])) == 3
+
+
+async def test_a_failed_sql_write_gives_the_unit_back(core, stock, monkeypatch):
+    crowd = await people(core, 2)
+    posted = await sale(core, stock=1)
+    real = flashsales.claim
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(flashsales, "claim", broken)
+    assert not await attempt(core, crowd[0], posted["code"])
+    assert await claimed_in_redis(stock, await sale_id(core, posted["code"])) == 0
+    monkeypatch.setattr(flashsales, "claim", real)
+
+    assert await attempt(core, crowd[1], posted["code"])
+    assert await claimed_in_db(core) == 1
+
+
+async def test_a_rebuild_stuck_behind_a_crowd_lets_the_sql_step_decide(core, stock, monkeypatch):
+    crowd = await people(core, 3)
+    posted = await sale(core, stock=2)
+    await stock.cache.redis.flushdb()
+
+    async def stuck(self, db, sale_id):
+        raise LockTimeout("fs-rebuild")
+
+    monkeypatch.setattr(RedisStock, "rebuild", stuck)
+    results = [await attempt(core, who, posted["code"]) for who in crowd]
+
+    assert results == [True, True, False]
+    assert await claimed_in_db(core) == 2

@@ -1,0 +1,100 @@
+"""Claiming flash sales through the console door: wins, every refusal, the engine under load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Core
+from bot.core.errors import DomainError
+from bot.core.i18n import Translator
+from handlers.flashsale_engine import claim_sale
+from storage import members
+from storage.models import FlashClaim, FlashSale
+from tests.handlers.flashsale_support import coffee, join, join_chat, sale
+
+
+async def all_claims(core: Core) -> list[FlashClaim]:
+    async with core.services.db.reader() as session:
+        return list((await session.execute(select(FlashClaim))).scalars())
+
+
+async def sale_row(core: Core, code: str) -> FlashSale:
+    async with core.services.db.reader() as session:
+        return (await session.execute(select(FlashSale).where(FlashSale.code == code))).scalar_one()
+
+
+async def test_a_member_claims_once_and_gets_a_code(core, chat):
+    community = await coffee(core)
+    alice = chat("alice")
+    await join_chat(core, community, alice)
+    posted = await sale(core)
+
+    won = await alice.say(f"claim {posted['code']}")
+    again = await alice.say(f"/claim {posted['code'].lower()}")
+
+    claims = await all_claims(core)
+    assert len(claims) == 1
+    assert won is not None and won.private
+    assert won.text == (
+        f"You got Geisha beans! Your claim code: {claims[0].claim_code}\n"
+        "Show it at the shop to buy it for 99.50."
+    )
+    assert again is not None
+    assert again.text == "You already have 1 of Geisha beans: that is the limit per member."
+    assert (await sale_row(core, posted["code"])).claimed == 1
+
+
+async def test_500_claims_by_40_members_give_exactly_the_stock(core):
+    community = await coffee(core)
+    people = [await join(core, community, "console", f"m{i}") for i in range(40)]
+    posted = await sale(core, stock=25, per_member_limit=2)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        found = [await members.get(session, p) for p in people]
+
+    async def press(i: int) -> str:
+        me = found[i % 40]
+        assert me is not None
+        try:
+            await claim_sale(core.services, me, posted["code"], t)
+        except Exception as exc:  # refusals are DomainErrors
+            return type(exc).__name__
+        return "won"
+
+    results = await asyncio.gather(*(press(i) for i in range(500)))
+
+    claims = await all_claims(core)
+    assert Counter(results)["won"] == 25
+    assert len(claims) == 25
+    assert len({c.claim_code for c in claims}) == 25
+    assert max(Counter(c.member_id for c in claims).values()) <= 2
+    row = await sale_row(core, posted["code"])
+    assert (row.claimed, row.state) == (25, "ended")
+
+
+async def test_linked_accounts_share_one_limit(core):
+    community = await coffee(core)
+    on_wechat = await join(core, community, "wechat", "openid-a")
+    on_telegram = await join(core, community, "telegram", "777")
+    posted = await sale(core, stock=5, per_member_limit=2)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        a, b = await members.get(session, on_wechat), await members.get(session, on_telegram)
+    assert a is not None and b is not None
+    await claim_sale(core.services, a, posted["code"], t)
+    await claim_sale(core.services, b, posted["code"], t)
+
+    async with core.services.db.transaction() as session:
+        await members.merge(session, on_telegram, on_wechat)
+    async with core.services.db.reader() as session:
+        survivor = await members.get(session, on_telegram)
+    assert survivor is not None
+
+    with pytest.raises(DomainError):
+        await claim_sale(core.services, survivor, posted["code"], t)
+    claims = await all_claims(core)
+    assert sorted((c.member_id, c.unit) for c in claims) == [(on_telegram, 1), (on_telegram, 2)]
