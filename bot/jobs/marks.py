@@ -2,8 +2,9 @@
 
 Each push is still marked right after its app accepted it (its chat's next push waits for the
 mark), but the marks that arrive while one transaction commits go together in the next: one
-commit for many pushes instead of one each. On SQLite (one writer at a time) that is what
-lets sending keep pace with the app; the window a crash can repeat stays the pushes in flight.
+UPDATE and one commit for many pushes instead of one each. On SQLite (one writer at a time)
+that is what lets sending keep pace with the app; the window a crash can repeat stays the
+pushes in flight.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from storage import outbox
 from storage.db import Database
 from storage.outbox import Push
 
+GROUP = 200  # marks written by one statement at most
 Mark = tuple[Push, datetime, str | None, "asyncio.Future[bool]"]
 
 
@@ -40,13 +42,16 @@ class SentMarks:
 
     async def _write(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
+            # Bounded: one statement's conditions grow with the group (SQLite caps depth).
+            batch, self._waiting = self._waiting[:GROUP], self._waiting[GROUP:]
             try:
                 async with self.db.transaction() as session:
-                    kept = [
-                        await outbox.mark_sent(session, push, now, message_id)
-                        for push, now, message_id, _ in batch
-                    ]
+                    # One UPDATE for the group; the latest time stands for all (milliseconds).
+                    sent = [(push, message_id) for push, _, message_id, _ in batch]
+                    marked = await outbox.mark_sent_many(
+                        session, sent, max(now for _, now, _, _ in batch)
+                    )
+                kept = [push.id in marked for push, *_ in batch]
             except Exception as exc:  # each waiting sender logs it as its push's failure
                 for *_, done in batch:
                     if not done.done():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core.messages import Reply
@@ -13,7 +14,11 @@ from storage import outbox
 from storage.models import OutboxPush
 
 
-async def test_marks_arriving_together_share_a_commit_and_a_lost_lease_says_so(core, clock):
+@pytest.mark.parametrize(("group", "commits"), [(200, 1), (7, 5)])
+async def test_marks_arriving_together_share_a_commit_and_a_lost_lease_says_so(
+    core, clock, monkeypatch, group, commits
+):
+    monkeypatch.setattr("bot.jobs.marks.GROUP", group)
     db, now = core.services.db, clock.now()
     async with db.transaction() as session:
         for i in range(30):
@@ -46,7 +51,8 @@ async def test_marks_arriving_together_share_a_commit_and_a_lost_lease_says_so(c
         db.transaction = opened  # type: ignore[method-assign]
 
     assert kept == [False] + [True] * 29
-    assert transactions == 1  # all asked before the first commit began: one commit for 30
+    # All asked before the first commit began: one commit for 30, or one per group.
+    assert transactions == commits
     async with db.reader() as session:
         rows = (await session.execute(select(OutboxPush.state, OutboxPush.message_id))).all()
     assert sorted(rows) == sorted(
