@@ -38,6 +38,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/checkin.py
+	$(BIN)/python bench/outbox.py --pushes 300
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis memberbot.db*

@@ -81,7 +81,7 @@ async def build_core(
     db = Database(settings.database_url)
     if migrate_sqlite and db.dialect == "sqlite":
         await upgrade(db)
-    cache = cache or make_cache(settings.redis_url, keys)
+    cache = cache or make_cache(settings.redis_url, keys or Keys(settings.redis_prefix))
     clock = clock or SystemClock()
     senders = build_senders(settings, cache, clock)
     services = Services(settings, rules, db, cache, clock, senders=senders)

@@ -365,6 +365,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./memberbot.db"
     redis_url: str | None = None
+    # Every Redis key and the worker queue start with it: deployments can share one Redis.
+    redis_prefix: str = Field(
+        default="mb", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     timezone: str = "Asia/Shanghai"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring, rowcount
@@ -214,6 +214,33 @@ async def mark_sent(
     return await _settle(
         session, push, state=SENT, sent_at=now, updated_at=now, message_id=message_id
     )
+
+
+async def mark_sent_many(
+    session: AsyncSession, sent: list[tuple[Push, str | None]], now: datetime
+) -> set[int]:
+    """mark_sent for many pushes in one statement; returns the ids still theirs (marked)."""
+    if not sent:
+        return set()
+    ids = {push.id: message_id for push, message_id in sent}
+    stmt = (
+        update(_outbox)
+        .where(
+            _outbox.c.state == PENDING,
+            or_(*(and_(_outbox.c.id == p.id, _outbox.c.attempts == p.attempts) for p, _ in sent)),
+        )
+        .values(
+            state=SENT,
+            sent_at=now,
+            updated_at=now,
+            leased_until=None,
+            message_id=case(ids, value=_outbox.c.id, else_=None)
+            if any(m is not None for m in ids.values())
+            else None,
+        )
+        .returning(_outbox.c.id)
+    )
+    return set((await session.execute(stmt)).scalars())
 
 
 async def retry(

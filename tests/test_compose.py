@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from bot.jobs.worker import QUEUE
+from bot.jobs.worker import queue_name
+from bot.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 
@@ -47,7 +48,11 @@ def test_health_checks_and_volumes():
     assert checks["redis"]["test"] == ["CMD", "redis-cli", "ping"]
     assert checks["server-1"] == checks["server-2"]
     assert "http://127.0.0.1:8080/healthz" in checks["server-1"]["test"][-1]
-    assert f"'{QUEUE}:health-check'" in checks["worker"]["test"][-1]
+    # The worker's queue under the deployment's prefix, Settings' default when unset.
+    worker_check = checks["worker"]["test"][-1]
+    prefix = Settings.model_fields["redis_prefix"].default
+    assert f"get('MEMBERBOT_REDIS_PREFIX', '{prefix}') + ':queue:health-check'" in worker_check
+    assert queue_name(prefix) + ":health-check" == f"{prefix}:queue:health-check"
     assert checks["migrate"] == {"disable": True}
     assert found["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
     assert found["redis"]["volumes"] == ["redis-data:/data"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from typing import Any
 
@@ -50,7 +51,7 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from arq.worker import Worker
 
     from bot.jobs.env import JobEnv
-    from bot.jobs.worker import worker_settings
+    from bot.jobs.worker import queue_name, worker_settings
 
     async with open_core(settings) as core:
 
@@ -61,11 +62,19 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
             return core.jobs, nothing
 
         log.info("worker started database=%s", core.services.db.dialect)
-        worker = Worker(**worker_settings(build, settings.redis_url))
+        queue = queue_name(settings.redis_prefix)
+        worker = Worker(**worker_settings(build, settings.redis_url, queue=queue))
         try:
             await worker.async_run()
+        except asyncio.CancelledError:
+            # arq stops on SIGINT/SIGTERM by cancelling its main task: the normal way out.
+            # A cancellation of this task itself goes on up.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
         finally:
             await worker.close()
+        log.info("worker stopped")
     return 0
 
 

@@ -57,9 +57,9 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     core: Core = app[CORE]
     redis_url = core.services.settings.redis_url
     if redis_url:
-        from bot.jobs.worker import Waker
+        from bot.jobs.worker import Waker, queue_name
 
-        waker = await Waker.connect(redis_url)
+        waker = await Waker.connect(redis_url, queue_name(core.services.settings.redis_prefix))
         core.services.pushes.on_wake(call_soon(waker.wake))
         try:
             yield

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from bot.core.context import Services
 from bot.core.messages import Reply
 from bot.core.ports import Delivery, Senders
+from bot.jobs.marks import SentMarks
 from bot.jobs.metrics import outbox_metrics
 from bot.jobs.quiet import quiet_until
 from bot.settings import OutboxRules
@@ -53,6 +54,7 @@ class OutboxSender:
         self.senders = senders
         self.rng = rng or random.Random()
         self.metrics = outbox_metrics(services.metrics)
+        self.marks = SentMarks(services.db)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, Push] = {}
         self._claiming = 0
@@ -112,6 +114,7 @@ class OutboxSender:
 
     async def give_back(self) -> int:
         """Return pushes claimed but not marked (shutdown cut their send short): due now."""
+        await self.marks.flushed()  # a push marked sent meanwhile is not given back
         left, self._in_flight = list(self._in_flight.values()), {}
         now = self.services.clock.now()
         async with self.services.db.transaction() as session:
@@ -219,11 +222,26 @@ class OutboxSender:
         """Mark the push by what its app answered (see the module docstring)."""
         now = self.services.clock.now()
         reason = delivery.reason or "error"
+        if delivery.sent:
+            kept = await self.marks.mark(push, now, delivery.message_id)
+            outcome = "sent"
+        else:
+            kept, outcome = await self._unsent(push, delivery, now, reason)
+        if outcome == "hold" and kept:
+            await self.services.pushes.held(push.channel, push.chat_id)
+        if not kept:
+            log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
+        if outcome == "sent":
+            self.metrics.sent.labels(push.channel, push.kind).inc()
+        else:
+            self.metrics.failures.labels(push.channel, reason, outcome).inc()
+
+    async def _unsent(
+        self, push: Push, delivery: Delivery, now: datetime, reason: str
+    ) -> tuple[bool, str]:
+        """Mark a push its app did not take; (row still ours, outcome)."""
         async with self.services.db.transaction() as session:
-            if delivery.sent:
-                kept = await outbox.mark_sent(session, push, now, delivery.message_id)
-                outcome = "sent"
-            elif delivery.final:
+            if delivery.final:
                 kept = await outbox.fail(session, push, now, reason)
                 # Says something about the person only when the app refused them.
                 if push.mode == outbox.SEND and reason not in (NOT_THERE, MUTED):
@@ -251,14 +269,7 @@ class OutboxSender:
                 at = now + timedelta(seconds=backoff(push.attempts, self.rules, self.rng))
                 kept = await outbox.retry(session, push, now, at, reason)
                 outcome = "retry"
-        if outcome == "hold" and kept:
-            await self.services.pushes.held(push.channel, push.chat_id)
-        if not kept:
-            log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
-        if outcome == "sent":
-            self.metrics.sent.labels(push.channel, push.kind).inc()
-        else:
-            self.metrics.failures.labels(push.channel, reason, outcome).inc()
+        return kept, outcome
 
 
 async def degraded(services: Services) -> str | None:

@@ -24,8 +24,15 @@ from bot.jobs.schedule import tick
 
 log = logging.getLogger("memberbot.worker")
 
-QUEUE = "memberbot:queue"
 WAKE = "wake_outbox"
+
+
+def queue_name(prefix: str) -> str:
+    """The arq queue of a deployment (its Redis key prefix, MEMBERBOT_REDIS_PREFIX)."""
+    return f"{prefix}:queue"
+
+
+QUEUE = queue_name("mb")  # the default prefix's
 
 Close = Callable[[], Awaitable[None]]
 Build = Callable[[], Awaitable[tuple[JobEnv, Close]]]

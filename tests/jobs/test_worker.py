@@ -91,3 +91,18 @@ def test_worker_settings_name_the_wake_up_function_and_one_cron():
     assert [f.name for f in settings["functions"]] == [WAKE]
     assert [c.name for c in settings["cron_jobs"]] == ["q:tick"]
     assert settings["queue_name"] == "q"
+
+
+async def test_the_redis_prefix_names_the_cache_keys_and_the_queue(tmp_path):
+    from bot.app import build_core
+    from bot.jobs.worker import QUEUE, queue_name
+    from bot.settings import Settings
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", redis_prefix="shop2")
+    core = await build_core(settings)
+    try:
+        assert core.services.cache.keys.flood(7, 1) == "shop2:flood:7:1"
+    finally:
+        await core.close()
+    assert queue_name("shop2") == "shop2:queue"
+    assert QUEUE == "mb:queue"  # the default prefix's
