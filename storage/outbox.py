@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring, rowcount
@@ -310,33 +310,3 @@ async def sent_message_id(session: AsyncSession, push_id: int) -> tuple[str, str
     stmt = select(_outbox.c.state, _outbox.c.message_id).where(_outbox.c.id == push_id)
     row = (await session.execute(stmt)).one()
     return str(row.state), row.message_id
-
-
-async def depth(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """How many pushes there are by (state, channel)."""
-    stmt = select(_outbox.c.state, _outbox.c.channel, func.count()).group_by(
-        _outbox.c.state, _outbox.c.channel
-    )
-    return {(state, channel): int(n) for state, channel, n in await session.execute(stmt)}
-
-
-async def oldest_due(session: AsyncSession, now: datetime) -> datetime | None:
-    """When the longest-waiting due push became due (quiet hours, backoff and WeChat holds
-    are waiting by design and do not count); None when nothing is overdue."""
-    stmt = select(func.min(_outbox.c.next_attempt_at)).where(
-        _outbox.c.state == PENDING, _outbox.c.next_attempt_at <= now
-    )
-    found: datetime | None = (await session.execute(stmt)).scalar_one()
-    return found
-
-
-async def listing(
-    session: AsyncSession, state: str | None = None, *, limit: int = 100, before: int | None = None
-) -> list[OutboxPush]:
-    """Pushes newest first; `state` is one of the public three (pending includes held)."""
-    stmt = select(OutboxPush).order_by(OutboxPush.id.desc()).limit(limit)
-    if state is not None:
-        stmt = stmt.where(OutboxPush.state.in_([s for s, p in PUBLIC_STATE.items() if p == state]))
-    if before is not None:
-        stmt = stmt.where(OutboxPush.id < before)
-    return list((await session.execute(stmt)).scalars())

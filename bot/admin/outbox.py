@@ -7,7 +7,7 @@ from typing import Any
 from bot.admin import fields
 from bot.admin.errors import Invalid
 from bot.core.context import Services
-from storage import outbox
+from storage import outbox, outbox_reads
 from storage.models import OutboxPush
 
 STATES = ("pending", "sent", "failed")
@@ -40,5 +40,5 @@ async def list_pushes(
     size = 100 if limit is None else fields.query_number("limit", limit, 1, PAGE_MAX)
     older = None if before is None else fields.query_number("before", before, 1, 2**63 - 1)
     async with services.db.reader() as session:
-        rows = await outbox.listing(session, state, limit=size, before=older)
+        rows = await outbox_reads.listing(session, state, limit=size, before=older)
     return [push_json(row) for row in rows]

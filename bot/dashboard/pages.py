@@ -13,7 +13,7 @@ from bot.dashboard.i18n import translator
 from bot.dashboard.render import period_of, render
 from bot.http.common import core_of
 from handlers.tiers import tier_label
-from storage import outbox
+from storage import outbox_reads
 
 OUTBOX_STATES = ("failed", "pending", "sent")
 
@@ -52,7 +52,7 @@ async def outbox_page(request: web.Request) -> web.Response:
     if state not in OUTBOX_STATES:
         state = "failed"
     async with core_of(request).services.db.reader() as session:
-        pushes = await outbox.listing(session, state, limit=100)
+        pushes = await outbox_reads.listing(session, state, limit=100)
     context = {"page": "outbox", "state": state, "states": OUTBOX_STATES, "pushes": pushes}
     return await render(request, "outbox.html", context)
 

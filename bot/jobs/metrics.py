@@ -13,7 +13,7 @@ from weakref import WeakKeyDictionary
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.core.metrics import Metrics
-from storage import outbox
+from storage import outbox_reads
 from storage.db import Database
 
 
@@ -46,7 +46,7 @@ class OutboxMetrics:
     async def refresh(self, db: Database, now: datetime) -> float:
         """Read depth and lag from the database into the gauges; returns the lag in seconds."""
         async with db.reader() as session:
-            counts = await outbox.depth(session)
+            counts = await outbox_reads.depth(session)
         self.depth.clear()
         for (state, channel), n in counts.items():
             self.depth.labels(state, channel).set(n)
@@ -55,7 +55,7 @@ class OutboxMetrics:
     async def lag(self, db: Database, now: datetime) -> float:
         """How long the longest-waiting due push has waited (one indexed query)."""
         async with db.reader() as session:
-            oldest = await outbox.oldest_due(session, now)
+            oldest = await outbox_reads.oldest_due(session, now)
         lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
         self.oldest_due.set(lag)
         return lag

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from storage import outbox
+from storage import outbox, outbox_reads
 from storage.models import OutboxPush
 from storage.outbox import Target
 from tests.conftest import START
@@ -281,7 +281,7 @@ async def test_depth_counts_by_state_and_channel(db):
     [first, *_] = await claim(db, limit=1)
     await settle(db, outbox.fail, first, START, "blocked")
     async with db.reader() as session:
-        assert await outbox.depth(session) == {
+        assert await outbox_reads.depth(session) == {
             ("failed", "telegram"): 1,
             ("pending", "telegram"): 1,
             ("pending", "wechat"): 1,
@@ -291,10 +291,10 @@ async def test_depth_counts_by_state_and_channel(db):
 async def test_oldest_due_ignores_pushes_waiting_on_purpose(db):
     await enqueue(db, "later", not_before=START + timedelta(hours=8))
     async with db.reader() as session:
-        assert await outbox.oldest_due(session, START) is None
+        assert await outbox_reads.oldest_due(session, START) is None
     await enqueue(db, "due", at=START - timedelta(minutes=5))
     async with db.reader() as session:
-        assert await outbox.oldest_due(session, START) == START - timedelta(minutes=5)
+        assert await outbox_reads.oldest_due(session, START) == START - timedelta(minutes=5)
 
 
 async def test_listing_shows_held_pushes_as_pending(db):
@@ -304,8 +304,8 @@ async def test_listing_shows_held_pushes_as_pending(db):
     await settle(db, outbox.hold, claimed[held], START, START + timedelta(days=1), "quota")
     await settle(db, outbox.mark_sent, claimed[sent], START, None)
     async with db.reader() as session:
-        pending = await outbox.listing(session, "pending")
-        everything = await outbox.listing(session)
+        pending = await outbox_reads.listing(session, "pending")
+        everything = await outbox_reads.listing(session)
     assert [(p.id, outbox.PUBLIC_STATE[p.state]) for p in pending] == [(held, "pending")]
     assert [p.id for p in everything] == [sent, held]
 
