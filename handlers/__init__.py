@@ -14,6 +14,7 @@ from handlers import (
     communities,
     complaints,
     flashsale_dialog,
+    flashsale_engine,
     flashsales,
     gifts,
     groups,
@@ -72,5 +73,7 @@ HOOKS: list[tuple[str, Hook]] = [
     ("deadlines", gifts.give_gifts),
     ("flashsales", flashsales.hook),
 ]
+# Inside a won claim's transaction: the first flash-sale win's badge.
+flashsale_engine.WIN_HOOKS.append(badges.on_flash_win)
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

@@ -33,7 +33,9 @@ from storage.models import Community, FlashSale, Member
 
 # Work another feature attaches to every won unit, inside the claim's transaction (the
 # gamification issue's "first flash-sale win" badge): (session, services, member id, sale id).
-WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[None]]
+# It may return what to add to the member's reply (lines in their language), or None.
+Note = Callable[[Translator], list[str]]
+WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[Note | None]]
 WIN_HOOKS: list[WinHook] = []
 
 
@@ -51,28 +53,31 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
     sale, community, joined = found
     _check_may_claim(services, me, sale, community, joined, now, t)
     try:
-        won = await _decide(services, sale, me, now)
+        won, notes = await _decide(services, sale, me, now)
     except flashsales.Refused as refused:
         _count(services, refused.reason)
         raise _refusal(services, refused.reason, sale, me, t) from None
     _count(services, "won")
     services.pushes.wake()
-    return Reply(
-        t(
-            N_(
-                "You got {title}! Your claim code: {claim_code}\n"
-                "Show it at the shop to buy it for {price}."
-            ),
-            title=sale.title,
-            claim_code=won.claim_code,
-            price=sale.price,
+    text = t(
+        N_(
+            "You got {title}! Your claim code: {claim_code}\n"
+            "Show it at the shop to buy it for {price}."
         ),
+        title=sale.title,
+        claim_code=won.claim_code,
+        price=sale.price,
+    )
+    return Reply(
+        "\n".join([text, *(line for note in notes for line in note(t))]),
         private=True,
         toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
     )
 
 
-async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime) -> Won:
+async def _decide(
+    services: Services, sale: FlashSale, me: Member, now: datetime
+) -> tuple[Won, list[Note]]:
     """The claim engine: with Redis its script turns the crowd away first; the SQL step
     (unique unit row + conditional UPDATE) decides every unit either way."""
     opens_at = opens_for(services, sale, me.tier)
@@ -87,15 +92,18 @@ async def _decide(services: Services, sale: FlashSale, me: Member, now: datetime
         async with services.db.transaction() as session:
             won = await flashsales.claim(session, sale, me.id, now, opens_at)
             await counter_edit(session, services, sale, now)
+            notes = []
             for on_win in WIN_HOOKS:
-                await on_win(session, services, me.id, sale.id)
+                note = await on_win(session, services, me.id, sale.id)
+                if note is not None:
+                    notes.append(note)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
     except BaseException:
         if fast is not None:
             await fast.give_back(sale.id, me.id)
         raise
-    return won
+    return won, notes
 
 
 async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -47,6 +49,19 @@ class Metrics:
         self.ticket_scores = Counter(
             "memberbot_ticket_scores", "Complaint scores", ["score"], registry=self.registry
         )
+        # Not `memberbot_tickets`: the counter of complaints filed already owns that name.
+        self.tickets_by_state = Gauge(
+            "memberbot_tickets_by_state",
+            "Complaint tickets by state, read from the database when /metrics is rendered",
+            ["state"],
+            registry=self.registry,
+        )
+
+    def set_tickets(self, counts: Mapping[str, int]) -> None:
+        """The tickets gauge from a count per state (the whole table, whoever changed it)."""
+        self.tickets_by_state.clear()
+        for state, n in counts.items():
+            self.tickets_by_state.labels(state).set(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

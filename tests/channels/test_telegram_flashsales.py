@@ -154,5 +154,6 @@ async def test_the_deep_link_claims_on_arrival(
     await tg.idle()
     [code] = await claim_codes(tg)
     assert fake.sent[-1].text == (
-        f"You got Geisha beans! Your claim code: {code}\nShow it at the shop to buy it for 9.00."
+        f"You got Geisha beans! Your claim code: {code}\nShow it at the shop to buy it for 9.00.\n"
+        "🏅 New badge: First flash-sale win!"
     )

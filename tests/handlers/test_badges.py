@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.clock import local_day
 from handlers.badges import mask
 from storage import badges
+from tests.handlers.flashsale_support import coffee, join_chat, sale
 
 
 async def test_a_streak_badge_is_given_once_and_shown(chat, clock):
@@ -77,3 +79,25 @@ async def test_top_ranks_this_month_with_ties_and_my_rank(chat, clock, no_flood_
         "2. c***l — check-ins: 2\n"
         "4. d***e — check-ins: 1\nYou: #4 (check-ins: 1)."
     )
+
+
+async def test_the_first_flash_sale_win_gives_its_badge_once(core, chat, probe):
+    community = await coffee(core)
+    alice = chat("alice")
+    await join_chat(core, community, alice)
+    first = await sale(core)
+    second = await sale(core, title="Gesha cups")
+
+    won = await alice.say(f"claim {first['code']}")
+    again = await alice.say(f"claim {second['code']}")
+
+    assert won.text.endswith("\n🏅 New badge: First flash-sale win!")
+    assert again.text.startswith("You got Gesha cups!")
+    assert "New badge" not in again.text
+    shown = await alice.say("badges")
+    day = local_day(core.services.clock.now(), core.services.settings.tz).isoformat()
+    assert f"🏅 First flash-sale win ({day})" in shown.text.split("Still to earn:")[0]
+    assert "⬜ First flash-sale win" not in shown.text
+    member = await probe.member(alice)
+    async with core.services.db.reader() as session:
+        assert list(await badges.of_member(session, member.id)) == ["first_win"]

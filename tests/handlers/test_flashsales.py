@@ -41,7 +41,8 @@ async def test_a_member_claims_once_and_gets_a_code(core, chat):
     assert won is not None and won.private
     assert won.text == (
         f"You got Geisha beans! Your claim code: {claims[0].claim_code}\n"
-        "Show it at the shop to buy it for 99.50."
+        "Show it at the shop to buy it for 99.50.\n"
+        "🏅 New badge: First flash-sale win!"
     )
     assert again is not None
     assert again.text == "You already have 1 of Geisha beans: that is the limit per member."

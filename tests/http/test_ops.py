@@ -10,8 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import build_core
+from storage import members, roles
 from storage.cache import Keys
-from tests.conftest import make_settings
+from tests.conftest import START, make_settings
 from tests.http.conftest import order_body, serving, sign
 
 
@@ -115,3 +116,28 @@ async def test_points_from_orders_are_counted_once(http):
     assert samples[("memberbot_points_issued_total", (("reason", "order"),))] == 42.0
     route = (("route", "/api/orders"), ("status", "200"))
     assert samples[("memberbot_http_requests_total", route)] == 2.0
+
+
+async def test_metrics_count_tickets_by_state_from_the_database(http, core, chat):
+    alice, bob, sam = chat("alice"), chat("bob"), chat("sam")
+    staff, _ = await members.get_or_create(core.services.db, sam.channel, sam.name, START)
+    async with core.services.db.transaction() as session:
+        await roles.grant(session, staff.id, roles.STAFF, 0, core.services.clock.now())
+    assert (await alice.say("/complain the kettle leaks")).text.startswith(
+        "Your complaint is filed as C-000001."
+    )
+    assert (await bob.say("/complain late delivery")).text.startswith(
+        "Your complaint is filed as C-000002."
+    )
+    assert (await sam.say("/take 2")).text == "C-000002 is yours."
+
+    _, _, samples = await _metrics(http)
+
+    by_state = {
+        dict(labels)["state"]: value
+        for (name, labels), value in samples.items()
+        if name == "memberbot_tickets_by_state"
+    }
+    assert by_state == {"open": 1.0, "assigned": 1.0, "waiting": 0.0, "resolved": 0.0,
+                        "closed": 0.0}  # fmt: skip
+    assert samples[("memberbot_tickets_total", ())] == 2.0  # the counter of filings stays
