@@ -30,6 +30,14 @@ def odds_lines(ctx: Context, prizes: list[RewardPrize]) -> list[str]:
     return lines
 
 
+def draw_key(msg: Inbound, member_id: int) -> str:
+    """One draw per message: an app's redelivery of the same message (after a crash between
+    the commit and the answer) draws nothing more. The terminal has no message ids."""
+    if msg.message_id:
+        return f"draw:{member_id}:{msg.channel}:{msg.message_id}"[:160]
+    return f"draw:{member_id}:{secrets.token_hex(8)}"
+
+
 @router.action(
     "draw",
     commands=("draw",),
@@ -55,7 +63,7 @@ async def draw(msg: Inbound, ctx: Context) -> Reply:
                 session,
                 me.id,
                 reward.slug,
-                f"draw:{me.id}:{secrets.token_hex(8)}",
+                draw_key(msg, me.id),
                 services.clock.now(),
                 tier_ok=tier_check(ctx),
             )

@@ -196,7 +196,13 @@ class TelegramChannel:
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
         in_group = message is not None and message.chat.type in GROUPS
-        inbound = _inbound(query.from_user, chat_id, in_group, menu_key=query.data or "HELP")
+        inbound = _inbound(
+            query.from_user,
+            chat_id,
+            in_group,
+            menu_key=query.data or "HELP",
+            message_id=f"cb:{query.id}",  # the same press when Telegram redelivers it
+        )
         reply = await self.core.dispatcher.handle(inbound)
         if reply is None or reply.toast is None or not in_group:
             await self._answer_query(query, reply.toast if reply is not None else None)
@@ -243,6 +249,7 @@ class TelegramChannel:
             extra["text"] = "/start"
         if message.photo:
             extra["media_id"] = message.photo[-1].file_id
+        extra["message_id"] = f"{message.chat.id}:{message.message_id}"
         await self._answer(_inbound(user, message.chat.id, in_group, **extra), user)
 
     def _addressed_to_me(self, text: str) -> bool:

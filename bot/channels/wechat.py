@@ -195,7 +195,7 @@ class WeChatChannel:
                 return SUCCESS  # an owner alive but stalled past its lease: it replies late
 
     async def _work(self, did: str, message: WeChatMessage) -> str:
-        work = asyncio.create_task(self._handle(message))
+        work = asyncio.create_task(self._handle(message, did))
         try:
             reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
         except TimeoutError:
@@ -226,8 +226,8 @@ class WeChatChannel:
         except Exception:  # a background task: nobody else would see the failure
             log.exception("wechat late reply failed")
 
-    async def _handle(self, message: WeChatMessage) -> Reply | None:
-        inbound = await self._translate(message)
+    async def _handle(self, message: WeChatMessage, delivery: str) -> Reply | None:
+        inbound = await self._translate(message, delivery)
         if inbound is None:
             return None
         # WeChat has no buttons: options are shown as "[1] ...", and a number picks one.
@@ -237,14 +237,16 @@ class WeChatChannel:
             await self.options.remember(CHANNEL, inbound.external_id, reply)
         return reply
 
-    async def _translate(self, message: WeChatMessage) -> Inbound | None:
-        """WeChat message or event → Inbound; None for what needs no answer."""
+    async def _translate(self, message: WeChatMessage, delivery: str) -> Inbound | None:
+        """WeChat message or event → Inbound; None for what needs no answer. `delivery` (the
+        MsgId, or an event's identity) names it across WeChat's retries."""
         openid = message.source
         kind = message.type
         base: dict[str, Any] = {
             "channel": CHANNEL,
             "external_id": openid,
             "chat_id": openid,
+            "message_id": delivery,
         }
         if kind in MESSAGE_TYPES:
             if self.api.enabled:

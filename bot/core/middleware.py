@@ -102,13 +102,15 @@ async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
 async def held_pushes(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """After answering someone who writes, send what waited for them to write (WeChat's
     window reopened; a terminal member back in the shell): with or right after the answer."""
-    reply = await handler(msg, ctx)
-    if msg.event is None:
-        try:
-            await ctx.services.pushes.arrived(msg.channel, msg.external_id)
-        except Exception:  # the answer matters more; the hold expires or the next message retries
-            log.exception("releasing held pushes failed channel=%s", msg.channel)
-    return reply
+    try:
+        return await handler(msg, ctx)
+    finally:
+        # Whatever the answer (a refusal too): the person wrote, so their window is open.
+        if msg.event is None:
+            try:
+                await ctx.services.pushes.arrived(msg.channel, msg.external_id)
+            except Exception:  # the answer matters more; the next message tries again
+                log.exception("releasing held pushes failed channel=%s", msg.channel)
 
 
 def require_role(role: str, refusal: str) -> Middleware:

@@ -32,7 +32,6 @@ log = logging.getLogger("memberbot.pushes")
 Render = Callable[[Translator], Reply]
 Waker = Callable[[], None]
 __all__ = ["Pushes", "Render", "Target", "Waker", "call_soon"]
-HELD_MARK_TTL = 14 * 86400.0  # longer than any hold (rules: outbox.hold_days)
 
 
 class Pushes:
@@ -99,7 +98,9 @@ class Pushes:
     async def held(self, channel: str, chat_id: str) -> None:
         """The sender held a push for this person: their next message releases it."""
         cache = self.services.cache
-        await cache.set(cache.keys.outbox_held(channel, chat_id), "1", ttl=HELD_MARK_TTL)
+        # As long as the hold itself (then the push fails "hold-expired"), and a day more.
+        ttl = (self.services.rules.outbox.hold_days + 1) * 86400.0
+        await cache.set(cache.keys.outbox_held(channel, chat_id), "1", ttl=ttl)
 
     async def arrived(self, channel: str, chat_id: str) -> int:
         """The person wrote: pushes held for them are due now. One cache read per message
@@ -108,11 +109,12 @@ class Pushes:
         mark = cache.keys.outbox_held(channel, chat_id)
         if await cache.get(mark) is None:
             return 0
-        await cache.delete(mark)
         async with self.services.db.transaction() as session:
             released = await outbox.release_held(
                 session, channel, chat_id, self.services.clock.now()
             )
+        # Only once released: a failed release leaves the mark for the next message.
+        await cache.delete(mark)
         if released:
             self.wake()
         return released

@@ -31,11 +31,26 @@ async def _outbox(env: JobEnv) -> int:
     return await env.sender.drain()
 
 
+class HookFailed(Exception):
+    """Some of a job's hooks failed (named); the others did their work."""
+
+
+def _name_of(hook: object) -> str:
+    return f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', '?')}"
+
+
 def _hooks(name: str) -> JobFn:
     async def run(env: JobEnv) -> int:
-        done = 0
+        # One feature's failure must not cost the others their minute.
+        done, failed = 0, []
         for hook in env.hooks.of(name):
-            done += await hook(env.services)
+            try:
+                done += await hook(env.services)
+            except Exception:
+                log.exception("job hook failed job=%s hook=%s", name, _name_of(hook))
+                failed.append(_name_of(hook))
+        if failed:
+            raise HookFailed(", ".join(failed))  # the run is recorded as failed, others ran
         return done
 
     return run

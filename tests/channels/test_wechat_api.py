@@ -212,6 +212,23 @@ async def test_a_held_push_goes_out_when_the_member_writes_again(
     assert fake_wechat.texts_to(OPENID) == ["later"]
 
 
+async def test_a_refused_request_releases_held_pushes_too(
+    wechat: WeChatServer, fake_wechat: FakeWeChat, clock: FixedClock
+) -> None:
+    await written(wechat)
+    fake_wechat.refuse(OPENID, 45015)
+    pushes = wechat.core.services.pushes
+    await pushes.now(Target("wechat", OPENID), "late-answer", "test:held2", Reply("later"))
+    await outbox_idle(wechat.core)
+
+    clock.advance(days=2)
+    refused = await wechat.text(OPENID, "/makeup")  # nothing to make up: a refusal
+    await outbox_idle(wechat.core)
+
+    assert refused.content is not None
+    assert fake_wechat.texts_to(OPENID) == ["later"]
+
+
 async def test_transient_errors_are_retried_with_backoff(
     wechat: WeChatServer, api: WeChatAPI, fake_wechat: FakeWeChat, probe: Probe
 ) -> None:

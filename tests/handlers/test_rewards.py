@@ -3,6 +3,8 @@ a confirmation (button or word), vouchers, lottery draws with their odds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.app import Core
@@ -213,3 +215,19 @@ async def test_linking_accounts_keeps_vouchers_and_badges_once(core, chat, probe
     badges_shown = await alice_tg.say("badges")
     assert badges_shown.text.count("First reward redeemed") == 1
     assert await probe.balance(alice) == 0
+
+
+async def test_a_redelivered_draw_spends_and_draws_once(core, chat, probe, mall):
+    alice = chat("alice")
+    await give(core, probe, alice, 100)
+    # The same app message twice (a webhook redone after a crash before it was answered).
+    inbound = replace(alice.inbound("draw luck"), message_id="msg:42")
+
+    first = await core.dispatcher.handle(inbound)
+    again = await core.dispatcher.handle(inbound)
+
+    assert first is not None and again is not None
+    assert first.text.startswith("You drew: ")
+    # The same prize and voucher again; the badge was news only the first time.
+    assert again.text.split("\n")[0] == first.text.split("\n")[0]
+    assert await probe.balance(alice) == 80

@@ -96,7 +96,28 @@ async def test_a_failing_job_is_recorded_and_the_others_still_run(env):
 
     assert "flashsales" not in done and "deadlines" in done
     [run] = await runs(env, "flashsales")
-    assert (run.finished_at, run.error) == (None, "LookupError")
+    assert (run.finished_at, run.error) == (None, "HookFailed")
+
+
+async def test_one_failing_hook_does_not_stop_the_others_of_its_job(env):
+    seen = []
+
+    async def broken(services):
+        raise LookupError("boom")
+
+    async def expire_vouchers(services):
+        seen.append("ran")
+        return 1
+
+    env.hooks.add("deadlines", broken)
+    env.hooks.add("deadlines", expire_vouchers)
+
+    done = await schedule.tick(env)
+
+    assert seen == ["ran"]
+    assert "deadlines" not in done  # recorded as failed, naming the hook that failed
+    [run] = await runs(env, "deadlines")
+    assert run.error == "HookFailed"
 
 
 async def test_jobs_run_runs_now_even_when_the_period_already_ran(env, clock):
