@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.admin import tickets
 from bot.core.ports import Senders
 from bot.jobs.env import JobEnv
 from handlers.nudges import TEXTS
 from tests.channels.conftest import new_core, payload, wechat_settings
+from tests.conftest import outbox_idle
 from tests.fakes.wechat import FakeWeChat
 from tests.jobs.conftest import FakeApp
 
@@ -72,3 +74,24 @@ async def test_an_image_wechat_no_longer_has_is_refused_and_skip_files(
         "Your complaint is filed as C-000001."
     )
     assert not (tmp_path / "complaints").exists()
+
+
+async def test_a_staff_reply_wechat_refuses_waits_for_the_members_next_message(
+    wechat, wechat_core, fake_wechat
+):
+    filed = await wechat.text("oC", "/complain the kettle leaks")
+    assert filed.content is not None and filed.content.startswith("Your complaint is filed as")
+    await outbox_idle(wechat_core)  # the staff chat has no sender here: its post waits
+    fake_wechat.refuse("oC", 45015)  # WeChat says the follower is out of reach for now
+
+    await tickets.reply(wechat_core.services, "C-000001", {"text": "A new one ships today."})
+    wechat_core.services.pushes.wake()
+    await outbox_idle(wechat_core)
+    assert fake_wechat.texts_to("oC") == []
+
+    again = await wechat.text("oC", "积分")  # the member writes again
+    await outbox_idle(wechat_core)
+
+    assert again.content is not None and again.content.startswith("Your points:")
+    [told] = fake_wechat.texts_to("oC")
+    assert "A new one ships today." in told
