@@ -9,12 +9,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
-from bot.core.i18n import N_, Translator
+from bot.core.i18n import N_, Term, Translator
 from bot.core.messages import Button, Reply
 from bot.core.options import NumberedOptions
 from bot.jobs.pushes import newest_reachable, push_to_member
 from handlers import ticket_clock
 from handlers.ticket_basics import (
+    STATE_LABELS,
     Actor,
     TicketConflict,
     announce,
@@ -90,7 +91,9 @@ async def _refuse_taken(session: AsyncSession, ticket: Ticket, actor: Actor) -> 
     assert current is not None
     no = tickets.number(ticket.id)
     if current.state not in tickets.ACTIVE:
-        raise TicketConflict(N_("{number} is {state} already."), number=no, state=current.state)
+        raise TicketConflict(
+            N_("{number} is {state} already."), number=no, state=Term(STATE_LABELS[current.state])
+        )
     if current.assignee_id == actor.member_id:
         raise TicketConflict(N_("{number} is yours already."), number=no)
     holder = await members.get(session, current.assignee_id) if current.assignee_id else None
@@ -177,7 +180,9 @@ async def wait(services: Services, actor: Actor, raw: str, text: str) -> Ticket:
         ticket = await find(session, raw)
         if not await tickets.wait(session, ticket.id, actor.member_id, now):
             no = tickets.number(ticket.id)
-            raise TicketConflict(N_("{number} is {state}."), number=no, state=ticket.state)
+            raise TicketConflict(
+                N_("{number} is {state}."), number=no, state=Term(STATE_LABELS[ticket.state])
+            )
         heading = N_("Question about your ticket {number} (answer with /ticket {number} TEXT):")
         await _say_to_member(session, services, ticket, actor, body, "staff-reply", heading)
         await tickets.add_event(session, ticket.id, actor.name, "waiting on the member", now)
@@ -194,7 +199,11 @@ async def resolve(services: Services, actor: Actor, raw: str, text: str) -> Tick
         ticket = await find(session, raw)
         no = tickets.number(ticket.id)
         if not await tickets.resolve(session, ticket.id, actor.member_id, now):
-            raise TicketConflict(N_("{number} is {state} already."), number=no, state=ticket.state)
+            raise TicketConflict(
+                N_("{number} is {state} already."),
+                number=no,
+                state=Term(STATE_LABELS[ticket.state]),
+            )
         first = await tickets.responded(session, ticket.id, now)
         author = actor.name
         if body:
@@ -241,7 +250,11 @@ async def assign(services: Services, actor: Actor, raw: str, staff: Member) -> T
         ticket = await find(session, raw)
         if not await tickets.assign(session, ticket.id, staff.id):
             no = tickets.number(ticket.id)
-            raise TicketConflict(N_("{number} is {state} already."), number=no, state=ticket.state)
+            raise TicketConflict(
+                N_("{number} is {state} already."),
+                number=no,
+                state=Term(STATE_LABELS[ticket.state]),
+            )
         action = f"assigned to {person(staff)}"
         await tickets.add_event(session, ticket.id, actor.name, action, now)
         return await _fresh(session, ticket.id)

@@ -35,6 +35,11 @@ def translations(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
+class Term(str):
+    """A placeholder's value that is itself a catalog word (a state, a category): translated
+    with the message, in the same language (`t("{n} is {state}.", state=Term(N_("open")))`)."""
+
+
 class Translator:
     """`t("Hello {name}", name=...)`: translate, then fill the named placeholders."""
 
@@ -44,7 +49,10 @@ class Translator:
 
     def __call__(self, message: str, **params: object) -> str:
         text = self._tr.gettext(message)
-        return text.format(**params) if params else text
+        if not params:
+            return text
+        filled = {k: self._tr.gettext(v) if isinstance(v, Term) else v for k, v in params.items()}
+        return text.format(**filled)
 
 
 def pick_locale(chosen: str | None, hint: str | None, default: str) -> str:

@@ -389,3 +389,18 @@ async def test_take_alone_takes_the_ticket_with_the_least_time_left(desk, clock)
 
     assert (await desk.sam.say("/take")).text == "C-000001 is yours."
     assert (await desk.tina.say("/take")).text == "C-000002 is yours."
+
+
+async def test_a_refusal_names_the_state_in_the_members_language():
+    from bot.core.i18n import Term, Translator
+    from handlers.ticket_basics import STATE_LABELS
+
+    zh = Translator("zh_CN")(
+        "{number} is {state} already.", number="C-1", state=Term(STATE_LABELS["resolved"])
+    )
+    en = Translator("en")(
+        "{number} is {state} already.", number="C-1", state=Term(STATE_LABELS["resolved"])
+    )
+
+    assert en == "C-1 is resolved already."
+    assert "resolved" not in zh and zh.startswith("C-1")
