@@ -10,6 +10,13 @@ from aiohttp import web
 
 from bot.http.hygiene import GuardedRunner
 
+# At SIGTERM, requests in progress get this long, then are cancelled (aiohttp then waits as
+# long again for the connection to wind down: at most twice this): a Telegram update not yet
+# answered is redelivered by Telegram (its id keeps it once), a WeChat message is retried by
+# WeChat, and pushes wait in the outbox, not in memory. With the outbox's own bound
+# (outbox.shutdown_seconds) the whole stop stays within Docker's grace period (compose: 30 s).
+HANDLER_GRACE_SECONDS = 4.0
+
 
 async def serve_until_stopped(
     app: web.Application,
@@ -17,17 +24,19 @@ async def serve_until_stopped(
     port: int,
     *,
     on_started: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (its shutdown and
     cleanup hooks run: pending pushes go out, chat apps stop). If the address cannot be
     taken (OSError: in use, not ours), what started is stopped the same way before it rises."""
-    runner = GuardedRunner(app, access_log=None)  # timeouts, connection cap, quiet 400s
+    # Timeouts, connection cap, quiet 400s; in-flight requests bounded at shutdown.
+    runner = GuardedRunner(app, access_log=None, shutdown_timeout=HANDLER_GRACE_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
         if on_started is not None:
             on_started()
-        stop = asyncio.Event()
+        stop = stop or asyncio.Event()  # tests set it; a process gets SIGINT or SIGTERM
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
