@@ -25,6 +25,7 @@ async def serve_until_stopped(
     *,
     on_started: Callable[[], None] | None = None,
     stop: asyncio.Event | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then shut it down cleanly (its shutdown and
     cleanup hooks run: pending pushes go out, chat apps stop). If the address cannot be
@@ -33,7 +34,8 @@ async def serve_until_stopped(
     runner = GuardedRunner(app, access_log=None, shutdown_timeout=HANDLER_GRACE_SECONDS)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        # reuse_port: `serve --workers N` runs N such processes on one port (SO_REUSEPORT).
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         if on_started is not None:
             on_started()
         stop = stop or asyncio.Event()  # tests set it; a process gets SIGINT or SIGTERM
