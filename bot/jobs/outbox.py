@@ -6,6 +6,8 @@ decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not co
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
 rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded.
+A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
+the rules give a template); the outbox then sends a person's pushes through it.
 """
 
 from __future__ import annotations
