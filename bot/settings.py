@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -181,10 +182,23 @@ class PrivacyRules(_Strict):
 
 
 class WeChatRules(_Strict):
-    """How far WeChat's signed requests are trusted."""
+    """WeChat: how far its signed requests are trusted; template ids for service notices."""
 
     # A signature's timestamp may be this far from now, either way; older ones are replays.
     signature_window_seconds: int = Field(default=300, ge=10, le=86_400)
+    # `[wechat.templates]`: push kind → template id. A push of a listed kind goes out as a
+    # template message (not bound to the follower's 48-hour window); others as before.
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        for kind, template_id in v.items():
+            if not re.fullmatch(r"[a-z0-9-]{1,32}", kind):
+                raise ValueError(f"templates: {kind[:40]!r} is not a push kind")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", template_id):
+                raise ValueError(f"templates: {kind}: template id must be 1-64 of A-Z a-z 0-9 _ -")
+        return v
 
 
 class ComplaintRules(_Strict):

@@ -25,6 +25,8 @@ TOKEN_EXPIRED = {40001, 40014, 42001}
 # Outside the follower's 48-hour window, its send quota used up, unfollowed: the same call
 # would fail again, so they are answered at once (the outbox decides what happens next).
 NOT_RETRIED = {45015, 45047, 43004}
+# A template message: unfollowed, or a template id the account does not have (40037).
+TEMPLATE_NOT_RETRIED = {43004, 40037}
 REFRESH_MARGIN = 300  # seconds before expiry when a cached token stops being used
 MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
 EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
@@ -45,7 +47,7 @@ class OutboundDisabled(Exception):
 @dataclass(frozen=True)
 class SendResult:
     sent: bool
-    reason: str = ""  # why not: outside-window, 45015, 45047, 43004, error
+    reason: str = ""  # why not: outside-window, 45015, 45047, 43004, 40037, error
 
 
 class WeChatAPI:
@@ -195,12 +197,29 @@ class WeChatAPI:
         if not await self._spend_window(openid):
             return SendResult(False, "outside-window")
         payload = {"touser": openid, **message}
+        return await self._deliver("/cgi-bin/message/custom/send", payload, NOT_RETRIED)
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str]
+    ) -> SendResult:
+        """A template message (a service notice): not bound to the follower's window, so it
+        spends none of it. `data` maps the template's fields (first, keyword1, ...) to text."""
+        payload = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        return await self._deliver("/cgi-bin/message/template/send", payload, TEMPLATE_NOT_RETRIED)
+
+    async def _deliver(self, path: str, payload: dict[str, Any], refusals: set[int]) -> SendResult:
+        """POST a message; transient errors are retried a few times, `refusals` (the same
+        call would fail again) answered at once with their errcode."""
         for attempt in range(self.attempts):
             try:
-                await self.call("/cgi-bin/message/custom/send", payload)
+                await self.call(path, payload)
                 return SendResult(True)
             except WeChatAPIError as exc:
-                if exc.code in NOT_RETRIED:
+                if exc.code in refusals:
                     return SendResult(False, str(exc.code))
                 log.warning("wechat send failed code=%d attempt=%d", exc.code, attempt + 1)
             except (aiohttp.ClientError, TimeoutError):

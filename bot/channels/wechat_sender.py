@@ -1,7 +1,12 @@
-"""Sending on WeChat: customer-service messages and invite QR codes, as the core's ports.
+"""Sending on WeChat: customer-service messages, template messages and invite QR codes, as
+the core's ports.
 
-Both need the AppID and secret; without them a push is not delivered and an invite has no QR
+All need the AppID and secret; without them a push is not delivered and an invite has no QR
 code (the member still gets the code as text).
+
+A push whose kind has a template id in the rules (`[wechat.templates]`) goes out as a template
+message, which WeChat does not bind to the follower's 48-hour window; its text fills the
+template's fields as `template_data` says. Every other push is a customer-service message.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from bot.channels.wechat_api import QR_MAX_LIFE, WeChatAPI, WeChatAPIError, qrco
 from bot.core.messages import Reply, numbered_text
 from bot.core.options import NumberedOptions
 from bot.core.ports import Cache, Delivery, InviteLink, LockTimeout
+from bot.settings import Rules
 
 log = logging.getLogger("memberbot.wechat")
 
@@ -21,6 +27,16 @@ CHANNEL = "wechat"
 QR_FRESH_FOR = 7 * 86400  # a shown invite QR code has at least this long (or half its life) left
 HELD = {"outside-window", "45015", "45047"}  # WeChat lets us write again when they write
 FINAL = {"43004"}  # unfollowed
+BAD_TEMPLATE = "40037"  # the account has no such template: the rules name a wrong id
+INVALID_TEMPLATE = "invalid-template"  # the push fails with this; the follower is not at fault
+
+
+def template_data(text: str) -> dict[str, str]:
+    """A push's text in a template's fields: `first` its first line, `keyword1` the whole
+    text (since 2023 WeChat shows only the keyword fields, so nothing is lost there),
+    `remark` empty. A template whose keyword1 is a free text ("内容") shows it as it is."""
+    first = text.split("\n", 1)[0]
+    return {"first": first, "keyword1": text, "remark": ""}
 
 
 class WeChatSender:
@@ -48,6 +64,24 @@ class WeChatSender:
         log.info("wechat push not delivered reason=%s", result.reason)
         if result.reason in HELD:
             return Delivery(False, result.reason, hold=True)
+        return Delivery(False, result.reason, final=result.reason in FINAL)
+
+    async def send_notice(self, chat_id: str, kind: str, reply: Reply, rules: Rules) -> Delivery:
+        """A template message when the rules give `kind` a template id, else `send`."""
+        template_id = rules.wechat.templates.get(kind)
+        if template_id is None:
+            return await self.send(chat_id, reply)
+        if not self.api.enabled:
+            return Delivery.cannot("outbound-off")
+        text = numbered_text(reply)
+        result = await self.api.send_template(chat_id, template_id, template_data(text))
+        if result.sent:
+            await self.options.remember(CHANNEL, chat_id, reply)
+            return Delivery.ok()
+        log.info("wechat notice not delivered kind=%s reason=%s", kind, result.reason)
+        if result.reason == BAD_TEMPLATE:
+            log.warning("wechat template id for kind=%s is unknown to WeChat (40037)", kind)
+            return Delivery.cannot(INVALID_TEMPLATE)
         return Delivery(False, result.reason, final=result.reason in FINAL)
 
     async def fetch_media(self, media_id: str, limit: int) -> bytes | None:

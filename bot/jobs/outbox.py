@@ -6,6 +6,8 @@ decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not co
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
 rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded.
+A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
+the rules give a template); the outbox then sends a person's pushes through it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from bot.core.context import Services
 from bot.core.messages import Reply
@@ -24,7 +27,7 @@ from bot.core.ports import Delivery, Senders
 from bot.jobs.marks import SentMarks
 from bot.jobs.metrics import outbox_metrics
 from bot.jobs.quiet import quiet_until
-from bot.settings import OutboxRules
+from bot.settings import OutboxRules, Rules
 from storage import identities, nudges, outbox
 from storage.outbox import Push
 
@@ -34,6 +37,21 @@ METRICS_EVERY = 15.0  # seconds between the sender's reads of the outbox's depth
 NOT_THERE = "channel-off"  # no sender for the app here: says nothing about the person
 MUTED = "muted"  # the member sent /mute after a marketing push was queued
 ORIGINAL_WAIT = timedelta(seconds=5)  # an edit whose message is not sent yet looks again
+# Failures that say nothing about the person: their account stays reachable.
+NOT_ABOUT_THEM = frozenset({NOT_THERE, MUTED, "invalid-template"})
+
+
+@runtime_checkable
+class NoticePusher(Protocol):
+    """A pusher with a way of its own for some kinds of push (WeChat's template messages,
+    free of its 48-hour window). Optional: the outbox uses it when a pusher has it; the
+    pusher picks by kind and rules, and sends as `send` would otherwise."""
+
+    channel: str
+
+    async def send_notice(
+        self, chat_id: str, kind: str, reply: Reply, rules: Rules
+    ) -> Delivery: ...
 
 
 def backoff(attempts: int, rules: OutboxRules, rng: random.Random) -> float:
@@ -202,7 +220,11 @@ class OutboxSender:
         reply = Reply.from_json(push.payload)
         try:
             if push.mode == outbox.SEND:
-                return await self.senders.pusher(push.channel).send(push.chat_id, reply)
+                pusher = self.senders.pusher(push.channel)
+                if isinstance(pusher, NoticePusher):
+                    rules = self.services.rules
+                    return await pusher.send_notice(push.chat_id, push.kind, reply, rules)
+                return await pusher.send(push.chat_id, reply)
             poster = self.senders.poster(push.channel)
             if push.mode == outbox.POST:
                 return await poster.post(push.chat_id, reply)
@@ -244,7 +266,7 @@ class OutboxSender:
             if delivery.final:
                 kept = await outbox.fail(session, push, now, reason)
                 # Says something about the person only when the app refused them.
-                if push.mode == outbox.SEND and reason not in (NOT_THERE, MUTED):
+                if push.mode == outbox.SEND and reason not in NOT_ABOUT_THEM:
                     await identities.mark_unreachable(
                         session, push.channel, push.chat_id, now, f"{push.channel}:{reason}"
                     )

@@ -3,10 +3,13 @@
 It answers the URLs the bot calls, with the JSON the real API sends (errcode/errmsg on errors):
   POST /cgi-bin/stable_token           access token (normal mode returns the same one while valid)
   POST /cgi-bin/message/custom/send    customer-service message (scriptable refusals)
+  POST /cgi-bin/message/template/send  template message (40037 for an id not added by
+                                       `add_template`; the same scriptable refusals)
   POST /cgi-bin/qrcode/create          parametric QR code
   POST /cgi-bin/menu/create            custom menu
-Tests read what it saw (`token_calls`, `sent`, `send_attempts`, `menus`, `qrcodes`, and the
-`tickets` it issued) and script it (`refuse`, `fail_next`, `expire_token`, `fail_qrcodes`).
+Tests read what it saw (`token_calls`, `sent`, `send_attempts`, `templates_sent`, `menus`,
+`qrcodes`, and the `tickets` it issued) and script it (`refuse`, `fail_next`, `expire_token`,
+`fail_qrcodes`, `add_template`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ ERRMSG = {
     40003: "invalid openid",
     40008: "invalid message type",
     40013: "invalid appid",
+    40037: "invalid template_id",
     40053: "invalid action info",
     40125: "invalid appsecret",
     41001: "access_token missing",
@@ -40,6 +44,7 @@ ERRMSG = {
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
     47001: "data format error",
+    47003: "argument invalid! data.keyword1.value invalid",
 }
 QR_ACTIONS = {"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"}
 MAX_QR_EXPIRE = 2592000
@@ -67,6 +72,9 @@ class FakeWeChat:
         self.token_calls: list[TokenCall] = []
         self.send_attempts: list[dict[str, Any]] = []  # every send with a valid token
         self.sent: list[dict[str, Any]] = []  # the ones WeChat accepted
+        self.templates: set[str] = set()  # the template ids the account has (add_template)
+        self.templates_sent: list[dict[str, Any]] = []  # template messages WeChat accepted
+        self._msgids = 200228000
         self.menus: list[dict[str, Any]] = []
         self.qrcodes: list[dict[str, Any]] = []
         self.tickets: list[str] = []
@@ -90,7 +98,19 @@ class FakeWeChat:
             if m["touser"] == openid and m["msgtype"] == "text"
         ]
 
+    def notices_to(self, openid: str) -> list[tuple[str, dict[str, str]]]:
+        """The template messages `openid` got: (template id, field → value)."""
+        return [
+            (m["template_id"], {k: v["value"] for k, v in m["data"].items()})
+            for m in self.templates_sent
+            if m["touser"] == openid
+        ]
+
     # -- scripting -----------------------------------------------------------------------
+
+    def add_template(self, template_id: str) -> None:
+        """The account picked this template in its console: sends with its id are accepted."""
+        self.templates.add(template_id)
 
     def refuse(self, openid: str, *codes: int) -> None:
         """The next sends to `openid` get these errcodes, one per call, in order."""
@@ -126,6 +146,7 @@ class FakeWeChat:
         app = web.Application()
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
         app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
+        app.router.add_post("/cgi-bin/message/template/send", self._template_send)
         app.router.add_post("/cgi-bin/qrcode/create", self._qrcode_create)
         app.router.add_post("/cgi-bin/menu/create", self._menu_create)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
@@ -208,6 +229,32 @@ class FakeWeChat:
             return _error(self._refusals[openid].popleft())
         self.sent.append(data)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _template_send(self, request: web.Request) -> web.Response:
+        refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        data = await self._json(request)
+        if data is None:
+            return _error(44002)
+        openid = str(data.get("touser", ""))
+        if not openid:
+            return _error(40003)
+        fields = data.get("data")
+        if not isinstance(fields, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("value"), str) for v in fields.values()
+        ):
+            return _error(47001)
+        self.send_attempts.append(data)
+        if data.get("template_id") not in self.templates:
+            return _error(40037)
+        if self._failures:
+            return _error(self._failures.popleft())
+        if self._refusals[openid]:
+            return _error(self._refusals[openid].popleft())
+        self.templates_sent.append(data)
+        self._msgids += 1
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": self._msgids})
 
     async def _qrcode_create(self, request: web.Request) -> web.Response:
         refused = self._token_error(request)

@@ -15,7 +15,7 @@ from handlers.nudges import TEXTS
 from storage import nudges, outbox
 from storage.outbox import Target
 from tests.conftest import SHANGHAI, START
-from tests.jobs.conftest import Call, identity, pushes
+from tests.jobs.conftest import Call, FakeApp, identity, pushes
 
 RATE_LIMITED = Delivery(False, "rate-limited", retry_after=3)
 BLOCKED = Delivery(False, "blocked", final=True)
@@ -368,3 +368,33 @@ async def test_health_is_degraded_when_a_due_push_waits_past_the_limit(
     assert await degraded(env.services) is None
     clock.advance(seconds=1)
     assert await degraded(env.services) == "oldest due push waiting 601 s (limit 600 s)"
+
+
+class NoticeApp(FakeApp):
+    """An app with a way of its own for some kinds (as WeChat's template messages)."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.notices: list[tuple[str, str, dict[str, str]]] = []
+
+    async def send_notice(self, chat_id, kind, reply, rules):
+        self.notices.append((chat_id, kind, dict(rules.wechat.templates)))
+        return await self.send(chat_id, reply)
+
+
+async def test_a_pusher_with_send_notice_gets_each_private_pushs_kind_and_the_rules(
+    core, new_member
+):
+    app = NoticeApp("telegram")
+    senders = Senders()
+    senders.add(app)
+    env = JobEnv(core.services, senders, TEXTS)
+    override(env, "wechat", templates={"reminder": "TM-1"})  # the rules as they are now
+    member_id = await new_member("telegram", "111")
+    await queue(env, member_id, kind="reminder")
+    await post(env)  # a group post is not a notice
+
+    await env.sender.drain()
+
+    assert app.notices == [("111", "reminder", {"reminder": "TM-1"})]
+    assert [c.op for c in app.calls] == ["send", "post"]
