@@ -1,9 +1,9 @@
 """Flash sales, vouchers, complaints and campaigns for the stats seed (tests/stats_seed.py),
 with known figures. "d ago" counts back from the test clock's START.
 
-30-day period: sales S1 (3 d, 3 of 5 claimed) and S2 (20 d, sold out 2 of 2) started; S3 is
-older, S4 scheduled, S5 cancelled. Vouchers: 3 issued (V1 used, V2 cancelled, V3 open), V4
-expired 20 d ago, V5 is old. Tickets: T1 met and scored 5, T2 breached and scored 2, T3 breached
+30-day period: sales S1 (3 d, 3 of 5 claimed), S2 (20 d, sold out 2 of 2) and S6 (6 d, 1 of 4,
+cancelled while live) started; S3 is older, S4 scheduled, S5 cancelled before its start.
+Vouchers: 3 issued (V1 used, V2 cancelled, V3 open), V4 expired 20 d ago, V5 is old. Tickets: T1 met and scored 5, T2 breached and scored 2, T3 breached
 unanswered, T4 within its deadline, T6 met and waiting; T5 is old. Campaigns C1 (2 d: sent,
 failed, muted, opted out at the app, unreachable) and C2 (5 d: pending); C3 is old.
 """
@@ -33,13 +33,22 @@ def _ago(days: float):  # type: ignore[no-untyped-def]
     return START - timedelta(days=days)
 
 
-# code: (state, started d ago, stock, claimed, sold out, [(member, unit, used)])
+# code: (state, starts d ago, ended d ago, stock, claimed, sold out, [(member, unit, used)])
 SALES = {
-    "S1": ("live", 3, 5, 3, False, [("bob", 1, True), ("carol", 1, False), ("carol", 2, False)]),
-    "S2": ("ended", 20, 2, 2, True, [("dave", 1, False), ("erin", 1, False)]),
-    "S3": ("ended", 40, 10, 1, False, [("alice", 1, False)]),
-    "S4": ("scheduled", -1, 3, 0, False, []),
-    "S5": ("cancelled", 1, 4, 0, False, []),
+    "S1": (
+        "live",
+        3,
+        None,
+        5,
+        3,
+        False,
+        [("bob", 1, True), ("carol", 1, False), ("carol", 2, False)],
+    ),
+    "S2": ("ended", 20, 19.5, 2, 2, True, [("dave", 1, False), ("erin", 1, False)]),
+    "S3": ("ended", 40, 39, 10, 1, False, [("alice", 1, False)]),
+    "S4": ("scheduled", -1, None, 3, 0, False, []),
+    "S5": ("cancelled", 1, 2, 4, 0, False, []),  # before it started
+    "S6": ("cancelled", 6, 5.5, 4, 1, False, [("alice", 1, False)]),  # while live
 }
 # code: (member, state, issued d ago, used/cancelled/expired d ago)
 VOUCHERS = {
@@ -78,7 +87,7 @@ CAMPAIGNS = {
 
 async def seed_features(s, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     coffee = (await s.execute(select(Community.id).where(Community.slug == "coffee"))).scalar_one()
-    for code, (state, days, stock, claimed, sold_out, claims) in SALES.items():
+    for code, (state, days, ended, stock, claimed, sold_out, claims) in SALES.items():
         sale = FlashSale(
             code=code,
             community_id=coffee,
@@ -91,6 +100,7 @@ async def seed_features(s, ids: dict[str, int]) -> None:  # type: ignore[no-unty
             state=state,
             created_at=_ago(days + 1),
             sold_out_at=_ago(days - 0.5) if sold_out else None,
+            ended_at=None if ended is None else _ago(ended),
         )
         s.add(sale)
         await s.flush()

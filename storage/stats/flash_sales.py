@@ -5,22 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.flashsales import ENDED, LIVE
+from storage.flashsales import CANCELLED, ENDED, LIVE
 from storage.models import FlashClaim, FlashSale
 from storage.stats.window import Window, rate
 
 
 async def summary(session: AsyncSession, window: Window) -> dict[str, Any]:
-    # A sale counts in the period it started; scheduled and cancelled-before-start ones never
-    # offered anything. Its units claimed count with it, whenever they were claimed.
-    started = (
-        FlashSale.starts_at >= window.start,
-        FlashSale.starts_at <= window.now,
+    # A sale counts in the period it started; scheduled ones and those cancelled before their
+    # start never offered anything (one cancelled while live did, and its claims stay valid).
+    # Its units claimed count with it, whenever they were claimed.
+    went_live = or_(
         FlashSale.state.in_((LIVE, ENDED)),
+        and_(FlashSale.state == CANCELLED, FlashSale.ended_at > FlashSale.starts_at),
     )
+    started = (FlashSale.starts_at >= window.start, FlashSale.starts_at <= window.now, went_live)
     totals = select(
         func.count(),
         func.coalesce(func.sum(FlashSale.stock), 0),

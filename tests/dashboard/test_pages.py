@@ -113,7 +113,7 @@ async def test_overview_shows_flash_sales_redemptions_complaints_and_campaigns(o
 
     _, body, _ = await operator.get("/dashboard/?days=30&lang=en")
 
-    assert _row(body, "flash-sales") == ["2", "1", "7", "5", "71.4%", "4", "1"]
+    assert _row(body, "flash-sales") == ["3", "1", "11", "6", "54.5%", "5", "1"]
     assert _row(body, "redemptions") == ["3", "1", "1", "1", "24", "8"]
     assert _row(body, "complaints") == ["5", "2", "3", "50.0%", "2", "3.0", "3.5"]
     assert _row(body, "campaigns") == ["2", "6", "1", "1", "2", "1", "1"]

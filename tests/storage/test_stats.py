@@ -141,12 +141,12 @@ async def test_flash_sales_started_claimed_and_sell_through(core):
     got = await _figures(core)
 
     assert got["flash_sales"] == {
-        "started": 2,  # S1, S2: S3 is older, S4 scheduled, S5 cancelled
+        "started": 3,  # S1, S2, S6 (cancelled while live); not S3 (older), S4, S5
         "sold_out": 1,
-        "stock": 7,
-        "claimed": 5,
-        "sell_through": round(5 / 7, 4),
-        "members": 4,  # bob, carol (twice), dave, erin
+        "stock": 11,
+        "claimed": 6,
+        "sell_through": round(6 / 11, 4),
+        "members": 5,  # bob, carol (twice), dave, erin, alice
         "used": 1,
     }
 
@@ -203,7 +203,7 @@ async def test_a_shorter_period_counts_less_of_the_newer_features(core):
     got = await _figures(core, days=7)
 
     sales = got["flash_sales"]
-    assert (sales["started"], sales["stock"], sales["claimed"], sales["members"]) == (1, 5, 3, 2)
+    assert (sales["started"], sales["stock"], sales["claimed"], sales["members"]) == (2, 9, 4, 3)
     vouchers = got["redemptions"]["vouchers"]
     assert (vouchers["issued"], vouchers["used"], vouchers["expired"]) == (2, 1, 0)
     complaints = got["complaints"]
