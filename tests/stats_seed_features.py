@@ -3,9 +3,10 @@ with known figures. "d ago" counts back from the test clock's START.
 
 30-day period: sales S1 (3 d, 3 of 5 claimed), S2 (20 d, sold out 2 of 2) and S6 (6 d, 1 of 4,
 cancelled while live) started; S3 is older, S4 scheduled, S5 cancelled before its start.
-Vouchers: 3 issued (V1 used, V2 cancelled, V3 open), V4 expired 20 d ago, V5 is old. Tickets: T1 met and scored 5, T2 breached and scored 2, T3 breached
-unanswered, T4 within its deadline, T6 met and waiting; T5 is old. Campaigns C1 (2 d: sent,
-failed, muted, opted out at the app, unreachable) and C2 (5 d: pending); C3 is old.
+Vouchers: 3 issued (V1 used, V2 cancelled, V3 open), V4 expired 20 d ago, V5 is old.
+Tickets: T1 met and scored 5, T2 breached and scored 2, T3 breached unanswered, T4 within its
+deadline, T6 met and waiting; T5 is old. Campaigns C1 (2 d: sent, failed, muted, opted out at
+the app, unreachable) and C2 (5 d: pending); C3 is old.
 """
 
 from __future__ import annotations
