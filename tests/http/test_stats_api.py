@@ -77,3 +77,29 @@ async def test_what_members_do_in_chat_and_at_the_till_shows_in_the_stats(http, 
     points = body["points"]
     assert points["earned"] > 10  # check-ins' 5 + 5 and the orders' points
     assert points["earned"] == points["outstanding"]  # nothing spent, expired or taken back
+
+
+async def test_a_complaint_worked_through_shows_in_the_stats(http, core, chat):
+    """What the tickets feature writes is what the complaints' figures read."""
+    from tests.http.test_tickets_api import call, staff
+
+    alice = chat("alice")
+    await alice.say("/complain the kettle leaks")
+    await staff(core, chat, "sam")
+    assert (await call(http, "POST", "/api/tickets/C-000001/reply", {"text": "Sorry."}))[0] == 200
+    assert (await call(http, "POST", "/api/tickets/C-000001/resolve", {"text": "Sent."}))[0] == 200
+    await alice.say("/rate C-000001 4")
+
+    async with http.get("/api/stats?days=7", headers=AUTH) as resp:
+        complaints = (await resp.json())["complaints"]
+
+    assert complaints == {
+        "filed": 1,
+        "resolved": 1,
+        "open": 0,
+        "first_response_met": 1,
+        "breaches": 0,
+        "first_response_sla_met": 1.0,
+        "first_response_median_hours": 0.0,  # the test clock stands still
+        "average_score": 4.0,
+    }
