@@ -19,7 +19,10 @@ async def summary(session: AsyncSession, window: Window) -> dict[str, Any]:
     # Its units claimed count with it, whenever they were claimed.
     went_live = or_(
         FlashSale.state.in_((LIVE, ENDED)),
-        and_(FlashSale.state == CANCELLED, FlashSale.ended_at > FlashSale.starts_at),
+        and_(
+            FlashSale.state == CANCELLED,
+            or_(FlashSale.ended_at > FlashSale.starts_at, FlashSale.claimed > 0),
+        ),
     )
     started = (FlashSale.starts_at >= window.start, FlashSale.starts_at <= window.now, went_live)
     totals = select(

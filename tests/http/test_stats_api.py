@@ -103,3 +103,36 @@ async def test_a_complaint_worked_through_shows_in_the_stats(http, core, chat):
         "first_response_median_hours": 0.0,  # the test clock stands still
         "average_score": 4.0,
     }
+
+
+async def test_a_flash_sale_claimed_used_and_cancelled_shows_in_the_stats(http, core, chat):
+    """What the flash sales feature writes is what the flash sales' figures read."""
+    from tests.handlers.flashsale_support import coffee, join_chat
+    from tests.http.test_communities_api import call
+    from tests.http.test_flashsales_api import SALE
+
+    community = await coffee(core)
+    alice, bob = chat("alice"), chat("bob")
+    for who in (alice, bob):
+        await join_chat(core, community, who)
+    body = {k: v for k, v in SALE.items() if k not in ("starts_at", "min_tier")}
+    code = (await call(http, "POST", "/api/flashsales", body))[1]["code"]
+    for who in (alice, alice, bob):
+        await who.say(f"claim {code}")
+    claims = (await call(http, "GET", f"/api/flashsales/{code}/claims"))[1]
+    assert (await call(http, "POST", f"/api/claims/{claims[0]['claim_code']}/use"))[0] == 200
+    # Cancelled while live: the claims stay valid, so the sale still counts as started.
+    assert (await call(http, "POST", f"/api/flashsales/{code}/cancel"))[0] == 200
+
+    async with http.get("/api/stats?days=7", headers=AUTH) as resp:
+        sales = (await resp.json())["flash_sales"]
+
+    assert sales == {
+        "started": 1,
+        "sold_out": 0,
+        "stock": 20,
+        "claimed": 3,
+        "sell_through": 0.15,
+        "members": 2,
+        "used": 1,
+    }
