@@ -25,6 +25,7 @@ from storage.models import (
     Order,
 )
 from tests.conftest import SHANGHAI, START
+from tests.stats_seed_features import seed_features
 
 
 def ago(days: float) -> datetime:
@@ -188,4 +189,6 @@ async def seed(db: Database) -> dict[str, int]:
                 ),
             ]
         )
+        await s.flush()
+        await seed_features(s, ids)
     return ids

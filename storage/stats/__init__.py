@@ -11,7 +11,19 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.stats import activity, checkins, communities, invites, members, orders, points
+from storage.stats import (
+    activity,
+    campaigns,
+    checkins,
+    communities,
+    complaints,
+    flash_sales,
+    invites,
+    members,
+    orders,
+    points,
+    redemptions,
+)
 from storage.stats.window import Window
 
 __all__ = ["Window", "collect", "read_only_report"]
@@ -25,10 +37,6 @@ async def read_only_report(session: AsyncSession) -> None:
     transaction only)."""
     await session.execute(text("SET TRANSACTION READ ONLY"))
     await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-
-
-# Figures of features not built yet: shown as such rather than as a misleading zero.
-NOT_BUILT: dict[str, Any] = {"available": False, "note": "not built yet"}
 
 
 async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> dict[str, Any]:
@@ -48,13 +56,10 @@ async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...])
         "points": spent,
         "invites": await invites.summary(session, window),
         "communities": await communities.summary(session, window),
-        "flash_sales": dict(NOT_BUILT),
-        "redemptions": {
-            "points_spent": spent["spent"],
-            "vouchers": dict(NOT_BUILT),
-        },
+        "flash_sales": await flash_sales.summary(session, window),
+        "redemptions": await redemptions.summary(session, window, tiers, spent["spent"]),
         "benefits": {"by_tier": await members.benefit_use(session, window, by_tier)},
-        "campaigns": dict(NOT_BUILT),
-        "complaints": dict(NOT_BUILT),
+        "campaigns": await campaigns.summary(session, window),
+        "complaints": await complaints.summary(session, window),
         "orders": await orders.summary(session, window, by_tier),
     }

@@ -100,6 +100,36 @@ async def test_overview_shows_the_figures_and_svg_charts(operator, core):
     assert 'class="on" id="period-30"' in body
 
 
+def _row(body: str, table: str) -> list[str]:
+    """The cells of a one-row table of the overview."""
+    found = re.search(rf'<table id="{table}">.*?</tr>\s*<tr>(.*?)</tr>', body, re.S)
+    assert found, table
+    return re.findall(r"<td>(.*?)</td>", found.group(1))
+
+
+async def test_overview_shows_flash_sales_redemptions_complaints_and_campaigns(operator, core):
+    await seed(core.services.db)
+    await operator.log_in()
+
+    _, body, _ = await operator.get("/dashboard/?days=30&lang=en")
+
+    assert _row(body, "flash-sales") == ["3", "1", "11", "6", "54.5%", "5", "1"]
+    assert _row(body, "redemptions") == ["3", "1", "1", "1", "24", "8"]
+    assert _row(body, "complaints") == ["5", "2", "3", "50.0%", "2", "3.0", "3.5"]
+    assert _row(body, "campaigns") == ["2", "6", "1", "1", "2", "1", "1"]
+    assert "not built" not in body and "Coming soon" not in body
+
+
+async def test_overview_of_an_empty_programme_shows_dashes_not_errors(operator):
+    await operator.log_in()
+
+    status, body, _ = await operator.get("/dashboard/?lang=en")
+
+    assert status == 200
+    assert _row(body, "complaints") == ["0", "0", "0", "—", "0", "—", "—"]
+    assert _row(body, "flash-sales")[4] == "—"
+
+
 async def test_period_selector_changes_the_figures(operator, core):
     await seed(core.services.db)
     await operator.log_in()

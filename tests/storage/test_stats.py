@@ -137,12 +137,80 @@ async def test_a_shorter_period_counts_less(core):
     assert got["orders"]["count"] == 3
 
 
-async def test_features_not_built_say_so(core):
+async def test_flash_sales_started_claimed_and_sell_through(core):
     got = await _figures(core)
 
-    for key in ("flash_sales", "complaints", "campaigns"):
-        assert got[key] == {"available": False, "note": "not built yet"}
-    assert got["redemptions"]["vouchers"]["available"] is False
+    assert got["flash_sales"] == {
+        "started": 3,  # S1, S2, S6 (cancelled while live); not S3 (older), S4, S5
+        "sold_out": 1,
+        "stock": 11,
+        "claimed": 6,
+        "sell_through": round(6 / 11, 4),
+        "members": 5,  # bob, carol (twice), dave, erin, alice
+        "used": 1,
+    }
+
+
+async def test_redemptions_vouchers_by_moment_and_by_tier(core):
+    redemptions = (await _figures(core))["redemptions"]
+
+    assert redemptions["points_spent"] == 8
+    assert redemptions["vouchers"] == {
+        "issued": 3,
+        "used": 1,
+        "cancelled": 1,
+        "expired": 1,
+        "points": 24,
+    }
+    assert redemptions["by_tier"] == {
+        "bronze": {"issued": 0, "used": 0},
+        "silver": {"issued": 1, "used": 1},
+        "gold": {"issued": 2, "used": 0},
+        "diamond": {"issued": 0, "used": 0},
+    }
+
+
+async def test_complaints_sla_median_and_score(core):
+    complaints = (await _figures(core))["complaints"]
+
+    assert complaints == {
+        "filed": 5,
+        "resolved": 2,
+        "open": 3,
+        "first_response_met": 2,
+        "breaches": 2,  # one answered late, one unanswered past its deadline
+        "first_response_sla_met": 0.5,
+        "first_response_median_hours": 3.0,  # of 1, 3 and 6 hours
+        "average_score": 3.5,  # 5 and 2; the older ticket's 1 was resolved before
+    }
+
+
+async def test_campaigns_reach(core):
+    campaigns = (await _figures(core))["campaigns"]
+
+    assert campaigns == {
+        "campaigns": 2,
+        "recipients": 6,
+        "sent": 1,
+        "failed": 1,
+        "opted_out": 2,  # muted before sending, and refused by the app as muted
+        "unreachable": 1,
+        "pending": 1,
+    }
+
+
+async def test_a_shorter_period_counts_less_of_the_newer_features(core):
+    got = await _figures(core, days=7)
+
+    sales = got["flash_sales"]
+    assert (sales["started"], sales["stock"], sales["claimed"], sales["members"]) == (2, 9, 4, 3)
+    vouchers = got["redemptions"]["vouchers"]
+    assert (vouchers["issued"], vouchers["used"], vouchers["expired"]) == (2, 1, 0)
+    complaints = got["complaints"]
+    assert (complaints["filed"], complaints["breaches"]) == (4, 2)
+    assert complaints["first_response_median_hours"] == 3.5  # of 1 and 6: the two middle ones
+    assert complaints["first_response_sla_met"] == round(1 / 3, 4)
+    assert (got["campaigns"]["campaigns"], got["campaigns"]["recipients"]) == (2, 6)
 
 
 async def test_empty_database_has_zeros_not_errors(core):
@@ -152,6 +220,11 @@ async def test_empty_database_has_zeros_not_errors(core):
     assert got["members"]["retention"]["30"]["rate"] is None
     assert got["orders"]["net"] == "0.00"
     assert got["orders"]["repurchase_rate"] is None
+    assert got["flash_sales"]["sell_through"] is None
+    assert got["redemptions"]["vouchers"]["issued"] == 0
+    assert got["complaints"]["first_response_median_hours"] is None
+    assert got["complaints"]["average_score"] is None
+    assert got["campaigns"]["recipients"] == 0
 
 
 async def test_the_figures_take_as_many_queries_for_many_members_as_for_few(core):

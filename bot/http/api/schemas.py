@@ -147,7 +147,7 @@ SCHEMAS: dict[str, Schema] = {
         {"claimed_at": TIME},
     ),
     # The figures by subject; the README's "Dashboard and stats" says what each one counts.
-    "Stats": obj({key: OBJECT for key in STATS_KEYS}),
+    "Stats": obj({key: OBJECT for key in STATS_KEYS}, {"campaigns": OBJECT, "benefits": OBJECT}),
     "Identity": obj({"channel": STRING, "external_id": STRING}, {"unreachable": BOOLEAN}),
     "Member": obj(
         {
