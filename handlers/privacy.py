@@ -8,6 +8,7 @@ from bot.core.dialogs import Dialogs
 from bot.core.i18n import N_
 from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import Router
+from handlers import ticket_media
 from storage import privacy
 
 router = Router("privacy")
@@ -121,11 +122,15 @@ async def forget(services: Services, member_id: int) -> list[int]:
     """Erase the member's personal data (numbers kept, anonymous); the erased member ids.
 
     What the cache keeps about them (an open question, numbered options, a QR code, the
-    WeChat reply window) goes too; the rest of it expires within minutes."""
+    WeChat reply window) goes too; the rest of it expires within minutes. The photos kept
+    with their complaints are deleted."""
     async with services.db.reader() as session:
         accounts = await privacy.account_pairs(session, member_id)
     async with services.db.transaction() as session:
+        photos = await privacy.ticket_photos(session, member_id)
         erased = await privacy.erase(session, member_id, services.clock.now())
+    # After the commit: a rolled-back erasure keeps its photos.
+    await ticket_media.drop_photos(services, photos)
     cache, keys = services.cache, services.cache.keys
     for one in erased:
         for key in (keys.dialog, keys.wechat_invite_qr, keys.link_attempts, keys.invite_attempts):

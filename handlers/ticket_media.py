@@ -38,3 +38,16 @@ async def keep_photo(services: Services, channel: str, media_id: str) -> str | N
     path = services.settings.media_dir / "complaints" / f"{uuid.uuid4().hex}{suffix}"
     await asyncio.to_thread(_write, path, data)
     return str(path)
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+async def drop_photos(services: Services, paths: list[str]) -> None:
+    """Delete kept photos (an erased member's); only files under the media folder, so a
+    path that came from elsewhere (an app's file id) is never touched."""
+    root = services.settings.media_dir.resolve()
+    inside = [p for p in (Path(x).resolve() for x in paths) if p.is_relative_to(root)]
+    await asyncio.to_thread(_unlink, inside)

@@ -1,8 +1,10 @@
 """A member's data: what is kept (counts), all of it (export), and erasing the personal part.
 
 Erasure keeps the numbers (ledger, check-ins, orders, memberships) under the same member row,
-which becomes anonymous: no accounts, no name, birthday or language, no texts of pushes. The
-dashboard's totals therefore do not move, and nothing left names the person.
+which becomes anonymous: no accounts, no name, birthday or language, no texts of pushes (also
+those addressed to one of their app accounts without naming the member, e.g. a late WeChat
+answer), no texts, photos or names in their complaints (ticket numbers, states and dates stay).
+The dashboard's totals therefore do not move, and nothing left names the person.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.members import new_invite_code
@@ -27,11 +29,15 @@ from storage.models import (
     Order,
     OutboxPush,
     Role,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
 )
 
 ERASED = "erased"  # last_error of pushes that were still waiting when their member was erased
 # Tables whose rows are about the member (besides the member row): exported whole.
 _BY_MEMBER = "member_id"
+_BY_TICKET = "ticket_id"  # rows of their complaints (the conversation, the audit trail)
 _INVITE_COLUMNS = ("inviter_id", "invitee_id")
 
 
@@ -59,15 +65,24 @@ async def _rows(session: AsyncSession, table: Table, where: Any) -> list[dict[st
     return [{k: _plain(v) for k, v in row._mapping.items()} for row in result]
 
 
+async def _ticket_ids(session: AsyncSession, ids: list[int]) -> list[int]:
+    rows = await session.execute(select(Ticket.id).where(Ticket.member_id.in_(ids)))
+    return list(rows.scalars())
+
+
 async def export(session: AsyncSession, member_id: int) -> dict[str, Any]:
-    """Every row that is about the member, table by table (tables added later included)."""
+    """Every row that is about the member, table by table (tables added later included):
+    their complaints' conversations and audit trails too."""
     ids = await member_ids(session, member_id)
+    tickets = await _ticket_ids(session, ids)
     data: dict[str, Any] = {}
     for table in Base.metadata.sorted_tables:
         if table.name == Member.__tablename__:
             data[table.name] = await _rows(session, table, table.c.id.in_(ids))
         elif _BY_MEMBER in table.c:
             data[table.name] = await _rows(session, table, table.c[_BY_MEMBER].in_(ids))
+        elif _BY_TICKET in table.c:
+            data[table.name] = await _rows(session, table, table.c[_BY_TICKET].in_(tickets))
         elif all(c in table.c for c in _INVITE_COLUMNS):
             where = or_(*(table.c[c].in_(ids) for c in _INVITE_COLUMNS))
             data[table.name] = await _rows(session, table, where)
@@ -103,6 +118,11 @@ async def erase(session: AsyncSession, member_id: int, now: datetime) -> list[in
     ids = await member_ids(session, member_id)
     # Lock first: a concurrent handler of this member then waits, and finds no account after.
     await session.execute(select(Member.id).where(Member.id.in_(ids)).with_for_update())
+    # Read before they go: the names and accounts find what else mentions the member.
+    names = await session.execute(select(Member.id, Member.display_name).where(Member.id.in_(ids)))
+    named = {str(name): one for one, name in names.all() if name}
+    pairs = await account_pairs(session, member_id)
+    await _erase_tickets(session, ids, named, now)
     for one in ids:
         # A fresh code: an old shared invite link no longer leads to this member.
         await session.execute(
@@ -118,19 +138,73 @@ async def erase(session: AsyncSession, member_id: int, now: datetime) -> list[in
     await session.execute(delete(Identity).where(Identity.member_id.in_(ids)))
     await session.execute(delete(LinkCode).where(LinkCode.member_id.in_(ids)))
     await session.execute(delete(Role).where(Role.member_id.in_(ids)))
+    # Pushes to the member, or to one of their accounts without naming the member (a late
+    # WeChat answer to an openid): what was said, and the chat it went to, name them.
+    to_them = or_(
+        OutboxPush.member_id.in_(ids),
+        *(and_(OutboxPush.channel == c, OutboxPush.chat_id == e) for c, e in pairs),
+    )
+    await _blank_pushes(session, to_them, now, chat_id="")
+    return ids
+
+
+async def _blank_pushes(session: AsyncSession, where: Any, now: datetime, **more: Any) -> None:
+    """Waiting pushes fail as erased; every matching push loses its text (kinds, dates stay)."""
     waiting = OutboxPush.state.in_(("pending", "held"))
     await session.execute(
         update(OutboxPush)
-        .where(OutboxPush.member_id.in_(ids), waiting)
+        .where(where, waiting)
         .values(state="failed", last_error=ERASED, leased_until=None, updated_at=now)
     )
-    # What was said to them, and the chat it went to, name them: gone; kinds and dates stay.
-    await session.execute(
-        update(OutboxPush)
-        .where(OutboxPush.member_id.in_(ids))
-        .values(payload={"text": ""}, chat_id="")
+    await session.execute(update(OutboxPush).where(where).values(payload={"text": ""}, **more))
+
+
+async def _erase_tickets(
+    session: AsyncSession, ids: list[int], named: dict[str, int], now: datetime
+) -> None:
+    """Their complaints keep number, state and dates; texts, photos and names go. Their name
+    in any ticket's audit trail (a staff member's too) becomes their anonymous number."""
+    tickets = await _ticket_ids(session, ids)
+    if tickets:
+        await session.execute(
+            update(TicketMessage)
+            .where(TicketMessage.ticket_id.in_(tickets))
+            .values(text="", photo=None)
+        )
+        # What the staff chat was told about these tickets (the text, the name, the photo).
+        about = or_(*(OutboxPush.dedupe_key.like(f"ticket:{n}:%") for n in tickets))
+        posts = list((await session.execute(select(OutboxPush.id).where(about))).scalars())
+        await _blank_pushes(session, or_(about, OutboxPush.edit_of.in_(posts)), now)
+    for one in ids:
+        await session.execute(
+            update(TicketMessage).where(TicketMessage.author_id == one).values(author=f"#{one}")
+        )
+    for name, one in named.items():
+        await session.execute(
+            update(TicketEvent).where(TicketEvent.actor == name[:64]).values(actor=f"#{one}")
+        )
+        await session.execute(
+            update(TicketEvent)
+            .where(TicketEvent.action == f"assigned to {name}"[:200])
+            .values(action=f"assigned to #{one}")
+        )
+        # Messages filed in their name without an author id.
+        await session.execute(
+            update(TicketMessage)
+            .where(TicketMessage.ticket_id.in_(tickets), TicketMessage.author == name[:64])
+            .values(author=f"#{one}")
+        )
+
+
+async def ticket_photos(session: AsyncSession, member_id: int) -> list[str]:
+    """The files kept for the member's complaints (deleted once they are erased)."""
+    tickets = await _ticket_ids(session, await member_ids(session, member_id))
+    rows = await session.execute(
+        select(TicketMessage.photo).where(
+            TicketMessage.ticket_id.in_(tickets), TicketMessage.photo.is_not(None)
+        )
     )
-    return ids
+    return [str(path) for path in rows.scalars()]
 
 
 async def account_pairs(session: AsyncSession, member_id: int) -> list[tuple[str, str]]:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Reply
-from bot.jobs.pushes import push_to_member
+from bot.jobs.pushes import push_to_chat, push_to_member
+from handlers import desk
 from handlers.privacy import ASK, DONE, FULL_NOTICE, KEPT
 from storage import members
-from storage.models import Base, Identity, LedgerEntry, Member, OutboxPush
+from storage.models import Base, Identity, LedgerEntry, Member, OutboxPush, TicketMessage
+from storage.outbox import Target
 
 NAME = "Zoltan-Quux-7731"  # distinctive: the database is searched for it after erasure
 BIRTHDAY = "07-19"
+COMPLAINT = "My neighbour Vexa-Plum-9902 saw the broken cup"
+LATE = "Late answer for Orbo-Kind-5150"
 
 
 async def _totals(core) -> tuple[int, int, int, int]:
@@ -39,8 +44,10 @@ async def _database_mentions(core, *needles: str) -> list[str]:
     return found
 
 
-async def _arranged(core, chat) -> ConsoleChat:
-    """A member with a name, a birthday, check-ins, a push sent to them, and a peer."""
+async def _arranged(core, chat, media: Path | None = None) -> ConsoleChat:
+    """A member with a name, a birthday, check-ins, a push sent to them, a complaint with a
+    photo kept under `media`, an answer pushed to their account without naming them (as a
+    late WeChat answer is), and a peer."""
     zoltan = chat(NAME)
     await zoltan.say("/birthday " + BIRTHDAY)
     await zoltan.say("yes")  # a birthday is saved once confirmed
@@ -51,6 +58,14 @@ async def _arranged(core, chat) -> ConsoleChat:
         await push_to_member(
             session, core.services, member.id, "reminder", "t:1", lambda t: Reply(f"Hi {NAME}")
         )
+        late = Target(zoltan.channel, zoltan.name, None)
+        await push_to_chat(session, core.services, late, "late-answer", "late:1", Reply(LATE))
+    if media is not None:
+        core.services.settings = core.services.settings.model_copy(update={"media_dir": media})
+        photo = media / "complaints" / "a.jpg"
+        photo.parent.mkdir(parents=True)
+        photo.write_bytes(b"\xff\xd8\xff photo")
+        await desk.file(core.services, member, "product", COMPLAINT, photo=str(photo))
     return zoltan
 
 
@@ -118,27 +133,44 @@ async def test_anything_but_a_confirmation_keeps_the_data(core, chat):
 
 
 @pytest.mark.parametrize("confirm", ["确认", "確認", "yes"])
-async def test_confirmed_erasure_keeps_totals_and_leaves_no_personal_text(core, chat, confirm):
-    zoltan = await _arranged(core, chat)
+async def test_confirmed_erasure_keeps_totals_and_leaves_no_personal_text(
+    core, chat, confirm, tmp_path
+):
+    zoltan = await _arranged(core, chat, tmp_path)
     member_id = (await _member(core, zoltan)).id
     before = await _totals(core)
-    assert await _database_mentions(core, NAME, BIRTHDAY)  # the search does find them
+    secrets = (NAME, BIRTHDAY, "Vexa-Plum-9902", "Orbo-Kind-5150", str(tmp_path))
+    # The search does find each of them: the name in the ticket's messages and audit trail too.
+    mentions = await _database_mentions(core, *secrets)
+    assert {"ticket_messages.text", "ticket_messages.author", "ticket_messages.photo"} <= set(
+        mentions
+    )
+    assert {"ticket_events.actor", "outbox.payload", "members.display_name"} <= set(mentions)
+    assert all([await _database_mentions(core, one) for one in secrets])
 
     await zoltan.say("/forgetme")
     reply = await zoltan.say(confirm)
 
     assert reply.text == DONE
     assert await _totals(core) == before
-    assert await _database_mentions(core, NAME, BIRTHDAY) == []
+    assert await _database_mentions(core, *secrets) == []
+    assert not (tmp_path / "complaints" / "a.jpg").exists()
     async with core.services.db.reader() as session:
         anonymous = await session.get(Member, member_id)
         assert anonymous is not None
         assert (anonymous.points, anonymous.growth, anonymous.display_name) == (5, 1, None)
         accounts = await session.execute(select(Identity).where(Identity.member_id == member_id))
         assert accounts.first() is None
-        # The shell delivered the push before the erasure; what it said is erased all the same.
-        push = (await session.execute(select(OutboxPush))).scalar_one()
-        assert (push.state, push.payload) == ("sent", {"text": ""})
+        # The shell delivered the pushes before the erasure; what they said is erased all
+        # the same, the answer that named no member too.
+        pushes = (await session.execute(select(OutboxPush).order_by(OutboxPush.id))).scalars()
+        assert [(p.kind, p.state, p.payload, p.chat_id) for p in pushes] == [
+            ("reminder", "sent", {"text": ""}, ""),
+            ("late-answer", "sent", {"text": ""}, ""),
+        ]
+        # The complaint keeps its number, state and dates; what was said and by whom goes.
+        [message] = (await session.execute(select(TicketMessage))).scalars()
+        assert (message.text, message.photo, message.author) == ("", None, f"#{member_id}")
 
 
 async def test_the_button_confirms_too(core, chat):
@@ -175,3 +207,24 @@ async def test_writing_again_after_erasure_starts_a_new_member(core, chat):
     assert reply is not None
     again = await _member(core, zoltan)
     assert again.id != old_id and again.points == 0
+
+
+async def test_an_answer_still_waiting_for_their_account_fails_as_erased(core, chat):
+    zoltan = await _arranged(core, chat)
+    await zoltan.say("/forgetme")
+    async with core.services.db.transaction() as session:
+        late = Target(zoltan.channel, zoltan.name, None)
+        await push_to_chat(session, core.services, late, "late-answer", "late:2", Reply(LATE))
+
+    await zoltan.say("yes")
+
+    async with core.services.db.reader() as session:
+        push = (
+            await session.execute(select(OutboxPush).where(OutboxPush.dedupe_key == "late:2"))
+        ).scalar_one()
+    assert (push.state, push.last_error, push.payload, push.chat_id) == (
+        "failed",
+        "erased",
+        {"text": ""},
+        "",
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from storage.models import Ticket, TicketMessage
 from tests.http.conftest import AUTH
 
 PATH = "/api/members/console/alice"
@@ -47,3 +50,34 @@ async def test_unknown_member_and_missing_token(http):
     assert (await _call(http, "DELETE", "/api/members/console/nobody"))[0] == 404
     assert (await _call(http, "DELETE", PATH, headers={}))[0] == 401
     assert (await _call(http, "GET", PATH + "/export", headers={}))[0] == 401
+
+
+async def test_export_has_the_conversation_of_the_member_s_complaints(http, chat):
+    alice = chat("alice")
+    await alice.say("/complain The cup arrived broken")
+    await chat("bob").say("/complain Not mine to export")
+
+    status, body = await _call(http, "GET", PATH + "/export")
+
+    assert status == 200
+    data = body["data"]
+    [ticket] = data["tickets"]
+    assert [
+        (m["ticket_id"], m["sender"], m["author"], m["text"]) for m in data["ticket_messages"]
+    ] == [(ticket["id"], "member", "alice", "The cup arrived broken")]
+    assert [(e["ticket_id"], e["actor"]) for e in data["ticket_events"]] == [
+        (ticket["id"], "alice")
+    ]
+    assert data["ticket_events"][0]["action"].startswith("filed")
+
+
+async def test_delete_erases_the_complaints_texts_too(http, chat, core):
+    await chat("alice").say("/complain The cup arrived broken")
+
+    assert (await _call(http, "DELETE", PATH))[0] == 200
+
+    async with core.services.db.reader() as session:
+        [message] = (await session.execute(select(TicketMessage))).scalars()
+        [ticket] = (await session.execute(select(Ticket))).scalars()
+    assert (message.text, message.author) == ("", f"#{ticket.member_id}")
+    assert ticket.state == "open"
