@@ -102,6 +102,30 @@ async def _pay(session: AsyncSession, services: Services, invite: Invite, now: d
     return Settled(invite.id, invite.inviter_id, invites.REWARDED, points, balance, change)
 
 
+# What the inviter is told, held for review or paid: at the invitee's first check-in, or at
+# their first order (invites.reward_on = "first_order").
+_BY_CHECKIN = (
+    N_(
+        "A friend you invited checked in for the first time. You have had many "
+        "invite rewards today, so this one waits for a quick review."
+    ),
+    N_(
+        "A friend you invited checked in for the first time: +{points} points and "
+        "+{growth} growth for you. Balance: {balance}."
+    ),
+)
+_BY_ORDER = (
+    N_(
+        "A friend you invited placed their first order. You have had many invite "
+        "rewards today, so this one waits for a quick review."
+    ),
+    N_(
+        "A friend you invited placed their first order: +{points} points and "
+        "+{growth} growth for you. Balance: {balance}."
+    ),
+)
+
+
 async def tell_inviter(session: AsyncSession, services: Services, settled: Settled | None) -> bool:
     """In the transaction that decided the reward: queue the inviter's push (the outbox sends
     it in their app and language once this commits). True when a push was queued: wake the
@@ -111,30 +135,12 @@ async def tell_inviter(session: AsyncSession, services: Services, settled: Settl
     growth = services.rules.growth.per_invite
 
     def render(t: Translator) -> Reply:
-        if settled.by_order and settled.status != invites.REJECTED:
-            return _by_order_text(t, services, settled, growth)
-        if settled.status == invites.REVIEW:
-            return Reply(
-                t(
-                    N_(
-                        "A friend you invited checked in for the first time. You have had many "
-                        "invite rewards today, so this one waits for a quick review."
-                    )
-                )
-            )
         if settled.status == invites.REJECTED:
             return Reply(t(N_("An invite reward of yours was not approved after review.")))
-        lines = [
-            t(
-                N_(
-                    "A friend you invited checked in for the first time: +{points} points and "
-                    "+{growth} growth for you. Balance: {balance}."
-                ),
-                points=settled.points,
-                growth=growth,
-                balance=settled.balance,
-            )
-        ]
+        texts = _BY_ORDER if settled.by_order else _BY_CHECKIN
+        if settled.status == invites.REVIEW:
+            return Reply(t(texts[0]))
+        lines = [t(texts[1], points=settled.points, growth=growth, balance=settled.balance)]
         if settled.tier is not None and settled.tier.upgraded:
             lines.append(upgrade_text(t, services.rules, settled.tier.new))
         return Reply("\n".join(lines))
@@ -144,32 +150,6 @@ async def tell_inviter(session: AsyncSession, services: Services, settled: Settl
         session, settled.inviter_id, "invite-reward", key, render
     )
     return queued is not None
-
-
-def _by_order_text(t: Translator, services: Services, settled: Settled, growth: int) -> Reply:
-    if settled.status == invites.REVIEW:
-        return Reply(
-            t(
-                N_(
-                    "A friend you invited placed their first order. You have had many invite "
-                    "rewards today, so this one waits for a quick review."
-                )
-            )
-        )
-    lines = [
-        t(
-            N_(
-                "A friend you invited placed their first order: +{points} points and "
-                "+{growth} growth for you. Balance: {balance}."
-            ),
-            points=settled.points,
-            growth=growth,
-            balance=settled.balance,
-        )
-    ]
-    if settled.tier is not None and settled.tier.upgraded:
-        lines.append(upgrade_text(t, services.rules, settled.tier.new))
-    return Reply("\n".join(lines))
 
 
 async def review(services: Services, invite_id: int, approve: bool) -> Settled | None:

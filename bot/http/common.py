@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import Core
+from bot.core.context import Services
 from bot.http.limits import read_body
 
 CORE = web.AppKey("core", Core)
@@ -27,6 +28,16 @@ class Malformed(Exception):
 def core_of(request: web.Request) -> Core:
     """The core, from the application or any sub-application below it."""
     return request.config_dict[CORE]
+
+
+def by_key(action: Callable[[Services, str], Awaitable[Any]], key: str) -> Handler:
+    """A route answering `action(services, <the path's {key}>)` as JSON: the many read, use
+    and cancel routes whose one input is the thing's code in the path."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return json_answer(await action(core_of(request).services, request.match_info[key]))
+
+    return answer
 
 
 def json_answer(body: Any, status: int = 200) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.admin import flashsales
-from bot.http.common import core_of, json_answer, read_json_object
+from bot.http.common import by_key, core_of, json_answer, read_json_object
 
 
 async def create_sale(request: web.Request) -> web.StreamResponse:
@@ -18,36 +18,11 @@ async def list_sales(request: web.Request) -> web.StreamResponse:
     return json_answer(await flashsales.list_sales(core_of(request).services, state))
 
 
-async def get_sale(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await flashsales.get_sale(services, request.match_info["code"]))
-
-
-async def sale_claims(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await flashsales.sale_claims(services, request.match_info["code"]))
-
-
-async def cancel_sale(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await flashsales.cancel_sale(services, request.match_info["code"]))
-
-
-async def get_claim(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await flashsales.get_claim(services, request.match_info["claim_code"]))
-
-
-async def use_claim(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await flashsales.use_claim(services, request.match_info["claim_code"]))
-
-
 def setup(api: web.Application) -> None:
     api.router.add_post("/flashsales", create_sale)
     api.router.add_get("/flashsales", list_sales)
-    api.router.add_get("/flashsales/{code}", get_sale)
-    api.router.add_get("/flashsales/{code}/claims", sale_claims)
-    api.router.add_post("/flashsales/{code}/cancel", cancel_sale)
-    api.router.add_get("/claims/{claim_code}", get_claim)
-    api.router.add_post("/claims/{claim_code}/use", use_claim)
+    api.router.add_get("/flashsales/{code}", by_key(flashsales.get_sale, "code"))
+    api.router.add_get("/flashsales/{code}/claims", by_key(flashsales.sale_claims, "code"))
+    api.router.add_post("/flashsales/{code}/cancel", by_key(flashsales.cancel_sale, "code"))
+    api.router.add_get("/claims/{claim_code}", by_key(flashsales.get_claim, "claim_code"))
+    api.router.add_post("/claims/{claim_code}/use", by_key(flashsales.use_claim, "claim_code"))

@@ -5,16 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.admin import rewards
-from bot.http.common import core_of, json_answer, read_json_object
+from bot.http.common import by_key, core_of, json_answer, read_json_object
 
 
 async def list_rewards(request: web.Request) -> web.StreamResponse:
     return json_answer(await rewards.list_rewards(core_of(request).services))
-
-
-async def get_reward(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await rewards.get_reward(services, request.match_info["slug"]))
 
 
 async def put_reward(request: web.Request) -> web.StreamResponse:
@@ -22,26 +17,6 @@ async def put_reward(request: web.Request) -> web.StreamResponse:
     data = await read_json_object(request)
     saved, created = await rewards.save_reward(services, request.match_info["slug"], data)
     return json_answer(saved, 201 if created else 200)
-
-
-async def retire_reward(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await rewards.retire_reward(services, request.match_info["slug"]))
-
-
-async def get_voucher(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await rewards.get_voucher(services, request.match_info["code"]))
-
-
-async def use_voucher(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await rewards.use_voucher(services, request.match_info["code"]))
-
-
-async def cancel_voucher(request: web.Request) -> web.StreamResponse:
-    services = core_of(request).services
-    return json_answer(await rewards.cancel_voucher(services, request.match_info["code"]))
 
 
 async def member_vouchers(request: web.Request) -> web.StreamResponse:
@@ -52,10 +27,10 @@ async def member_vouchers(request: web.Request) -> web.StreamResponse:
 
 def setup(api: web.Application) -> None:
     api.router.add_get("/rewards", list_rewards)
-    api.router.add_get("/rewards/{slug}", get_reward)
+    api.router.add_get("/rewards/{slug}", by_key(rewards.get_reward, "slug"))
     api.router.add_put("/rewards/{slug}", put_reward)
-    api.router.add_delete("/rewards/{slug}", retire_reward)
-    api.router.add_get("/vouchers/{code}", get_voucher)
-    api.router.add_post("/vouchers/{code}/use", use_voucher)
-    api.router.add_post("/vouchers/{code}/cancel", cancel_voucher)
+    api.router.add_delete("/rewards/{slug}", by_key(rewards.retire_reward, "slug"))
+    api.router.add_get("/vouchers/{code}", by_key(rewards.get_voucher, "code"))
+    api.router.add_post("/vouchers/{code}/use", by_key(rewards.use_voucher, "code"))
+    api.router.add_post("/vouchers/{code}/cancel", by_key(rewards.cancel_voucher, "code"))
     api.router.add_get("/members/{channel}/{external_id}/vouchers", member_vouchers)
