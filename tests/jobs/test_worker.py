@@ -69,7 +69,9 @@ async def test_a_worker_sends_the_outbox_and_ticks_the_jobs(core, env, new_membe
 
     assert await state_of(core, push_id) == "sent"
     assert telegram.calls[0].chat_id == "111"
-    assert worker.jobs_complete == 2  # one wake-up, one tick
+    # One wake-up (the second was dropped) and the tick at start-up; a run that crosses a
+    # minute boundary ticks once more (arq's cron fires at second 0).
+    assert worker.jobs_complete in (2, 3)
     async with core.services.db.reader() as session:
         ran = {run.job for run in await jobs.recent(session, limit=50)}
     assert ran == {
