@@ -514,7 +514,7 @@ def serve_memberbot(port: int, prefix: str, patch: Callable[[], None] | None = N
     runtime.build_core = partial(runtime.build_core, keys=Keys(prefix=prefix))  # type: ignore[assignment]
     if patch is not None:
         patch()
-    return cli.main(["serve", "--host", "127.0.0.1", "--port", str(port)])
+    return cli.main(["serve", "--workers", "1", "--host", "127.0.0.1", "--port", str(port)])
 
 
 def serve_app(app: Any, port: int) -> int:

@@ -94,6 +94,34 @@ async def test_workers_share_a_port_come_back_after_a_crash_and_stop_together(
     assert not await healthy(port)
 
 
+async def test_serving_processes_do_not_outlive_a_killed_parent(postgres_ready, tmp_path) -> None:
+    if isinstance(postgres_ready, Exception):
+        _unavailable("PostgreSQL", postgres_ready)
+    await _redis_or_fail()
+    port = free_port()
+    env = {
+        **os.environ,
+        "MEMBERBOT_DATABASE_URL": PG_URL,
+        "MEMBERBOT_REDIS_URL": REDIS_URL,
+        "MEMBERBOT_REDIS_PREFIX": f"mbw:{uuid.uuid4().hex[:16]}",
+    }
+    parent = await asyncio.create_subprocess_exec(
+        MEMBERBOT, "serve", "--workers", "2", "--port", str(port), env=env
+    )
+
+    async def two_serving() -> bool:
+        return len(children(parent.pid)) == 2 and await healthy(port)
+
+    await until(two_serving, 60, "two serving processes")
+    parent.kill()  # SIGKILL: the parent cannot pass anything on
+    await parent.wait()
+
+    async def gone() -> bool:
+        return not await healthy(port)
+
+    await until(gone, 30, "the serving processes stopped with their parent")
+
+
 def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path) -> None:
     env = {**os.environ, "MEMBERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db"}
     env.pop("MEMBERBOT_REDIS_URL", None)

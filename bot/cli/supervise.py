@@ -10,6 +10,7 @@ taken by something else) stops them all, with its own one-line reason already pr
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 import sys
@@ -21,6 +22,17 @@ log = logging.getLogger("memberbot")
 
 EARLY_EXIT_SECONDS = 10.0  # a child gone this soon after its start is a failure, not a crash
 RESTART_DELAY_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: SIGTERM it when the supervisor dies, even by SIGKILL,
+    so no serving process is left behind holding the port (Linux; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 async def _start(host: str, port: int) -> asyncio.subprocess.Process:
@@ -34,6 +46,7 @@ async def _start(host: str, port: int) -> asyncio.subprocess.Process:
         host,
         "--port",
         str(port),
+        preexec_fn=_die_with_parent,
     )
 
 

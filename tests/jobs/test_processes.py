@@ -199,7 +199,7 @@ async def test_two_workers_and_two_servers_run_each_job_once(deployment: Deploym
         earned = now - timedelta(days=345)
         await ledger.earn(session, member.id, 50, "checkin", "seed:1", earned, expiry_days=365)
     for _ in range(2):
-        await fleet.start("serve", "--port", str(free_port()))
+        await fleet.start("serve", "--workers", "1", "--port", str(free_port()))
         await fleet.start("worker")
 
     async def ran_and_reminded() -> bool:
