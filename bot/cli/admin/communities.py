@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.admin import communities
 from bot.admin.errors import Conflict, NotFound
+from bot.cli.admin.options import locale_name, whole
 from bot.cli.runtime import Failed
 from bot.core.context import Services
 from bot.settings import DEFAULT_TIERS, LOCALES
@@ -15,28 +16,12 @@ OPTIONS = ("tag", "min_tier", "telegram_chat_id", "wechat_qr", "description", "a
 TIERS = ", ".join(t.name for t in DEFAULT_TIERS)
 
 
-def _locale_name(raw: str) -> tuple[str, str]:
-    locale, sep, name = raw.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected LOCALE=NAME such as en=Coffee, not {raw!r}")
-    if locale not in LOCALES:
-        raise argparse.ArgumentTypeError(
-            f"unknown language {locale!r} in {raw!r}: use {', '.join(LOCALES)}"
-        )
-    return locale, name
-
-
 def _url(raw: str) -> str | None:
     return raw or None
 
 
 def _chat_id(raw: str) -> int | None:
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    return whole(raw) if raw else None
 
 
 def _add_saving(actions: Any, action: str, text: str) -> None:
@@ -45,7 +30,7 @@ def _add_saving(actions: Any, action: str, text: str) -> None:
     cmd.add_argument(
         "--name",
         action="append",
-        type=_locale_name,
+        type=locale_name,
         default=[],
         required=action == "add",
         metavar="LOCALE=NAME",

@@ -6,15 +6,9 @@ import argparse
 from typing import Any
 
 from bot.admin import flashsales
+from bot.cli.admin.options import whole
 from bot.core.context import Services
 from storage.flashsales import STATES
-
-
-def _whole(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
 
 
 def add(areas: Any) -> None:
@@ -28,12 +22,12 @@ def add(areas: Any) -> None:
     create.add_argument("community", help="the community's slug")
     create.add_argument("title", help="what is sold (at most 64 characters)")
     create.add_argument("--price", required=True, help='what the member pays, e.g. "99.50"')
-    create.add_argument("--stock", required=True, type=_whole, help="units on sale")
+    create.add_argument("--stock", required=True, type=whole, help="units on sale")
     create.add_argument(
         "--per-member-limit",
         "--limit",
         dest="limit",
-        type=_whole,
+        type=whole,
         default=1,
         help="units per member (default 1)",
     )
@@ -42,7 +36,7 @@ def add(areas: Any) -> None:
         default=None,
         help="ISO 8601 time with a zone, e.g. 2026-03-10T20:00+08:00 (default: now)",
     )
-    create.add_argument("--minutes", required=True, type=_whole, help="how long it runs")
+    create.add_argument("--minutes", required=True, type=whole, help="how long it runs")
     create.add_argument("--min-tier", default=None, metavar="TIER", help="lowest tier allowed")
     create.set_defaults(action=create_sale)
     listing = actions.add_parser("list", help="flash sales, latest start first")

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot.admin import rewards
-from bot.cli.admin.communities import _locale_name
+from bot.cli.admin.options import locale_name, whole
 from bot.cli.runtime import Failed
 from bot.core.context import Services
 
@@ -16,12 +16,7 @@ OPTIONS = ("kind", "cost", "stock", "per_member_limit", "min_tier", "valid_days"
 
 
 def _optional_int(raw: str) -> int | None:
-    if raw in ("", "none", "unlimited"):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    return None if raw in ("", "none", "unlimited") else whole(raw)
 
 
 def _prizes(raw: str) -> Any:
@@ -39,7 +34,7 @@ def _add_saving(actions: Any, action: str, text: str) -> None:
     cmd.add_argument(
         "--name",
         action="append",
-        type=_locale_name,
+        type=locale_name,
         default=[],
         required=action == "add",
         metavar="LOCALE=NAME",
