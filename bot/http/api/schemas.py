@@ -286,6 +286,7 @@ SCHEMAS: dict[str, Schema] = {
             "segment": ref("Segment"),
             "texts": LOCALE_TEXTS,
             "reward_points": {"type": "integer", "minimum": 0},
+            "reward_voucher": nullable(STRING),
             "send_at": nullable(TIME),
             "dry_run": BOOLEAN,
         },
@@ -299,6 +300,7 @@ SCHEMAS: dict[str, Schema] = {
             "segment": ref("Segment"),
             "texts": LOCALE_TEXTS,
             "reward_points": INTEGER,
+            "reward_voucher": nullable(STRING),
             "send_at": TIME,
             "created_at": TIME,
             "started_at": nullable(TIME),
@@ -309,7 +311,7 @@ SCHEMAS: dict[str, Schema] = {
             "opted_out": INTEGER,
             "unreachable": INTEGER,
             "pending": INTEGER,
-            "redeemed": nullable(INTEGER),
+            "redeemed": INTEGER,
         }
     ),
 }
