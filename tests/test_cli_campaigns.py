@@ -63,3 +63,16 @@ def test_a_later_campaign_waits_and_refusals_name_the_option(database, capsys):
     )
     assert main(["admin", "campaign", "show", "7"]) == 1
     assert "unknown campaign" in capsys.readouterr().err
+
+
+def test_a_voucher_for_each_recipient(database, capsys):
+    assert main(["admin", "reward", "add", "mug", "--name", "en=Mug", "--cost", "80"]) == 0
+    capsys.readouterr()
+
+    code = main(["admin", "campaign", "create", "--text", "en=Hi", "--reward-voucher", "mug"])
+
+    assert code == 0
+    out = capsys.readouterr().out
+    assert " reward_voucher=mug recipients=3 " in out and out.endswith(" redeemed=0\n")
+    assert main(["admin", "reward", "show", "mug"]) == 0
+    assert " redeemed=3 " in capsys.readouterr().out  # three vouchers, from its stock
