@@ -8,6 +8,7 @@ from aiohttp import web
 from bot.dashboard import words
 from bot.dashboard.render import PAGE_SIZE, not_found, page_number, render
 from bot.http.common import core_of
+from handlers.ticket_basics import CATEGORY_LABELS
 from storage import console, tickets
 
 
@@ -27,6 +28,7 @@ async def tickets_page(request: web.Request) -> web.Response:
         "show": which,
         "filters": words.TICKET_FILTERS,
         "states": words.TICKET_STATES,
+        "categories": CATEGORY_LABELS,
         "number": tickets.number,
         "pager_query": f"show={which}&",
     }
@@ -48,6 +50,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         "t": found,
         "states": words.TICKET_STATES,
         "senders": words.SENDERS,
+        "categories": CATEGORY_LABELS,
         "number": tickets.number,
     }
     return await render(request, "ticket.html", context)

@@ -4,11 +4,14 @@ and campaigns, with their exact figures, pages and detail pages, in the operator
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, select
 
 from bot.admin import campaigns as admin_campaigns
 from storage import console, tickets, vouchers
+from storage.models import Campaign, CampaignRecipient, FlashClaim, FlashSale, Reward, Voucher
 from tests.conftest import START
 from tests.stats_seed import seed
 
@@ -214,3 +217,93 @@ async def test_the_new_pages_speak_the_operators_language(operator, seeded, lang
     for path, word in zip(("flashsales", "rewards", "tickets", "campaigns"), words, strict=True):
         status, body, _ = await operator.get(f"/dashboard/{path}")
         assert status == 200 and f"<h1>{word}</h1>" in body, (path, word)
+
+
+LISTS = [
+    "/dashboard/flashsales",
+    "/dashboard/flashsales/S1",
+    "/dashboard/rewards",
+    "/dashboard/tickets?show=all",
+    "/dashboard/tickets/C-000003",
+    "/dashboard/campaigns",
+    "/dashboard/campaigns/1",
+]
+
+
+async def _statements(core, operator, path: str) -> int:
+    """How many SQL statements rendering the page ran."""
+    engine = core.services.db.engine.sync_engine
+    ran: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        ran.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        status, _, _ = await operator.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert status == 200, path
+    return len(ran)
+
+
+async def _more_of_everything(core, ids: dict[str, int]) -> None:
+    """Rows on every list: claims of S1, rewards with vouchers, tickets with messages,
+    campaigns with recipients."""
+    async with core.services.db.transaction() as s:
+        sale = (await s.execute(select(FlashSale).where(FlashSale.code == "S1"))).scalar_one()
+        for n, name in enumerate(("dave", "erin", "alice")):
+            s.add(
+                FlashClaim(
+                    claim_code=f"MORE{n}",
+                    sale_id=sale.id,
+                    member_id=ids[name],
+                    unit=1,
+                    claimed_at=START,
+                )
+            )
+        for n, name in enumerate(("bob", "carol", "dave")):
+            reward = Reward(slug=f"r{n}", names={"en": f"R{n}"}, cost=5, created_at=START)
+            s.add(reward)
+            await s.flush()
+            s.add(
+                Voucher(
+                    code=f"MORE{n}",
+                    reward_id=reward.id,
+                    member_id=ids[name],
+                    redemption_key=f"more:{n}",
+                    cost=5,
+                    state="issued",
+                    issued_at=START,
+                    expires_at=START + timedelta(days=30),
+                )
+            )
+            await tickets.file(
+                s, ids[name], "other", "More", START, warn_at=START, due=START, author=name
+            )
+            await tickets.add_message(s, 3, "staff", None, "Li", f"More {n}", START)
+            await tickets.add_event(s, 3, "Li", f"more {n}", START)
+            campaign = Campaign(
+                name=f"M{n}",
+                segment={},
+                texts={"en": "More"},
+                state="sent",
+                send_at=START,
+                created_at=START,
+            )
+            s.add(campaign)
+            await s.flush()
+            s.add(
+                CampaignRecipient(
+                    campaign_id=campaign.id, member_id=ids[name], status="muted", created_at=START
+                )
+            )
+
+
+async def test_each_page_runs_as_many_statements_whatever_its_rows(operator, core, seeded):
+    before = {path: await _statements(core, operator, path) for path in LISTS}
+    await _more_of_everything(core, seeded)
+    after = {path: await _statements(core, operator, path) for path in LISTS}
+
+    assert after == before
+    assert max(before.values()) <= 6
