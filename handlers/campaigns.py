@@ -113,10 +113,12 @@ async def _one(
     pushed = await push_to_member(
         session, services, member_id, KIND, key, render, channels=channels
     )
-    if pushed is None:  # cannot happen after `reachable` in this transaction; kept safe
-        await campaigns.settle_recipient(session, recipient, campaigns.UNREACHABLE, None)
-        return 0
     voucher_id = given[0].id if given is not None else None
+    if pushed is None:  # not after `reachable` in this transaction; kept whole all the same
+        await campaigns.settle_recipient(
+            session, recipient, campaigns.UNREACHABLE, None, voucher_id
+        )
+        return 0
     await campaigns.settle_recipient(session, recipient, campaigns.QUEUED, pushed, voucher_id)
     if gift:
         await ledger.earn(
