@@ -67,7 +67,13 @@ def test_a_later_campaign_waits_and_refusals_name_the_option(database, capsys):
 
 def test_a_voucher_for_each_recipient(database, capsys):
     assert main(["admin", "reward", "add", "mug", "--name", "en=Mug", "--cost", "80"]) == 0
+    assert (
+        main(["admin", "reward", "add", "cup", "--name", "en=Cup", "--cost", "9", "--stock", "2"])
+        == 0
+    )
     capsys.readouterr()
+    assert main(["admin", "campaign", "create", "--preview", "--reward-voucher", "cup"]) == 0
+    assert capsys.readouterr().out == "3 recipients; vouchers of cup: 2 left\n"
 
     code = main(["admin", "campaign", "create", "--text", "en=Hi", "--reward-voucher", "mug"])
 

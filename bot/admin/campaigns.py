@@ -130,7 +130,15 @@ async def create(
     fields.no_unknown(data, FIELDS, "campaign")
     segment = await parse_segment(services, data.get("segment"))
     if data.get("dry_run") is True:
-        return {"segment": segment.to_json(), "recipients": await preview(services, segment)}, False
+        answer: dict[str, Any] = {
+            "segment": segment.to_json(),
+            "recipients": await preview(services, segment),
+        }
+        voucher = await parse_reward_voucher(services, data.get("reward_voucher"))
+        if voucher is not None:
+            # The stock now: past it, recipients get the message without a voucher.
+            answer |= {"reward_voucher": voucher.slug, "vouchers_left": voucher.stock}
+        return answer, False
     if data.get("dry_run") not in (None, False):
         raise Invalid("dry_run", "dry_run must be true or false")
     texts = parse_texts(data.get("texts"))

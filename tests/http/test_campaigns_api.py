@@ -72,6 +72,13 @@ async def test_a_voucher_reward_per_recipient_by_slug(http, chat, core):
 
     assert status == 201
     assert (made["reward_voucher"], made["recipients"], made["redeemed"]) == ("mug", 1, 0)
+    preview = await _call(
+        http, "POST", "/api/campaigns", {"dry_run": True, "reward_voucher": "mug"}
+    )
+    assert preview == (
+        200,
+        {"segment": {}, "recipients": 1, "reward_voucher": "mug", "vouchers_left": None},
+    )
     assert refused == (
         422,
         {

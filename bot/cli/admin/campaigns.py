@@ -107,8 +107,15 @@ def _when(services: Services, raw: str | None) -> str | None:
 async def create(services: Services, args: argparse.Namespace) -> list[str]:
     data: dict[str, object] = {"segment": _segment(args)}
     if args.preview:
-        answer, _ = await campaigns.create(services, data | {"dry_run": True})
-        return [f"{answer['recipients']} recipients"]
+        asked = {"dry_run": True, "reward_voucher": args.reward_voucher}
+        answer, _ = await campaigns.create(services, data | asked)
+        if "reward_voucher" not in answer:
+            return [f"{answer['recipients']} recipients"]
+        left = answer["vouchers_left"]
+        stock = "unlimited" if left is None else f"{left} left"
+        return [
+            f"{answer['recipients']} recipients; vouchers of {answer['reward_voucher']}: {stock}"
+        ]
     data |= {
         "texts": dict(args.text),
         "name": args.name,

@@ -291,7 +291,10 @@ SCHEMAS: dict[str, Schema] = {
             "dry_run": BOOLEAN,
         },
     ),
-    "CampaignPreview": obj({"segment": ref("Segment"), "recipients": INTEGER}),
+    "CampaignPreview": obj(
+        {"segment": ref("Segment"), "recipients": INTEGER},
+        {"reward_voucher": STRING, "vouchers_left": nullable(INTEGER)},
+    ),
     "Campaign": obj(
         {
             "id": INTEGER,
