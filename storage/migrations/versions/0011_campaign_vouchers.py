@@ -1,13 +1,13 @@
 """campaigns: a points-mall reward given as a voucher to each recipient
 
-Revision ID: campaign_vouchers
+Revision ID: 0011
 Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "campaign_vouchers"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
