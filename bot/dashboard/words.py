@@ -41,6 +41,7 @@ VOUCHER_STATES = {
     "expired": N_("expired"),
     "cancelled": N_("cancelled"),
 }
+MEMBERSHIP_STATES = {"joined": N_("joined"), "left": N_("left")}
 SENDERS = {"member": N_("Member"), "staff": N_("Staff")}
 
 
