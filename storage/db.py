@@ -80,6 +80,13 @@ class Database:
             reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._readers = async_sessionmaker(reads, expire_on_commit=False)
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine statements go through (SQLite reads have their own)."""
+        if self._read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self._read_engine)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
