@@ -91,6 +91,9 @@ async def test_operator_walks_through_the_dashboard(core, tmp_path):
                 await expect(page).to_have_url(base + "members/telegram/1002")
                 await expect(page.locator("#member-points")).to_have_text("17")
                 await expect(page.locator("#ledger tr")).to_have_count(4)  # header + 3
+                await expect(page.locator("#member-claims td").first).to_have_text("S1")
+                await page.click("#member-tickets a[href='/dashboard/tickets/C-000001']")
+                await expect(page.locator("#ticket-state")).to_have_text("closed")
 
                 # The console's lists and one detail page of each, through the nav.
                 for link, table, href, card, figure in NEW_PAGES:
@@ -116,12 +119,16 @@ async def test_operator_walks_through_the_dashboard(core, tmp_path):
                     "() => [document.documentElement.scrollWidth, window.innerWidth]"
                 )
                 assert widths[0] <= widths[1], widths  # nothing wider than a phone
-                await phone.goto(base + "campaigns/1")
-                await expect(phone.locator("#campaign-recipients")).to_have_text("5")
-                widths = await phone.evaluate(
-                    "() => [document.documentElement.scrollWidth, window.innerWidth]"
-                )
-                assert widths[0] <= widths[1], widths
+                for path, card, figure in (
+                    ("campaigns/1", "#campaign-recipients", "5"),
+                    ("members/wechat/o-carol", "#member-points", "65"),
+                ):
+                    await phone.goto(base + path)
+                    await expect(phone.locator(card)).to_have_text(figure)
+                    widths = await phone.evaluate(
+                        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+                    )
+                    assert widths[0] <= widths[1], (path, widths)
                 (tmp_path / "dashboard-phone.png").write_bytes(
                     await phone.screenshot(full_page=True)
                 )
