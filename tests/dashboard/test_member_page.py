@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.admin import privacy as admin_privacy
 from storage import tickets
 from storage.models import (
+    Checkin,
     Community,
     CommunityMember,
     FlashClaim,
@@ -24,7 +25,7 @@ from storage.models import (
 )
 from tests.conftest import START
 from tests.dashboard.test_console_pages import _statements, card, rows
-from tests.stats_seed import seed
+from tests.stats_seed import ago, day_ago, seed
 
 CAROL = "/dashboard/members/wechat/o-carol"
 
@@ -103,6 +104,20 @@ async def test_used_and_lapsed_vouchers_claims_and_communities_left(operator, se
     assert rows(erin, "member-communities") == [
         ["Coffee lovers (coffee)", "left", "2026-02-18 02:00", "2026-03-05 02:00"]
     ]
+
+
+@pytest.mark.parametrize(("days", "streak"), [(0, "4"), (1, "4"), (2, "0")])
+async def test_the_streak_is_alive_until_a_day_is_missed(operator, core, seeded, days, streak):
+    async with core.services.db.transaction() as s:
+        s.add(
+            Checkin(
+                member_id=seeded["bob"], day=day_ago(days), streak=4, points=5, created_at=ago(days)
+            )
+        )
+
+    _, body, _ = await operator.get("/dashboard/members/telegram/1002")
+
+    assert card(body, "member-streak") == streak
 
 
 async def test_a_linked_away_account_leads_to_its_member_and_unknown_ones_are_404(
