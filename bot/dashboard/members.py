@@ -108,6 +108,7 @@ async def _show(request: web.Request, session: AsyncSession, member_id: int) -> 
         "ticket_states": words.TICKET_STATES,
         "voucher_states": words.VOUCHER_STATES,
         "membership_states": words.MEMBERSHIP_STATES,
+        "ledger_kinds": words.LEDGER_KINDS,
         "categories": CATEGORY_LABELS,
         "number": tickets.number,
         "default_locale": services.settings.default_locale,

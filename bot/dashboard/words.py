@@ -41,6 +41,13 @@ VOUCHER_STATES = {
     "expired": N_("expired"),
     "cancelled": N_("cancelled"),
 }
+LEDGER_KINDS = {
+    "earn": N_("earned"),
+    "spend": N_("spent"),
+    "expire": N_("expired"),
+    "adjust": N_("adjusted"),
+    "reverse": N_("reversed"),
+}
 MEMBERSHIP_STATES = {"joined": N_("joined"), "left": N_("left")}
 SENDERS = {"member": N_("Member"), "staff": N_("Staff")}
 

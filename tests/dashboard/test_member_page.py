@@ -57,9 +57,9 @@ async def test_a_member_page_shows_tier_balance_and_every_list(operator, core, s
     assert "Display name: carol" in body
     assert rows(body, "accounts") == [["wechat", "o-carol", "2026-03-05 02:00", "yes"]]
     assert [r[:3] for r in rows(body, "ledger")] == [
-        ["2026-03-09 02:00", "reverse", "-40"],
-        ["2026-03-06 02:00", "earn", "+100"],  # the same moment: the later entry first
-        ["2026-03-06 02:00", "earn", "+5"],
+        ["2026-03-09 02:00", "reversed", "-40"],
+        ["2026-03-06 02:00", "earned", "+100"],  # the same moment: the later entry first
+        ["2026-03-06 02:00", "earned", "+5"],
     ]
     assert rows(body, "member-tickets") == [
         ["C-000002", "resolved", "Product", "2026-03-05 02:00", "2026-03-10 03:00"],
