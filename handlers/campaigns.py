@@ -8,6 +8,7 @@ A campaign's gift is points, a voucher of a points-mall reward, or both.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from bot.core.messages import Reply
 from bot.jobs.pushes import push_to_member, reachable
 from handlers.rewards import name_of
 from storage import campaigns, gifts, ledger, members
+from storage.db import once_more_if_needed
 from storage.models import Campaign, Reward
 
 KIND = "campaign"
@@ -56,9 +58,11 @@ async def send(services: Services, campaign_id: int, progress: Progress | None =
         voucher_slug = reward.slug if reward is not None else None
     queued = 0
     for start in range(0, len(ids), BATCH):
-        async with services.db.transaction() as session:
-            for member_id in ids[start : start + BATCH]:
-                queued += await _one(services, session, campaign, voucher_slug, member_id)
+        batch = ids[start : start + BATCH]
+        # A deadlock (or a merge) rolls the batch back whole; running it again is safe.
+        queued += await once_more_if_needed(
+            partial(_batch, services, campaign, voucher_slug, batch)
+        )
         if progress is not None:
             progress(min(start + BATCH, len(ids)), len(ids))
     if progress is not None and not ids:
@@ -68,6 +72,20 @@ async def send(services: Services, campaign_id: int, progress: Progress | None =
     if queued:
         services.pushes.wake()
     return queued
+
+
+async def _batch(
+    services: Services, campaign: Campaign, voucher_slug: str | None, batch: list[int]
+) -> int:
+    async with services.db.transaction() as session:
+        # The batch's members first, in id order, before the reward's row (the first voucher's
+        # stock update): a redemption or a cancellation locks its member, then the reward, and
+        # taking the reward first then waiting for such a member is a deadlock on PostgreSQL.
+        await campaigns.lock_members(session, batch)
+        queued = 0
+        for member_id in batch:
+            queued += await _one(services, session, campaign, voucher_slug, member_id)
+        return queued
 
 
 async def _one(

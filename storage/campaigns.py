@@ -206,6 +206,15 @@ async def finish(session: AsyncSession, campaign_id: int, now: datetime) -> None
     )
 
 
+async def lock_members(session: AsyncSession, member_ids: Sequence[int]) -> None:
+    """Row-lock these members, in id order (as every batch does: no deadlock between them)."""
+    if member_ids:
+        stmt = (
+            select(Member.id).where(Member.id.in_(member_ids)).order_by(Member.id).with_for_update()
+        )
+        await session.execute(stmt)
+
+
 async def claim_recipient(
     session: AsyncSession, campaign_id: int, member_id: int, now: datetime
 ) -> int | None:

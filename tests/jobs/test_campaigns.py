@@ -331,3 +331,71 @@ async def test_only_an_active_voucher_reward_can_be_the_gift(core, kind, active)
         with pytest.raises(Invalid) as refused:
             await admin.create(core.services, {"texts": {"en": "x"}, "reward_voucher": slug})
         assert refused.value.field == "reward_voucher"
+
+
+async def test_a_redemption_holding_its_member_while_a_voucher_campaign_sends_both_succeed(
+    core, new_member
+):
+    # A redemption locks its member, then the reward's row; a campaign's batch must not take
+    # the reward's row (first voucher) and then wait for that member (PostgreSQL: deadlock).
+    from storage import campaigns, ledger, rewards, vouchers
+
+    services = core.services
+    await _mug(services, 10)
+    first = await new_member("telegram", "t-first")
+    second = await new_member("telegram", "t-second")
+    async with services.db.transaction() as session:
+        await ledger.earn(session, second, 100, "test", "seed", START, expiry_days=365)
+        mug = await rewards.by_slug(session, "mug")
+        assert mug is not None
+        made = await campaigns.create(
+            session, "x", campaigns.Segment(), {"en": "Hi"}, 0, START, START, reward_id=mug.id
+        )
+
+    async with services.db.transaction() as session:
+        await ledger.lock_member(session, second)
+        sending = asyncio.create_task(send(services, made.id))
+        await asyncio.sleep(0.5)  # the campaign reaches `second` (gives `first` theirs)
+        bought = await vouchers.redeem(
+            session, second, "mug", "buy-1", START, tier_ok=lambda held, needed: True
+        )
+
+    assert await sending == 2
+    assert bought.applied and bought.balance == 20
+    given = await _vouchers(services)
+    assert sorted(given) == sorted(
+        [
+            (first, f"campaign:{made.id}:{first}", 0),
+            (second, "buy-1", 80),
+            (second, f"campaign:{made.id}:{second}", 0),
+        ]
+    )
+    async with services.db.reader() as session:
+        mug = await rewards.by_slug(session, "mug")
+    assert mug is not None and (mug.stock, mug.redeemed) == (7, 3)
+
+
+async def test_a_batch_aborted_by_a_deadlock_runs_again_instead_of_failing(
+    core, crowd, monkeypatch
+):
+    from sqlalchemy.exc import DBAPIError
+
+    from storage import campaigns
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real, calls = campaigns.lock_members, []
+
+    async def lock_once_aborted(session, member_ids):
+        calls.append(list(member_ids))
+        await real(session, member_ids)
+        if len(calls) == 1:  # PostgreSQL picked this transaction to break a deadlock
+            raise DBAPIError("UPDATE rewards", {}, Deadlock())
+
+    monkeypatch.setattr(campaigns, "lock_members", lock_once_aborted)
+    answer, _ = await admin.create(core.services, {"segment": {}, "texts": {"en": "Hi"}})
+
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert (answer["state"], answer["recipients"]) == ("sent", 6)
+    assert len(await pushes(core)) == 6
