@@ -152,7 +152,14 @@ async def _one(
 
 
 async def hook(services: Services) -> int:
-    """Every minute: send the campaigns whose time has come (and finish any left half way)."""
+    """Every minute: send the campaigns whose time has come (and finish any left half way),
+    then take back the gift vouchers whose push failed (the member never heard of them)."""
     async with services.db.reader() as session:
         due = await campaigns.due(session, services.clock.now())
-    return sum([await send(services, campaign_id) for campaign_id in due])
+    queued = sum([await send(services, campaign_id) for campaign_id in due])
+    return queued + await once_more_if_needed(partial(_reclaim, services))
+
+
+async def _reclaim(services: Services) -> int:
+    async with services.db.transaction() as session:
+        return await campaigns.reclaim_vouchers(session, services.clock.now())

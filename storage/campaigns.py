@@ -25,11 +25,15 @@ from storage.models import (
     Reward,
     Voucher,
 )
-from storage.vouchers import USED
+from storage.vouchers import CANCELLED, ISSUED, USED
 
 SCHEDULED, SENDING, SENT = "scheduled", "sending", "sent"
 QUEUED, MUTED, UNREACHABLE = "queued", "muted", "unreachable"
 SPEND_DAYS = 365  # "top N % by spend" looks at the last year of orders
+# A campaign's push has ended (sent or failed) long before this: retries give up within hours
+# and a WeChat hold within the rules' hold_days; older campaigns are not looked at again.
+RECLAIM_DAYS = 30
+RECLAIM_BATCH = 500  # vouchers taken back per transaction (the hook comes back next minute)
 
 _recipients: Table = CampaignRecipient.__table__  # type: ignore[assignment]
 _INSERT_RECIPIENT = insert_ignoring(
@@ -241,6 +245,54 @@ async def settle_recipient(
         .where(CampaignRecipient.id == recipient_id)
         .values(status=status, outbox_id=outbox_id, voucher_id=voucher_id)
     )
+
+
+async def reclaim_vouchers(session: AsyncSession, now: datetime) -> int:
+    """Take back the gift vouchers of recipients whose campaign push failed (muted before
+    delivery, unreachable, gone): they were never told of it. Each voucher issued → cancelled
+    once (a conditional update) and its unit back to stock once, for later recipients; the
+    recipient row keeps its push and voucher, so the campaign's results stay as they were.
+    Returns how many vouchers were taken back."""
+    stmt = (
+        select(Voucher.id, CampaignRecipient.member_id)
+        .select_from(CampaignRecipient)
+        .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        .join(OutboxPush, OutboxPush.id == CampaignRecipient.outbox_id)
+        .join(Voucher, Voucher.id == CampaignRecipient.voucher_id)
+        .where(
+            Campaign.reward_id.is_not(None),
+            Campaign.started_at > now - timedelta(days=RECLAIM_DAYS),
+            OutboxPush.state == "failed",
+            Voucher.state == ISSUED,
+            Voucher.expires_at > now,
+        )
+        .order_by(Voucher.id)
+        .limit(RECLAIM_BATCH)
+    )
+    found = (await session.execute(stmt)).all()
+    if not found:
+        return 0
+    # Members before the reward's row, in id order, as a redemption or a cancellation takes
+    # them (member, then reward): no deadlock with them on PostgreSQL.
+    await lock_members(session, sorted({int(member_id) for _, member_id in found}))
+    taken = 0
+    for voucher_id, _ in found:
+        done = await session.execute(
+            update(Voucher)
+            .where(Voucher.id == voucher_id, Voucher.state == ISSUED, Voucher.expires_at > now)
+            .values(state=CANCELLED, cancelled_at=now)
+            .returning(Voucher.reward_id)
+        )
+        reward_id = done.scalar_one_or_none()
+        if reward_id is None:
+            continue  # used, or taken back by a concurrent run, since it was read
+        await session.execute(
+            update(Reward)
+            .where(Reward.id == reward_id)
+            .values(stock=Reward.stock + 1, redeemed=Reward.redeemed - 1)
+        )
+        taken += 1
+    return taken
 
 
 async def results(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:

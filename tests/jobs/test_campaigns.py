@@ -399,3 +399,52 @@ async def test_a_batch_aborted_by_a_deadlock_runs_again_instead_of_failing(
     assert len(calls) == 2 and calls[0] == calls[1]
     assert (answer["state"], answer["recipients"]) == ("sent", 6)
     assert len(await pushes(core)) == 6
+
+
+async def test_a_voucher_whose_push_failed_is_taken_back_once(core, clock, env, telegram, crowd):
+    from storage.models import Reward, Voucher
+
+    services = core.services
+    await _mug(services, 5)
+    clock.set(START.replace(hour=23))  # quiet hours: the push waits for the morning
+    answer, _ = await admin.create(
+        services, {"segment": {"tier": "gold"}, "texts": {"en": "Hi"}, "reward_voucher": "mug"}
+    )
+    async with services.db.transaction() as session:
+        await nudges.mute(session, crowd["gold_coffee"], START.replace(hour=23))
+    clock.set(START.replace(hour=8) + timedelta(days=1))
+    await env.sender.drain()
+
+    assert telegram.calls == []
+    runs = await asyncio.gather(hook(services), hook(services))  # two processes' minutes
+    assert sorted(runs) == [0, 1]
+    assert await hook(services) == 0  # once: nothing more the next minute
+
+    async with services.db.reader() as session:
+        voucher = (await session.execute(select(Voucher))).scalar_one()
+        mug = (await session.execute(select(Reward))).scalar_one()
+    assert (voucher.member_id, voucher.state) == (crowd["gold_coffee"], "cancelled")
+    assert voucher.cancelled_at is not None
+    assert (mug.stock, mug.redeemed) == (5, 0)
+    shown = await admin.show(services, answer["id"])
+    assert (shown["recipients"], shown["sent"], shown["opted_out"], shown["failed"]) == (1, 0, 1, 0)
+    assert shown["redeemed"] == 0
+
+
+async def test_a_delivered_or_used_campaign_voucher_is_kept(core, env, telegram, crowd):
+    from storage import vouchers
+    from storage.models import Reward, Voucher
+
+    services = core.services
+    await _mug(services, 5)
+    await admin.create(
+        services, {"segment": {"tier": "gold"}, "texts": {"en": "Hi"}, "reward_voucher": "mug"}
+    )
+    await env.sender.drain()
+
+    assert len(telegram.calls) == 1
+    assert await hook(services) == 0
+    async with services.db.reader() as session:
+        voucher = (await session.execute(select(Voucher))).scalar_one()
+        mug = (await session.execute(select(Reward))).scalar_one()
+    assert voucher.state == vouchers.ISSUED and (mug.stock, mug.redeemed) == (4, 1)
