@@ -30,7 +30,7 @@ from storage.models import (
     Voucher,
 )
 from storage.tickets import ACTIVE
-from storage.vouchers import CANCELLED, EXPIRED, ISSUED, USED
+from storage.vouchers import CANCELLED, EXPIRED, ISSUED, USED, state_seen
 
 T = TypeVar("T")
 TICKET_FILTERS = ("open", "breached", "all")
@@ -329,16 +329,17 @@ class RecipientRow:
 
 
 async def recipients(
-    session: AsyncSession, campaign_id: int, number: int, limit: int
+    session: AsyncSession, campaign_id: int, now: datetime, number: int, limit: int
 ) -> Page[RecipientRow]:
-    """A campaign's recipients in the order they were queued, with their push and voucher."""
+    """A campaign's recipients in the order they were queued, with their push and voucher
+    (its state as the till sees it `now`, as on the rewards and member pages)."""
     channel, external = _accounts_of(CampaignRecipient.member_id)
     stmt = (
         select(
             CampaignRecipient,
             OutboxPush.state,
             OutboxPush.last_error,
-            Voucher.state,
+            state_seen(now),
             channel,
             external,
         )

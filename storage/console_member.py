@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -27,7 +27,7 @@ from storage.models import (
     TicketMessage,
     Voucher,
 )
-from storage.vouchers import EXPIRED, ISSUED
+from storage.vouchers import state_seen
 
 T = TypeVar("T")
 LIMIT = 20  # rows of each of the page's lists
@@ -137,10 +137,7 @@ async def vouchers(
     session: AsyncSession, member_id: int, now: datetime, limit: int = LIMIT
 ) -> Bounded[VoucherLine]:
     """Their vouchers, the latest issued first, with the reward they are for."""
-    seen = case(
-        (and_(Voucher.state == ISSUED, Voucher.expires_at <= now), EXPIRED),
-        else_=Voucher.state,
-    )
+    seen = state_seen(now)
     stmt = (
         select(Voucher, Reward.slug, Reward.names, seen)
         .join(Reward, Reward.id == Voucher.reward_id)

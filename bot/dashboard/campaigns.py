@@ -29,11 +29,13 @@ async def campaign_page(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     found = None
     if raw.isascii() and raw.isdigit() and len(raw) <= ID_DIGITS:
-        async with core_of(request).services.db.reader() as session:
+        services = core_of(request).services
+        async with services.db.reader() as session:
             found = await console.campaign(session, int(raw))
             if found is not None:
+                now = services.clock.now()
                 people = await console.recipients(
-                    session, found.campaign.id, page_number(request), PAGE_SIZE
+                    session, found.campaign.id, now, page_number(request), PAGE_SIZE
                 )
     if found is None:
         return await not_found(request, "campaigns", raw)

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.admin import campaigns as admin_campaigns
 from storage import console, tickets, vouchers
@@ -164,7 +164,7 @@ async def test_a_voucher_campaign_counts_its_redeemed_vouchers(operator, core, s
         {"name": "mugs2", "texts": {"en": "A mug"}, "reward_voucher": "mug", "reward_points": 5},
     )
     async with services.db.reader() as s:
-        people = await console.recipients(s, gift["id"], 1, 50)
+        people = await console.recipients(s, gift["id"], START, 1, 50)
     codes = []
     async with services.db.reader() as s:
         for row in people.rows:
@@ -188,6 +188,16 @@ async def test_a_voucher_campaign_counts_its_redeemed_vouchers(operator, core, s
     assert rows(listing, "campaigns")[1][4] == "—" and made["redeemed"] == 0
     assert card(page, "campaign-redeemed") == "1"
     assert sorted(r[3] for r in rows(page, "recipients")) == ["issued"] * 4 + ["used"]
+    # One past its date: expired here too, as the rewards and member pages count it.
+    async with services.db.transaction() as s:
+        await s.execute(
+            update(Voucher)
+            .where(Voucher.id == people.rows[1].recipient.voucher_id)
+            .values(expires_at=START - timedelta(minutes=1))
+        )
+    _, page, _ = await operator.get(f"/dashboard/campaigns/{gift['id']}")
+    states = [r[3] for r in rows(page, "recipients")]
+    assert sorted(states) == ["expired"] + ["issued"] * 3 + ["used"]
     # Five gifts more (everyone): 5 redeemed, 10 vouchers, 5 open, 3 used, 5 gifts.
     assert rows(mall, "rewards")[0][3:] == ["5", "10", "5", "3", "1", "1", "5", "yes"]
 
