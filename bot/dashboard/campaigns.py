@@ -47,6 +47,8 @@ async def campaign_page(request: web.Request) -> web.Response:
         "outcomes": words.RECIPIENT_STATES,
         "outcome": words.recipient_state,
         "voucher_states": words.VOUCHER_STATES,
+        "push_error": words.push_error,
+        "segment_parts": words.segment_parts,
         "pager_query": "",
     }
     return await render(request, "campaign.html", context)

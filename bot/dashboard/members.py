@@ -109,6 +109,7 @@ async def _show(request: web.Request, session: AsyncSession, member_id: int) -> 
         "voucher_states": words.VOUCHER_STATES,
         "membership_states": words.MEMBERSHIP_STATES,
         "ledger_kinds": words.LEDGER_KINDS,
+        "push_error": words.push_error,
         "categories": CATEGORY_LABELS,
         "number": tickets.number,
         "default_locale": services.settings.default_locale,

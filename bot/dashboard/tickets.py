@@ -50,6 +50,8 @@ async def ticket_page(request: web.Request) -> web.Response:
         "t": found,
         "states": words.TICKET_STATES,
         "senders": words.SENDERS,
+        "actor": words.actor,
+        "ticket_action": words.ticket_action,
         "categories": CATEGORY_LABELS,
         "number": tickets.number,
     }

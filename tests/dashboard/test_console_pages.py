@@ -309,3 +309,47 @@ async def test_each_page_runs_as_many_statements_whatever_its_rows(operator, cor
 
     assert after == before
     assert min(before.values()) >= 1 and max(before.values()) <= 6
+
+
+WHY = {
+    "zh_CN": ["—", "已屏蔽机器人", "—", "送达前已退订", "—"],
+    "zh_TW": ["—", "已封鎖機器人", "—", "送達前已退訂", "—"],
+    "en": ["—", "blocked the bot", "—", "muted before delivery", "—"],
+}
+SEGMENT = {
+    "zh_CN": "会员等级: 黄金, 白银; 应用: 微信; 沉寂天数: 30",
+    "zh_TW": "會員等級: 黃金, 白銀; App: 微信; 沉寂天數: 30",
+    "en": "Tier: Gold, Silver; App: WeChat; Quiet for days: 30",
+}
+EVENTS = {
+    "zh_CN": ["已提交（物流配送），接续 C-000001", "已分配给 Li", "已回复会员", "评分 5", "已关闭"],
+    "zh_TW": ["已提交（物流配送），接續 C-000001", "已指派給 Li", "已回覆會員", "評分 5", "已關閉"],
+    "en": ["filed (Delivery), follows C-000001", "assigned to Li", "replied", "rated 5", "closed"],
+}
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "zh_TW", "en"])
+async def test_why_a_push_failed_the_segment_and_ticket_events_in_the_operators_words(
+    operator, core, seeded, lang
+):
+    async with core.services.db.transaction() as s:
+        segment = {"tier": ["gold", "silver"], "channel": "wechat", "dormant_days": 30}
+        await s.execute(update(Campaign).where(Campaign.id == 1).values(segment=segment))
+        for actor, action in (
+            ("dave", "filed (delivery), follows C-000001"),
+            ("Li", "assigned to Li"),
+            ("Li", "replied"),
+            ("dave", "rated 5"),
+            ("system", "closed"),
+        ):
+            await tickets.add_event(s, 4, actor, action, START)
+    await operator.get(f"/dashboard/?lang={lang}")
+
+    _, page, _ = await operator.get("/dashboard/campaigns/1")
+    _, ticket, _ = await operator.get("/dashboard/tickets/C-000004")
+
+    assert [r[2] for r in rows(page, "recipients")] == WHY[lang]
+    assert card(page, "campaign-segment") == SEGMENT[lang]
+    assert [r[2] for r in rows(ticket, "events")][-5:] == EVENTS[lang]
+    system = {"zh_CN": "系统", "zh_TW": "系統", "en": "system"}[lang]
+    assert rows(ticket, "events")[-1][1] == system

@@ -256,3 +256,25 @@ async def test_the_member_page_speaks_the_operators_language(operator, seeded, l
     assert f"<h1>{words[0]} #{seeded['carol']}</h1>" in body
     for word in words[1:]:
         assert f"<h2>{word} " in body, word
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"),
+    [
+        ("zh_CN", "否 (已屏蔽机器人)"),
+        ("zh_TW", "否 (已封鎖機器人)"),
+        ("en", "no (blocked the bot)"),
+    ],
+)
+async def test_why_an_account_is_unreachable_in_the_operators_words(
+    operator, core, seeded, lang, shown
+):
+    from storage import identities
+
+    async with core.services.db.transaction() as s:
+        await identities.mark_unreachable(s, "wechat", "o-carol", START, "forbidden")
+    await operator.get(f"/dashboard/?lang={lang}")
+
+    _, body, _ = await operator.get(CAROL)
+
+    assert rows(body, "accounts")[0][3] == shown
