@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.ledger import ADJUST
 from storage.members import new_invite_code
 from storage.models import (
     Base,
@@ -135,6 +136,13 @@ async def erase(session: AsyncSession, member_id: int, now: datetime) -> list[in
                 invite_code=new_invite_code(12),
             )
         )
+    # An operator's adjustment gives its reason in free text ("sorry about your wedding cake,
+    # Mrs Li"): it goes; the amounts (and the system's own reasons) stay, so totals do too.
+    await session.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.member_id.in_(ids), LedgerEntry.kind == ADJUST)
+        .values(reason="")
+    )
     await session.execute(delete(Identity).where(Identity.member_id.in_(ids)))
     await session.execute(delete(LinkCode).where(LinkCode.member_id.in_(ids)))
     await session.execute(delete(Role).where(Role.member_id.in_(ids)))

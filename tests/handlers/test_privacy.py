@@ -228,3 +228,29 @@ async def test_an_answer_still_waiting_for_their_account_fails_as_erased(core, c
         {"text": ""},
         "",
     )
+
+
+async def test_erasure_blanks_the_reasons_operators_typed_and_keeps_every_amount(core, chat):
+    from bot.admin.members import adjust_points
+    from bot.admin.privacy import erase_member
+
+    zoltan = chat(NAME)
+    await zoltan.say("/checkin")
+    services = core.services
+    for amount, key in ((20, "a1"), (-5, "a2")):
+        data = {"amount": amount, "reason": f"Sorry {NAME}, wedding cake", "idempotency_key": key}
+        await adjust_points(services, zoltan.channel, zoltan.name, data)
+    member_id = (await _member(core, zoltan)).id
+    before = await _totals(core)
+
+    await erase_member(services, zoltan.channel, zoltan.name)
+
+    assert await _totals(core) == before
+    assert await _database_mentions(core, NAME, "wedding cake") == []
+    async with services.db.reader() as session:
+        entries = await session.execute(
+            select(LedgerEntry.kind, LedgerEntry.amount, LedgerEntry.reason)
+            .where(LedgerEntry.member_id == member_id)
+            .order_by(LedgerEntry.id)
+        )
+        assert entries.all() == [("earn", 5, "checkin"), ("adjust", 20, ""), ("adjust", -5, "")]
