@@ -786,6 +786,23 @@ async def test_group_points_for_someone_who_never_opened_a_private_chat(
     assert len(fake.calls_of("sendMessage")) == 2
 
 
+async def test_a_first_contact_in_a_group_gets_the_privacy_line_at_the_private_start(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    fake.refuse(ann)  # she never opened the private chat: Telegram refuses to start one
+    assert await tg.post(message_update(ann, f"/help@{BOT_USERNAME}", chat_id=GROUP)) == 200
+    [in_group] = await fake.wait_sent(1)
+    fake.allow(ann)
+    assert await tg.post(message_update(ann, "/start")) == 200
+    assert await tg.post(message_update(ann, "/start")) == 200
+    started, again = (await fake.wait_sent(3))[1:]
+
+    assert (in_group.chat_id, in_group.text) == (GROUP, "Welcome! You are now a member.\n" + HELP)
+    assert (started.chat_id, started.text) == (ann, HELP + PRIVACY_LINE)
+    assert (again.chat_id, again.text) == (ann, HELP)
+
+
 async def test_group_button_answers_privately(tg: TelegramBot, fake: FakeTelegram) -> None:
     ann = new_user()
     assert await tg.post(callback_update(ann, "POINTS", chat_id=GROUP)) == 200
