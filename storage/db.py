@@ -27,12 +27,15 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
 
     No pre-ping on PostgreSQL: it costs round trips on every checkout of the hot path;
     connections are recycled instead, and a dead one fails one request, not the process.
+    The pool keeps what it opened, up to 2 × `pool_size` (opened on demand): with overflow
+    connections, every checkout past `pool_size` at a busy moment opened a new connection
+    (and introspected its types) only to close it on return; the profile showed it.
     """
     if not is_sqlite(url):
         return create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_recycle=1800,
             hide_parameters=True,  # a failed statement's message would carry openids, names
         )
@@ -90,6 +93,14 @@ class Database:
         """A session for reads only; on SQLite it does not queue behind writers."""
         async with self._readers() as session:
             yield session
+
+    @asynccontextmanager
+    async def driver(self, *, read: bool = False) -> AsyncIterator[Any]:
+        """The driver's own connection (asyncpg, or aiosqlite) from the engine's pool, for the
+        few hot statements that skip SQLAlchemy's per-call work (storage/checkin_fast.py)."""
+        engine = self._read_engine if read else self.engine
+        async with engine.connect() as conn:
+            yield (await conn.get_raw_connection()).driver_connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
