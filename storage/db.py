@@ -41,7 +41,9 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
         )
     # SQLite has one writer at a time anyway: a single pooled writer connection makes writers
     # queue in order in the pool instead of sleeping in SQLite's busy handler (long tails).
-    sizing = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {}
+    # Readers: a fixed set, kept open (an overflow connection was opened, PRAGMA'd and given a
+    # thread for one SELECT, then closed, whenever more than 5 reads overlapped).
+    sizing = {"pool_size": 1 if immediate else 8, "max_overflow": 0, "pool_timeout": 60}
     engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **sizing)
 
     @event.listens_for(engine.sync_engine, "connect")
