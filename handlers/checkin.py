@@ -75,7 +75,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         STREAK_BADGES,
         invites.WAITING,
     )
-    done = await checkin_fast.check_in(services.db.engine, plan)
+    done = await checkin_fast.check_in(services.db, plan)
     if done.status == checkin_fast.SLOW:
         return await _general(ctx)
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won

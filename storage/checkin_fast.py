@@ -24,10 +24,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from storage.db import Database
 from storage.errors import MemberMerged
 
 CREATED, REPEAT, SLOW, CONFLICT = "created", "repeat", "slow", "conflict"
@@ -128,7 +126,7 @@ FROM m LEFT JOIN prev ON true LEFT JOIN ins ON true LEFT JOIN bump ON true
 """
 
 
-async def _postgres(engine: AsyncEngine, plan: Plan) -> Outcome:
+async def _postgres(db: Database, plan: Plan) -> Outcome:
     expires = plan.now + timedelta(days=plan.expiry_days)
     args = (
         plan.member_id,
@@ -143,10 +141,9 @@ async def _postgres(engine: AsyncEngine, plan: Plan) -> Outcome:
         list(plan.tier_thresholds),
         list(plan.streak_badges),
     )
-    async with engine.connect() as conn:
-        raw: Any = (await conn.get_raw_connection()).driver_connection
+    async with db.driver() as conn:
         # asyncpg's own prepared-statement cache: one Bind/Execute round trip per call.
-        row = await raw.fetchrow(_PG, *args)
+        row = await conn.fetchrow(_PG, *args)
     if row is None:
         raise LookupError(f"no member {plan.member_id}")
     if row["merged"] is not None:
@@ -255,17 +252,16 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
     return Outcome(CREATED, streak, points, int(balance), held, tier, tuple(given))
 
 
-async def _sqlite(engine: AsyncEngine, plan: Plan) -> Outcome:
-    async with engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite
+async def _sqlite(db: Database, plan: Plan) -> Outcome:
+    async with db.driver() as driver:  # aiosqlite
         # aiosqlite runs each call in its connection's thread; `_execute` runs our function
         # there whole (aiosqlite has no public name for it), `_conn` is its sqlite3 connection.
         outcome: Outcome = await driver._execute(_sqlite_work, driver._conn, plan)
         return outcome
 
 
-async def check_in(engine: AsyncEngine, plan: Plan) -> Outcome:
+async def check_in(db: Database, plan: Plan) -> Outcome:
     """Record today's check-in for `plan.member_id` (see the module's docstring)."""
-    if engine.dialect.name == "sqlite":
-        return await _sqlite(engine, plan)
-    return await _postgres(engine, plan)
+    if db.dialect == "sqlite":
+        return await _sqlite(db, plan)
+    return await _postgres(db, plan)

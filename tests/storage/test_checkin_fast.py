@@ -27,7 +27,7 @@ def plan(member_id: int, day=TODAY, growth=10) -> Plan:
 async def test_a_checkin_writes_row_lot_balance_and_growth(db, new_member):
     mid = await new_member()
 
-    done = await checkin_fast.check_in(db.engine, plan(mid))
+    done = await checkin_fast.check_in(db, plan(mid))
 
     assert done == Outcome("created", 1, 5, 5, "bronze", "bronze", ())
     async with db.reader() as session:
@@ -44,9 +44,9 @@ async def test_a_checkin_writes_row_lot_balance_and_growth(db, new_member):
 
 async def test_the_same_day_twice_is_a_repeat_that_writes_nothing(db, new_member):
     mid = await new_member()
-    await checkin_fast.check_in(db.engine, plan(mid))
+    await checkin_fast.check_in(db, plan(mid))
 
-    again = await checkin_fast.check_in(db.engine, plan(mid))
+    again = await checkin_fast.check_in(db, plan(mid))
 
     assert again == Outcome("repeat", 1, 5)
     async with db.reader() as session:
@@ -55,10 +55,7 @@ async def test_the_same_day_twice_is_a_repeat_that_writes_nothing(db, new_member
 
 async def test_streak_schedule_badges_and_tier_upgrade(db, new_member):
     mid = await new_member()
-    days = [
-        await checkin_fast.check_in(db.engine, plan(mid, TODAY + timedelta(i), 200))
-        for i in range(4)
-    ]
+    days = [await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(i), 200)) for i in range(4)]
 
     assert [(d.streak, d.points, d.balance) for d in days] == [
         (1, 5, 5),
@@ -79,8 +76,8 @@ async def test_streak_schedule_badges_and_tier_upgrade(db, new_member):
 
 async def test_a_missed_day_restarts_the_streak(db, new_member):
     mid = await new_member()
-    await checkin_fast.check_in(db.engine, plan(mid))
-    done = await checkin_fast.check_in(db.engine, plan(mid, TODAY + timedelta(2)))
+    await checkin_fast.check_in(db, plan(mid))
+    done = await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(2)))
     assert (done.streak, done.points, done.balance) == (1, 5, 10)
 
 
@@ -97,7 +94,7 @@ async def test_a_waiting_invite_goes_the_general_way_and_writes_nothing(db, new_
             )
         )
 
-    assert (await checkin_fast.check_in(db.engine, plan(mid))).status == "slow"
+    assert (await checkin_fast.check_in(db, plan(mid))).status == "slow"
     async with db.reader() as session:
         assert (await session.execute(select(Checkin))).first() is None
 
@@ -110,7 +107,7 @@ async def test_a_merged_member_is_refused_and_credited_nothing(db, new_member):
         )
 
     with pytest.raises(MemberMerged):
-        await checkin_fast.check_in(db.engine, plan(mid))
+        await checkin_fast.check_in(db, plan(mid))
     async with db.reader() as session:
         assert (await session.execute(select(LedgerEntry))).first() is None
 
@@ -118,7 +115,7 @@ async def test_a_merged_member_is_refused_and_credited_nothing(db, new_member):
 async def test_fifty_at_once_credit_once_and_tell_the_rest_it_is_done(db, new_member):
     mid = await new_member()
 
-    done = await asyncio.gather(*(checkin_fast.check_in(db.engine, plan(mid)) for _ in range(50)))
+    done = await asyncio.gather(*(checkin_fast.check_in(db, plan(mid)) for _ in range(50)))
 
     # A loser either saw the winner's row (repeat) or lost the unique key (conflict).
     assert sorted(d.status for d in done).count("created") == 1
