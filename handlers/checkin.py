@@ -80,8 +80,8 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         return await _general(ctx)
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
         async with services.db.reader() as session:
-            won = await checkins.last(session, me.id)
-        assert won is not None and won.day == today
+            won = await checkins.of_day(session, me.id, today)
+        assert won is not None  # the unique key's winner committed before we were refused
         done = checkin_fast.Outcome(checkin_fast.REPEAT, won.streak, won.points)
     if done.status == checkin_fast.REPEAT:
         return _already(ctx, me.tier, done.streak, today)

@@ -85,7 +85,7 @@ WITH m AS (
 ), nxt AS (
     SELECT CASE WHEN prev.day = $2::date - 1 THEN prev.streak + 1 ELSE 1 END AS streak
     FROM gate LEFT JOIN prev ON true
-    WHERE prev.day IS NULL OR prev.day < $2
+    WHERE prev.day IS DISTINCT FROM $2
 ), ins AS (
     INSERT INTO checkins (member_id, day, streak, points, created_at)
     SELECT $1, $2, nxt.streak, ($4::bigint[])[(nxt.streak - 1) % cardinality($4::bigint[]) + 1], $3

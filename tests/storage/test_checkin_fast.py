@@ -124,3 +124,14 @@ async def test_fifty_at_once_credit_once_and_tell_the_rest_it_is_done(db, new_me
         assert (await session.get(Member, mid)).points == 5  # type: ignore[union-attr]
         assert await ledger.ledger_sum(session, mid) == 5
         assert len((await session.execute(select(Checkin))).all()) == 1
+
+
+async def test_a_later_day_already_recorded_does_not_stop_todays(db, new_member):
+    """As the general path: the last row being a later day (a clock set back) does not count as
+    today's check-in."""
+    mid = await new_member()
+    await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(1)))
+
+    done = await checkin_fast.check_in(db, plan(mid))
+
+    assert (done.status, done.streak, done.balance) == ("created", 1, 10)
