@@ -9,6 +9,7 @@ the moderator's summary) go through the outbox in the same transaction as their 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from bot.core.context import Services
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
+from bot.jobs.pushes import push_to_chat
 from handlers.communities import name_of
 from handlers.flashsale_posts import (
     counter_edit,
@@ -26,7 +28,7 @@ from handlers.flashsale_posts import (
     opens_for,
 )
 from handlers.tiers import tier_label
-from storage import flash_claims, flashsales
+from storage import flash_claims, flashsales, identities, outbox
 from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
@@ -39,8 +41,27 @@ WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[Note | None]]
 WIN_HOOKS: list[WinHook] = []
 
 
-async def claim_sale(services: Services, me: Member, raw_code: str, t: Translator) -> Reply:
+LIMIT_REFUSAL = N_("You already have {limit} of {title}: that is the limit per member.")
+
+
+@dataclass(frozen=True)
+class Door:
+    """Where a claim came from, as far as its answer goes.
+
+    `group_account` (channel, external id): a button pressed in a group. The answer there is
+    only a toast, given at once; the claim code goes to that account's private chat as an
+    outbox push written in the claim's transaction (a crash after the commit cannot lose it),
+    unless the app refused to deliver there before. (A member whose first contact is the press
+    cannot win: they are in no community yet.)"""
+
+    group_account: tuple[str, str] | None = None
+
+
+async def claim_sale(
+    services: Services, me: Member, raw_code: str, t: Translator, door: Door | None = None
+) -> Reply:
     """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
+    door = door or Door()
     now = services.clock.now()
     async with services.db.reader() as session:
         found = await flashsales.for_claim(session, raw_code, me.id)
@@ -53,12 +74,24 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
     sale, community, joined = found
     _check_may_claim(services, me, sale, community, joined, now, t)
     try:
-        won, notes = await _decide(services, sale, me, now)
+        text, pushed = await _decide(services, sale, me, now, t, door)
     except flashsales.Refused as refused:
         _count(services, refused.reason)
         raise _refusal(services, refused.reason, sale, me, t) from None
     _count(services, "won")
     services.pushes.wake()
+    if door.group_account is not None and not pushed:
+        toast = t(
+            N_("You got {title}! Open our private chat to see your claim code."), title=sale.title
+        )
+    else:
+        toast = t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title)
+    return Reply(
+        text, private=True, toast=toast, open_private=door.group_account is not None and not pushed
+    )
+
+
+def _won_text(t: Translator, sale: FlashSale, won: Won, notes: list[Note]) -> str:
     text = t(
         N_(
             "You got {title}! Your claim code: {claim_code}\n"
@@ -68,18 +101,15 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
         claim_code=won.claim_code,
         price=sale.price,
     )
-    return Reply(
-        "\n".join([text, *(line for note in notes for line in note(t))]),
-        private=True,
-        toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
-    )
+    return "\n".join([text, *(line for note in notes for line in note(t))])
 
 
 async def _decide(
-    services: Services, sale: FlashSale, me: Member, now: datetime
-) -> tuple[Won, list[Note]]:
+    services: Services, sale: FlashSale, me: Member, now: datetime, t: Translator, door: Door
+) -> tuple[str, bool]:
     """The claim engine: with Redis its script turns the crowd away first; the SQL step
-    (unique unit row + conditional UPDATE) decides every unit either way."""
+    (unique unit row + conditional UPDATE) decides every unit either way. Returns the
+    winner's text and whether it was queued for their private chat."""
     opens_at = opens_for(services, sale, me.tier)
     fast = fast_path(services.cache)
     if fast is not None:
@@ -97,13 +127,39 @@ async def _decide(
                 note = await on_win(session, services, me.id, sale.id)
                 if note is not None:
                     notes.append(note)
+            text = _won_text(t, sale, won, notes)
+            pushed = await _push_code(session, services, me, sale, won, text, door)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
     except BaseException:
         if fast is not None:
             await fast.give_back(sale.id, me.id)
         raise
-    return won, notes
+    return text, pushed
+
+
+async def _push_code(
+    session: AsyncSession,
+    services: Services,
+    me: Member,
+    sale: FlashSale,
+    won: Won,
+    text: str,
+    door: Door,
+) -> bool:
+    """A group press's code, queued for the presser's private chat; False when the bot cannot
+    write there as far as the database knows (the app refused it before: blocked, or a
+    private chat never opened)."""
+    if door.group_account is None:
+        return False
+    channel, external_id = door.group_account
+    account = await identities.get(session, channel, external_id)
+    if account is None or account.unreachable:
+        return False
+    target = outbox.Target(channel, external_id, me.id, outbox.SEND)
+    key = f"flashsale:{sale.id}:code:{won.claim_code}"
+    await push_to_chat(session, services, target, "flashsale-code", key, Reply(text, private=True))
+    return True
 
 
 async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:
@@ -182,7 +238,7 @@ def _refusal(
         return DomainError(N_("Sorry, {title} has ended."), title=sale.title)
     if reason == flashsales.LIMIT:
         return DomainError(
-            N_("You already have {limit} of {title}: that is the limit per member."),
+            LIMIT_REFUSAL,
             limit=sale.per_member_limit,
             title=sale.title,
         )
