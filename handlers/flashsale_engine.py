@@ -4,13 +4,23 @@ Every door (button, `/claim`, 抢 CODE, the deep link) claims through `claim_sal
 the CLI and `/flashsale` start and end sales through `start_sale` / `end_sale`, which the
 every-minute hook also runs. Pushes (the group announcement, its counter, WeChat members,
 the moderator's summary) go through the outbox in the same transaction as their cause.
+
+A crowd mostly loses, so losing costs no database round trip: each process keeps a sale's
+definition (it never changes but for its state), what it knows from the member row already
+loaded (tier, age) refuses first, then the Redis script (window, limit, stock); only a unit
+the script granted reads the membership and writes the claim. What the database once said
+(sold out, closed) is kept too: both are final.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,9 +39,12 @@ from handlers.flashsale_posts import (
 )
 from handlers.tiers import tier_label
 from storage import flash_claims, flashsales, identities, outbox
+from storage.db import Database
 from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
+
+log = logging.getLogger("memberbot.flashsales")
 
 # Work another feature attaches to every won unit, inside the claim's transaction (the
 # gamification issue's "first flash-sale win" badge): (session, services, member id, sale id).
@@ -57,27 +70,84 @@ class Door:
     group_account: tuple[str, str] | None = None
 
 
+KEEP_SECONDS = 60.0  # a kept sale is read again after this (its community's names may change)
+
+
+@dataclass
+class Known:
+    """A sale as this process keeps it; `over` once the database said SOLD_OUT or CLOSED."""
+
+    sale: FlashSale
+    community: Community
+    read_at: float
+    over: str | None = None
+
+
+# Per database (tests run many in one process), by sale code; and the reads under way, so a
+# crowd arriving at once reads a sale once.
+_KNOWN: WeakKeyDictionary[Database, dict[str, Known]] = WeakKeyDictionary()
+_READING: WeakKeyDictionary[Database, dict[str, asyncio.Future[Known | None]]] = WeakKeyDictionary()
+
+
+async def known_sale(services: Services, raw_code: str) -> Known | None:
+    """The sale as kept here, read from the database the first time (and every KEEP_SECONDS)."""
+    code = flashsales.normalise_code(raw_code)
+    found = _KNOWN.setdefault(services.db, {}).get(code)
+    if found is not None and time.monotonic() - found.read_at < KEEP_SECONDS:
+        return found
+    reading = _READING.setdefault(services.db, {})
+    under_way = reading.get(code)
+    if under_way is None:
+        under_way = asyncio.ensure_future(_read(services, code, found))
+        reading[code] = under_way
+        under_way.add_done_callback(lambda _: reading.pop(code, None))
+    return await asyncio.shield(under_way)
+
+
+async def _read(services: Services, code: str, found: Known | None) -> Known | None:
+    async with services.db.reader() as session:
+        row = await flashsales.with_community(session, code)
+    if row is None:
+        return None
+    sale, community = row
+    over = found.over if found is not None else None
+    if sale.state not in flashsales.OPEN:
+        over = flashsales.CLOSED
+    elif sale.claimed >= sale.stock:
+        over = flashsales.SOLD_OUT
+    known = Known(sale, community, time.monotonic(), over)
+    _KNOWN.setdefault(services.db, {})[code] = known
+    return known
+
+
+def sale_closed(services: Services, code: str) -> None:
+    """This process cancelled the sale: refuse it at once here (other processes learn it
+    from Redis, whose counts a cancel forgets, or from the SQL step)."""
+    found = _KNOWN.get(services.db, {}).get(flashsales.normalise_code(code))
+    if found is not None:
+        found.over = flashsales.CLOSED
+
+
 async def claim_sale(
     services: Services, me: Member, raw_code: str, t: Translator, door: Door | None = None
 ) -> Reply:
     """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
     door = door or Door()
     now = services.clock.now()
-    async with services.db.reader() as session:
-        found = await flashsales.for_claim(session, raw_code, me.id)
-    if found is None:
+    known = await known_sale(services, raw_code)
+    if known is None:
         _count(services, "unknown")
         raise DomainError(
             N_("There is no flash sale {code}. Please check the code."),
             code=flashsales.normalise_code(raw_code)[:10],
         )
-    sale, community, joined = found
-    _check_may_claim(services, me, sale, community, joined, now, t)
+    sale = known.sale
     try:
-        text, pushed = await _decide(services, sale, me, now, t, door)
+        _check_may_claim(services, me, known, now, t)
+        text, pushed = await _decide(services, known, me, now, t, door)
     except flashsales.Refused as refused:
         _count(services, refused.reason)
-        raise _refusal(services, refused.reason, sale, me, t) from None
+        raise _refusal(services, refused.reason, known, me, t) from None
     _count(services, "won")
     services.pushes.wake()
     if door.group_account is not None and not pushed:
@@ -105,23 +175,35 @@ def _won_text(t: Translator, sale: FlashSale, won: Won, notes: list[Note]) -> st
 
 
 async def _decide(
-    services: Services, sale: FlashSale, me: Member, now: datetime, t: Translator, door: Door
+    services: Services, known: Known, me: Member, now: datetime, t: Translator, door: Door
 ) -> tuple[str, bool]:
     """The claim engine: with Redis its script turns the crowd away first; the SQL step
-    (unique unit row + conditional UPDATE) decides every unit either way. Returns the
-    winner's text and whether it was queued for their private chat."""
+    (membership, unique unit row + conditional UPDATE) decides every unit either way. Returns
+    the winner's text and whether it was queued for their private chat."""
+    sale = known.sale
     opens_at = opens_for(services, sale, me.tier)
+    code = flashsales.new_code(flashsales.CLAIM_CODE_LENGTH)
     fast = fast_path(services.cache)
     if fast is not None:
-        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at)
+        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at, code)
         if verdict == SQL_ONLY:
             fast = None
         elif verdict != OK:
             raise flashsales.Refused(verdict)
     try:
         async with services.db.transaction() as session:
-            won = await flashsales.claim(session, sale, me.id, now, opens_at)
-            await counter_edit(session, services, sale, now)
+            if known.over is not None:  # learnt while this claim waited (SQLite's one writer)
+                raise flashsales.Refused(known.over)
+            if not await flashsales.is_member(session, sale.community_id, me.id):
+                raise flashsales.Refused(flashsales.NOT_MEMBER)
+            try:
+                won = await flashsales.claim(session, sale, me.id, now, opens_at, code)
+            except flashsales.Refused as refused:
+                if refused.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
+                    known.over = refused.reason
+                raise
+            if won.announced:
+                await counter_edit(session, services, sale, now)
             notes = []
             for on_win in WIN_HOOKS:
                 note = await on_win(session, services, me.id, sale.id)
@@ -133,8 +215,15 @@ async def _decide(
                 await end_sale(session, services, sale.id, now)
     except BaseException:
         if fast is not None:
-            await fast.give_back(sale.id, me.id)
+            await fast.give_back(sale.id, me.id, code)
         raise
+    if won.sold_out:
+        known.over = flashsales.SOLD_OUT
+    if fast is not None:
+        try:
+            await fast.confirm(sale.id, me.id, code)
+        except Exception:  # won all the same: its mark runs out and a reconcile finds the row
+            log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
     return text, pushed
 
 
@@ -187,30 +276,15 @@ def _count(services: Services, result: str) -> None:
 
 
 def _check_may_claim(
-    services: Services,
-    me: Member,
-    sale: FlashSale,
-    community: Community,
-    joined: bool,
-    now: datetime,
-    t: Translator,
+    services: Services, me: Member, known: Known, now: datetime, t: Translator
 ) -> None:
-    """What the member can be told before any stock is touched (the engine decides the rest)."""
+    """What this process can tell without a round trip (the engine decides the rest)."""
     rules = services.rules
-    if sale.claimed >= sale.stock:
-        _count(services, flashsales.SOLD_OUT)
-        raise _refusal(services, flashsales.SOLD_OUT, sale, me, t)
-    if sale.state not in flashsales.OPEN or sale.ends_at <= now:
-        _count(services, flashsales.CLOSED)
-        raise _refusal(services, flashsales.CLOSED, sale, me, t)
-    if not joined:
-        _count(services, "not_member")
-        raise DomainError(
-            N_("{title} is for members of {community}. Join it first: send “join {slug}”."),
-            title=sale.title,
-            community=name_of(community, t.locale),
-            slug=community.slug,
-        )
+    sale = known.sale
+    if known.over is not None:
+        raise flashsales.Refused(known.over)
+    if sale.ends_at <= now:
+        raise flashsales.Refused(flashsales.CLOSED)
     if sale.min_tier and rules.tier_rank(me.tier) < rules.tier_rank(sale.min_tier):
         _count(services, "tier")
         raise DomainError(
@@ -230,8 +304,16 @@ def _check_may_claim(
 
 
 def _refusal(
-    services: Services, reason: str, sale: FlashSale, me: Member, t: Translator
+    services: Services, reason: str, known: Known, me: Member, t: Translator
 ) -> DomainError:
+    sale, community = known.sale, known.community
+    if reason == flashsales.NOT_MEMBER:
+        return DomainError(
+            N_("{title} is for members of {community}. Join it first: send “join {slug}”."),
+            title=sale.title,
+            community=name_of(community, t.locale),
+            slug=community.slug,
+        )
     if reason == flashsales.SOLD_OUT:
         return DomainError(N_("Sorry, {title} is sold out."), title=sale.title)
     if reason == flashsales.CLOSED:

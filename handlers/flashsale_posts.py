@@ -96,11 +96,11 @@ async def counter_edit(
 ) -> None:
     """Keep the group's count current: at most one edit per EDIT_EVERY seconds, sent at the
     end of its window; until then every claim's newer count replaces its text."""
-    if sale.announce_id is None:
-        return
     fresh = await session.get(FlashSale, sale.id)
     assert fresh is not None
     await session.refresh(fresh)  # the count this transaction made, for the text
+    if fresh.announce_id is None:  # (`sale` may be a copy from before the start)
+        return
     window = int(now.timestamp()) // EDIT_EVERY
     key = f"flashsale:{sale.id}:count:{window}"
     pushed = await _edit(session, services, fresh, key, now)
