@@ -68,6 +68,9 @@ class Door:
     cannot win: they are in no community yet.)"""
 
     group_account: tuple[str, str] | None = None
+    # "<channel>:<the app's message id>": the claim is keyed on it, so a redelivery of the
+    # message (after a crash between the commit and the answer) answers the same claim.
+    message_key: str | None = None
 
 
 KEEP_SECONDS = 60.0  # a kept sale is read again after this (its community's names may change)
@@ -81,6 +84,9 @@ class Known:
     community: Community
     read_at: float
     over: str | None = None
+    # Without Redis (one process): the members who won here since the sale was read with
+    # nothing claimed; None when not known (read after units went).
+    holders: set[int] | None = None
 
 
 # Per database (tests run many in one process), by sale code; and the reads under way, so a
@@ -111,11 +117,14 @@ async def _read(services: Services, code: str, found: Known | None) -> Known | N
         return None
     sale, community = row
     over = found.over if found is not None else None
-    if sale.state not in flashsales.OPEN:
-        over = flashsales.CLOSED
-    elif sale.claimed >= sale.stock:
+    if sale.claimed >= sale.stock:  # (a sale that sold out has ended too: it says sold out)
         over = flashsales.SOLD_OUT
-    known = Known(sale, community, time.monotonic(), over)
+    elif sale.state not in flashsales.OPEN:
+        over = flashsales.CLOSED
+    holders: set[int] | None = set() if sale.claimed == 0 else None
+    if found is not None:  # read again: what this process learnt stays
+        holders = found.holders
+    known = Known(sale, community, time.monotonic(), over, holders)
     _KNOWN.setdefault(services.db, {})[code] = known
     return known
 
@@ -145,10 +154,18 @@ async def claim_sale(
     try:
         _check_may_claim(services, me, known, now, t)
         text, pushed = await _decide(services, known, me, now, t, door)
+    except flashsales.Again as again:
+        _count(services, "repeat")
+        text, pushed = await _again(services, known, me, again.claim_code, t, door)
     except flashsales.Refused as refused:
-        _count(services, refused.reason)
-        raise _refusal(services, refused.reason, known, me, t) from None
-    _count(services, "won")
+        earlier = await _won_by_message(services, known, me, door, refused)
+        if earlier is None:
+            _count(services, refused.reason)
+            raise _refusal(services, refused.reason, known, me, t) from None
+        _count(services, "repeat")
+        text, pushed = await _again(services, known, me, earlier, t, door)
+    else:
+        _count(services, "won")
     services.pushes.wake()
     if door.group_account is not None and not pushed:
         toast = t(
@@ -159,6 +176,32 @@ async def claim_sale(
     return Reply(
         text, private=True, toast=toast, open_private=door.group_account is not None and not pushed
     )
+
+
+async def _won_by_message(
+    services: Services, known: Known, me: Member, door: Door, refused: flashsales.Refused
+) -> str | None:
+    """The claim code this very message won before, when the refusal may be its redelivery:
+    only a member who may hold a unit is looked up (the losing crowd costs no read)."""
+    if door.message_key is None or refused.held is False:
+        return None
+    if refused.reason not in (flashsales.LIMIT, flashsales.SOLD_OUT, flashsales.CLOSED):
+        return None
+    async with services.db.reader() as session:
+        return await flash_claims.by_message(session, known.sale.id, me.id, door.message_key)
+
+
+async def _again(
+    services: Services, known: Known, me: Member, claim_code: str, t: Translator, door: Door
+) -> tuple[str, bool]:
+    """The answer of the claim the message won already (its push, queued then, not again)."""
+    sale = known.sale
+    text = _won_text(t, sale, Won(claim_code, 0, 0, False), [])
+    async with services.db.transaction() as session:
+        pushed = await _push_code(
+            session, services, me, sale, Won(claim_code, 0, 0, False), text, door
+        )
+    return text, pushed
 
 
 def _won_text(t: Translator, sale: FlashSale, won: Won, notes: list[Note]) -> str:
@@ -189,7 +232,8 @@ async def _decide(
         if verdict == SQL_ONLY:
             fast = None
         elif verdict != OK:
-            raise flashsales.Refused(verdict)
+            reason, plus, _ = verdict.partition("+")
+            raise flashsales.Refused(reason, held=bool(plus))
     try:
         async with services.db.transaction() as session:
             if known.over is not None:  # learnt while this claim waited (SQLite's one writer)
@@ -197,7 +241,9 @@ async def _decide(
             if not await flashsales.is_member(session, sale.community_id, me.id):
                 raise flashsales.Refused(flashsales.NOT_MEMBER)
             try:
-                won = await flashsales.claim(session, sale, me.id, now, opens_at, code)
+                won = await flashsales.claim(
+                    session, sale, me.id, now, opens_at, code, door.message_key
+                )
             except flashsales.Refused as refused:
                 if refused.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
                     known.over = refused.reason
@@ -219,6 +265,8 @@ async def _decide(
         raise
     if won.sold_out:
         known.over = flashsales.SOLD_OUT
+    if known.holders is not None:
+        known.holders.add(me.id)
     if fast is not None:
         try:
             await fast.confirm(sale.id, me.id, code)
@@ -281,8 +329,10 @@ def _check_may_claim(
     """What this process can tell without a round trip (the engine decides the rest)."""
     rules = services.rules
     sale = known.sale
-    if known.over is not None:
-        raise flashsales.Refused(known.over)
+    # With Redis its script refuses as cheaply, and says whether the member holds a unit.
+    if known.over is not None and fast_path(services.cache) is None:
+        holders = known.holders
+        raise flashsales.Refused(known.over, None if holders is None else me.id in holders)
     if sale.ends_at <= now:
         raise flashsales.Refused(flashsales.CLOSED)
     if sale.min_tier and rules.tier_rank(me.tier) < rules.tier_rank(sale.min_tier):

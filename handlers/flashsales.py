@@ -48,7 +48,8 @@ async def _claimed(msg: Inbound, ctx: Context, code: str) -> Reply:
     """The claim's answer; a refusal too is private, and is the button's toast. In a group
     the toast is the whole answer (the code follows privately by push); a member at the limit
     is sent to the private chat, where the deep link shows the codes they hold."""
-    door = Door((msg.channel, msg.external_id)) if msg.is_group else Door()
+    key = f"{msg.channel}:{msg.message_id}" if msg.message_id else None
+    door = Door((msg.channel, msg.external_id) if msg.is_group else None, key)
     try:
         return await claim_sale(ctx.services, ctx.me, code, ctx.t, door)
     except DomainError as refused:

@@ -50,14 +50,16 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 'rebuild' end
 local s = redis.call('HMGET', KEYS[1], 'stock', 'limit', 'ends', 'claimed', 'expire')
 local stock, limit, ends, claimed = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
 local now = tonumber(ARGV[2])
+local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local held = ''
+if mine > 0 then held = '+' end  -- a refusal to a member holding a unit: maybe a redelivery
 if claimed >= stock then
   if redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then return 'reconcile' end
-  if redis.call('ZCARD', KEYS[3]) > 0 then return 'busy' end
-  return 'sold_out'
+  if redis.call('ZCARD', KEYS[3]) > 0 then return 'busy' .. held end
+  return 'sold_out' .. held
 end
-if now >= ends then return 'closed' end
+if now >= ends then return 'closed' .. held end
 if now < tonumber(ARGV[3]) then return 'not_started' end
-local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if mine >= limit then return 'limit' end
 redis.call('HINCRBY', KEYS[1], 'claimed', 1)
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
@@ -144,16 +146,16 @@ class RedisStock:
     ) -> str:
         """OK (a unit held under the mark of `claim_code` for the SQL step), SQL_ONLY (Redis
         could not be rebuilt or reconciled in time), or why not: sold_out, closed,
-        not_started, limit."""
+        not_started, limit; "sold_out+" and "closed+" when the member holds a unit."""
         deadline = now + timedelta(milliseconds=PENDING_MS)
         args: list[int | str] = [member_id, _ms(now), _ms(opens_at), claim_code, _ms(deadline)]
         keys = self._keys(sale_id)
         repairs, waited = 0, 0.0
         while True:
             verdict = str(await self._take(keys=keys, args=args))
-            if verdict == BUSY:
-                if waited >= BUSY_WAIT:
-                    return SOLD_OUT  # claims in flight still hold the last units
+            if verdict.startswith(BUSY):
+                if waited >= BUSY_WAIT:  # claims in flight still hold the last units
+                    return SOLD_OUT + verdict.removeprefix(BUSY)
                 await asyncio.sleep(BUSY_STEP)
                 waited += BUSY_STEP
                 continue

@@ -40,10 +40,11 @@ SOLD_OUT, NOT_STARTED, CLOSED, LIMIT = "sold_out", "not_started", "closed", "lim
 NOT_MEMBER = "not_member"
 
 _claims: Table = FlashClaim.__table__  # type: ignore[assignment]
+# Any conflict: the member's unit (try the next), or the message's key (a redelivery).
 _INSERT_CLAIM = insert_ignoring(
     _claims,
-    ("claim_code", "sale_id", "member_id", "unit", "claimed_at"),
-    ("sale_id", "member_id", "unit"),
+    ("claim_code", "sale_id", "member_id", "unit", "claimed_at", "message_key"),
+    (),
     "id",
 )
 
@@ -147,9 +148,21 @@ class Won:
 
 
 class Refused(Exception):
-    def __init__(self, reason: str) -> None:
+    """`held`: whether the member holds a unit of the sale already (None: not known), that is
+    whether this may be a redelivery of the message that won it."""
+
+    def __init__(self, reason: str, held: bool | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.held = True if reason == LIMIT else held
+
+
+class Again(Exception):
+    """The message that claims won a unit already (a redelivery): its claim code."""
+
+    def __init__(self, claim_code: str) -> None:
+        super().__init__(claim_code)
+        self.claim_code = claim_code
 
 
 async def claim(
@@ -159,11 +172,13 @@ async def claim(
     now: datetime,
     opens_at: datetime,
     code: str | None = None,
+    message_key: str | None = None,
 ) -> Won:
     """Take one unit for the member inside the caller's transaction; `Refused` otherwise
     (the caller lets it roll the transaction back). `opens_at`: when this member may claim
     (the start, earlier for tiers with early access); `code`: the claim code, when the caller
-    drew it already (the Redis fast path marks the unit in flight with it)."""
+    drew it already (the Redis fast path marks the unit in flight with it); `message_key`:
+    the claiming message's, unique among claims (`Again` when it won a unit already)."""
     if now < opens_at:
         raise Refused(NOT_STARTED)
     held = await session.execute(
@@ -183,9 +198,17 @@ async def claim(
             "member_id": member_id,
             "unit": unit,
             "claimed_at": now,
+            "message_key": message_key,
         }
         if (await session.execute(_INSERT_CLAIM, params)).scalar_one_or_none() is not None:
             break
+        if message_key is not None:
+            won = await session.execute(
+                select(FlashClaim.claim_code).where(FlashClaim.message_key == message_key)
+            )
+            earlier = won.scalar_one_or_none()
+            if earlier is not None:
+                raise Again(earlier)
         unit += 1
     taken = await session.execute(
         update(FlashSale)

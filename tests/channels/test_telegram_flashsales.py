@@ -210,3 +210,31 @@ async def test_the_deep_link_claims_on_arrival(
         f"You got Geisha beans! Your claim code: {code}\nShow it at the shop to buy it for 9.00.\n"
         "🏅 New badge: First flash-sale win!"
     )
+
+
+async def test_a_press_redelivered_after_a_crash_answers_the_same_claim(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    """The first handling committed and died before it answered: Telegram sends the update
+    again (its work not marked done), and with a limit of 2 it must not claim a second unit."""
+    dan = new_user()
+    await in_coffee(tg, dan)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "per_member_limit": 2, "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    press = callback_update(dan, f"fs:{sale['code']}", chat_id=GROUP)
+    again = dict(press, update_id=press["update_id"] + 100_000)  # done-mark lost with the crash
+
+    assert await tg.post(press) == 200
+    assert await tg.post(again) == 200
+    await tg.idle()
+
+    [code] = await claim_codes(tg)
+    assert [a["text"] for a in fake.answered] == [
+        "You got Geisha beans! Your claim code is in our private chat."
+    ] * 2
+    [_, private] = fake.sent  # the code went privately once
+    assert private.chat_id == dan and code in private.text
