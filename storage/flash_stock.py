@@ -40,7 +40,9 @@ SOLD_OUT = "sold_out"
 SQL_ONLY = "sql-only"  # no unit held in Redis: the SQL step decides (and nothing to give back)
 KEEP_AFTER_END_MS = 3_600_000  # the counts outlive the sale by an hour, then expire
 PENDING_MS = 5_000  # a granted unit's SQL step is over long before; past it, a crash is assumed
-BUSY_WAIT, BUSY_STEP = 0.3, 0.03  # seconds a claim waits for claims in flight to settle
+# A claim finding the last units only in flight asks again after 30, 60, 120 ms, then hears
+# "sold out": a crowd waiting on them costs Redis four calls each, not one every few ms.
+BUSY_WAITS = (0.03, 0.06, 0.12)
 
 # KEYS: state hash (stock, limit, ends, claimed, expire), members hash (member -> units),
 # pending marks (sorted set "member:code" by deadline).
@@ -150,14 +152,14 @@ class RedisStock:
         deadline = now + timedelta(milliseconds=PENDING_MS)
         args: list[int | str] = [member_id, _ms(now), _ms(opens_at), claim_code, _ms(deadline)]
         keys = self._keys(sale_id)
-        repairs, waited = 0, 0.0
+        repairs, waits = 0, iter(BUSY_WAITS)
         while True:
             verdict = str(await self._take(keys=keys, args=args))
             if verdict.startswith(BUSY):
-                if waited >= BUSY_WAIT:  # claims in flight still hold the last units
+                wait = next(waits, None)
+                if wait is None:  # claims in flight still hold the last units
                     return SOLD_OUT + verdict.removeprefix(BUSY)
-                await asyncio.sleep(BUSY_STEP)
-                waited += BUSY_STEP
+                await asyncio.sleep(wait)
                 continue
             if verdict not in (REBUILD, RECONCILE):
                 return verdict
