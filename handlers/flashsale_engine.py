@@ -249,7 +249,7 @@ async def _decide(
                     known.over = refused.reason
                 raise
             if won.announced:
-                await counter_edit(session, services, sale, now)
+                await counter_edit(session, services, sale, now, known.community)
             notes = []
             for on_win in WIN_HOOKS:
                 note = await on_win(session, services, me.id, sale.id)
