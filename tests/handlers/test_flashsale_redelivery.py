@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Core, build_core
 from bot.core.messages import Inbound
+from handlers.privacy import forget
 from storage.models import FlashClaim
 from tests.conftest import make_settings
 from tests.handlers.flashsale_support import coffee, join, sale
@@ -110,3 +111,16 @@ async def test_one_message_delivered_ten_times_at_once_claims_once(core: Core) -
     for who in winners:
         [text] = {a.split("\n🏅")[0] for a in by_member[who]}  # one claim, the same answer
         assert any(c in text for c in codes)
+
+
+async def test_erasure_drops_the_message_key_and_keeps_the_claim(core: Core) -> None:
+    community = await coffee(core)
+    ann = await join(core, community, "wechat", "ann")
+    posted = await sale(core, stock=2)
+    await answer(core, posted["code"], "ann", "msg-1")
+
+    await forget(core.services, ann)
+
+    async with core.services.db.reader() as session:
+        [claim] = (await session.execute(select(FlashClaim))).scalars()
+    assert (claim.member_id, claim.message_key) == (ann, None)
