@@ -278,9 +278,24 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    """CPU seconds (user + system, all threads) a live process and its live descendants
+    (the serving processes of `serve --workers N`) have used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / _TICK
+    return own + sum(process_cpu(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def machine_busy() -> tuple[float, float]:
@@ -502,9 +517,12 @@ async def metric(url: str, name: str) -> float:
     return total
 
 
-def serve_memberbot(port: int, prefix: str, patch: Callable[[], None] | None = None) -> int:
-    """In a child: `memberbot serve` (bot.cli.main, settings from MEMBERBOT_* in the
-    environment), its Redis keys under `prefix` so the parent can remove them afterwards."""
+def serve_memberbot(
+    port: int, prefix: str, patch: Callable[[], None] | None = None, workers: int = 1
+) -> int:
+    """In a child: `memberbot serve --workers N` (bot.cli.main, settings from MEMBERBOT_* in
+    the environment), its Redis keys under `prefix` so the parent can remove them afterwards
+    (the serving processes are forked from this one: the patch holds in them too)."""
     from functools import partial
 
     from bot import cli
@@ -514,7 +532,9 @@ def serve_memberbot(port: int, prefix: str, patch: Callable[[], None] | None = N
     runtime.build_core = partial(runtime.build_core, keys=Keys(prefix=prefix))  # type: ignore[assignment]
     if patch is not None:
         patch()
-    return cli.main(["serve", "--workers", "1", "--host", "127.0.0.1", "--port", str(port)])
+    return cli.main(
+        ["serve", "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+    )
 
 
 def serve_app(app: Any, port: int) -> int:

@@ -6,6 +6,10 @@ For each backend a fresh database is created and migrated, N + W members are cre
   lookup, flood counter, check-in row, ledger entry, balance and growth update), at most C in
   flight, after W warm-up members; afterwards every measured member must hold exactly one
   check-in and one ledger entry of the rule's day-1 reward (5 points by default).
+* memberbot, N processes (PostgreSQL + Redis only, as `serve --workers N`; default N: the
+  CPUs): N + W other members, split over N child processes with C / N in flight each, every
+  process with its own core (pool, Redis client, event loop) as a serving worker has; timed
+  from the first process's start to the last one's end, CPU summed over the N.
 * baseline: on the same database and the same N members, one transaction with one INSERT of a
   check-in row (the next day) and one UPDATE of the member's points, at the same concurrency.
   PostgreSQL: a raw asyncpg pool as large as memberbot's engine may grow (pool_size +
@@ -13,20 +17,25 @@ For each backend a fresh database is created and migrated, N + W members are cre
   with the same PRAGMAs and BEGIN IMMEDIATE.
 
 Usage: .venv/bin/python bench/checkin.py [--members 2000] [--concurrency 50] [--backend both]
+       [--processes N]
 Only the given DSN / Redis URL are contacted (loopback by default); every phase has a deadline.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import multiprocessing
 import os
 import platform
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,6 +74,7 @@ from storage.models import Identity, LedgerEntry
 
 CHECKIN_TEXT = "签到"
 MEASURED, WARMUP = "m", "w"  # external id prefixes of the two groups of members
+SPREAD_MEASURED, SPREAD_WARMUP = "pm", "pw"  # the same for the N-process phase
 
 
 @dataclass(frozen=True)
@@ -129,9 +139,11 @@ def measured_members(prefix: str = MEASURED) -> Select[tuple[int]]:
     )
 
 
-async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
+async def verify_memberbot(
+    core: Core, n: int, day: date, points: int, prefix: str = MEASURED, errors_seen: float = 0
+) -> None:
     """Each measured member: one check-in today, one ledger entry and a balance of `points`."""
-    ids = measured_members()
+    ids = measured_members(prefix)
     async with core.services.db.sessions() as session:
         entries = await session.scalar(
             select(func.count())
@@ -144,6 +156,7 @@ async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
         )
         rows, right = await checked_in(session, ids, day, points)
     errors = core.services.metrics.registry.get_sample_value("memberbot_handler_errors_total")
+    errors = (errors or 0) + errors_seen
     if errors:
         raise BenchError(f"{errors:.0f} handler errors (see the log above)")
     if not entries == rows == right == n:
@@ -151,6 +164,106 @@ async def verify_memberbot(core: Core, n: int, day: date, points: int) -> None:
             f"expected {n} check-ins worth {points}: ledger entries={entries}, "
             f"check-in rows={rows}, members with {points} points={right}"
         )
+
+
+# ----------------------------------------------------------------------------------- N processes
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one of the N processes runs: its own core (pool, cache client, event loop)."""
+
+    url: str
+    redis_url: str | None
+    prefix: str
+    now: str
+    warm: list[str]
+    measured: list[str]
+    concurrency: int
+    timeout: float
+
+
+def spread_child(share: Share, barrier: Any, out: Any) -> None:
+    """In a child process: warm up, wait for the others, check its members in; report."""
+    out.put(asyncio.run(_spread_child(share, barrier)))
+
+
+async def _spread_child(
+    share: Share, barrier: Any
+) -> tuple[list[float], float, float, float, float]:
+    clock = FixedClock(datetime.fromisoformat(share.now))
+    settings = _settings(share.url, share.redis_url)
+    core = await build_core(
+        settings, clock=clock, keys=Keys(prefix=share.prefix), migrate_sqlite=False
+    )
+    try:
+        c = share.concurrency
+        await run_phase(checkin_call(core, share.warm), range(len(share.warm)), c, share.timeout)
+        await asyncio.to_thread(barrier.wait, share.timeout)
+        started = time.time()
+        phase = await run_phase(
+            checkin_call(core, share.measured), range(len(share.measured)), c, share.timeout
+        )
+        ended = time.time()
+        errors = core.services.metrics.registry.get_sample_value("memberbot_handler_errors_total")
+    finally:
+        await core.close()
+    return phase.latencies, phase.cpu, started, ended, errors or 0
+
+
+def run_spread(
+    url: str,
+    redis_url: str | None,
+    prefix: str,
+    now: datetime,
+    warm: list[str],
+    measured: list[str],
+    processes: int,
+    concurrency: int,
+    timeout: float,
+) -> tuple[Phase, float]:
+    """The measured members split over `processes` children, `concurrency` split likewise;
+    (the phase from the first start to the last end, handler errors)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(processes), ctx.Queue()
+    children = [
+        ctx.Process(
+            target=spread_child,
+            args=(
+                Share(
+                    url,
+                    redis_url,
+                    prefix,
+                    now.isoformat(),
+                    warm[k::processes],
+                    measured[k::processes],
+                    max(1, concurrency // processes),
+                    timeout,
+                ),
+                barrier,
+                out,
+            ),
+        )
+        for k in range(processes)
+    ]
+    for child in children:
+        child.start()
+    try:
+        reports = [out.get(timeout=timeout * 2 + 120) for _ in children]
+    finally:
+        for child in children:
+            child.join(30)
+            if child.is_alive():
+                child.kill()
+    latencies = [x for report in reports for x in report[0]]
+    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
+    return Phase(seconds, latencies, sum(r[1] for r in reports)), sum(r[4] for r in reports)
+
+
+def _settings(url: str, redis_url: str | None) -> Settings:
+    return Settings(
+        database_url=url, redis_url=redis_url, default_locale="en", timezone="Asia/Shanghai"
+    )
 
 
 # ----------------------------------------------------------------------------------- baselines
@@ -195,29 +308,46 @@ async def _bench(
     await migrate(url)
     clock = FixedClock(datetime.now(UTC))
     prefix = f"mbbench:{uuid.uuid4().hex}"
-    settings = Settings(
-        database_url=url,
-        redis_url=args.redis_url if backend == "postgres" else None,
-        default_locale="en",
-        timezone="Asia/Shanghai",
-    )
+    settings = _settings(url, args.redis_url if backend == "postgres" else None)
     core = await build_core(settings, clock=clock, keys=Keys(prefix=prefix), migrate_sqlite=False)
     rules, now = core.services.rules, clock.now()
     today = local_day(now, settings.tz)
     points = reward_for(rules, rules.tiers[0].name, None, 1, today)
     warm = [f"{WARMUP}{i}" for i in range(w)]
     measured = [f"{MEASURED}{i}" for i in range(n)]
+    # `serve --workers N` runs only with PostgreSQL and Redis: so does the N-process phase.
+    spread = args.processes if backend == "postgres" and args.processes > 1 else 0
+    spread_warm = [f"{SPREAD_WARMUP}{i}" for i in range(w if spread else 0)]
+    spread_measured = [f"{SPREAD_MEASURED}{i}" for i in range(n if spread else 0)]
     try:
-        ids = await create_members(core, warm + measured, c)
+        ids = await create_members(core, warm + measured + spread_warm + spread_measured, c)
         conns = engine_connections(core.services.db)
         await run_phase(checkin_call(core, warm), range(w), c, args.timeout)
         timed = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
         await verify_memberbot(core, n, today, points)
+        results = [Result(backend, f"memberbot 1 process (<={conns} conns)", c, timed)]
+        if spread:
+            phase, errors = await asyncio.to_thread(
+                run_spread,
+                url,
+                settings.redis_url,
+                prefix,
+                now,
+                spread_warm,
+                spread_measured,
+                spread,
+                c,
+                args.timeout,
+            )
+            await verify_memberbot(core, n, today, points, SPREAD_MEASURED, errors)
+            used = min(c, spread * conns)
+            results.append(
+                Result(backend, f"memberbot {spread} processes (<={used} conns)", c, phase)
+            )
     finally:
         await core.close()
         if settings.redis_url:
             await forget_keys(settings.redis_url, prefix)
-    results = [Result(backend, f"memberbot (<={conns} conns)", c, timed)]
 
     # The baseline credits the same members for tomorrow, so its rows never collide with today's.
     tomorrow = today + timedelta(1)
@@ -260,7 +390,7 @@ async def _baseline_phases(
 
 def report(results: list[Result]) -> str:
     head = (
-        f"{'backend':<9} {'variant':<30} {'N':>5} {'C':>4} {'checkins/s':>10} {'p50 ms':>8} "
+        f"{'backend':<9} {'variant':<36} {'N':>5} {'C':>4} {'checkins/s':>10} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'cpu ms':>7} {'thr ratio':>9} {'p99 ratio':>9}"
     )
     lines = [head, "-" * len(head)]
@@ -272,7 +402,7 @@ def report(results: list[Result]) -> str:
             ratio_t = f"{r.throughput / b.throughput:.2f}"
             ratio_p = f"{r.percentile(99) / b.percentile(99):.2f}"
         lines.append(
-            f"{r.backend:<9} {r.variant:<30} {r.n:>5} {r.concurrency:>4} {r.throughput:>10.0f} "
+            f"{r.backend:<9} {r.variant:<36} {r.n:>5} {r.concurrency:>4} {r.throughput:>10.0f} "
             f"{r.percentile(50):>8.1f} {r.percentile(99):>8.1f} {r.cpu_ms:>7.2f} "
             f"{ratio_t:>9} {ratio_p:>9}"
         )
@@ -288,6 +418,13 @@ def report(results: list[Result]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = bench_parser(
         __doc__, members=2000, warmup=300, unit="members", in_flight="check-ins", child=False
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="N of the N-process phase (PostgreSQL + Redis, as serve --workers N; C split "
+        "over them; 1: skip it)",
     )
     args = parser.parse_args(argv)
     if not sizes_ok(args):

@@ -8,6 +8,8 @@ time; on 2 cores the database, Redis, the server and the load generator still sh
   with settings from MEMBERBOT_* variables; its Redis keys get a unique prefix (the only
   patch) so they can be removed afterwards. SQLite uses the in-process cache; PostgreSQL
   uses Redis.
+* memberbot --workers N (PostgreSQL + Redis; default N: the CPUs): the same, N serving
+  processes on one port, with W + N other openids; server CPU is summed over the processes.
 * baseline (a) "bare": an aiohttp handler that checks the same signature, parses the same
   XML with defusedxml and renders a passive text reply; no database, no cache.
 * baseline (b) "bare+sql": (a) plus the bare check-in SQL of bench/checkin.py (one
@@ -103,6 +105,7 @@ ACCOUNT = "gh_bench"
 CHECKIN_TEXT = "签到"
 TIMEZONE = "Asia/Shanghai"
 MEASURED, WARMUP = "obench-m-", "obench-w-"  # openid prefixes of the two groups
+SPREAD_MEASURED, SPREAD_WARMUP = "obench-n-", "obench-v-"  # the same for serve --workers N
 SCRIPT = Path(__file__).resolve()
 BARE_REPLY = "Checked in! +{points} points, 1-day streak. Balance: {balance}.\nTomorrow: +5 points."
 
@@ -233,7 +236,7 @@ def bare_app(config: dict[str, object]) -> web.Application:
 def child(config: dict[str, object]) -> int:
     port = int(str(config["port"]))
     if config["mode"] == "memberbot":
-        return serve_memberbot(port, str(config["prefix"]))
+        return serve_memberbot(port, str(config["prefix"]), workers=int(str(config["workers"])))
     return serve_app(bare_app(config), port)
 
 
@@ -279,7 +282,10 @@ async def measure(
     async with running(server):
         await drive(server, warm, args.concurrency, args.timeout)
         phase, answers, cpu, busy = await drive(server, measured, args.concurrency, args.timeout)
-        errors = await metric(server.url, "memberbot_handler_errors_total") if kind == "m" else 0
+        # With --workers N, /metrics is one process's: the replies and the database checks
+        # below still catch any failure.
+        is_memberbot = kind in ("m", "n")
+        errors = await metric(server.url, "memberbot_handler_errors_total") if is_memberbot else 0
     bad = [
         f"{openid}: {why}"
         for openid, answer in zip(measured, answers, strict=True)
@@ -292,10 +298,12 @@ async def measure(
     return Measured(backend, variant, kind, args.concurrency, phase, cpu, busy)
 
 
-async def verify_memberbot(url: str, n: int, day: date, points: int) -> None:
+async def verify_memberbot(
+    url: str, n: int, day: date, points: int, prefix: str = MEASURED
+) -> None:
     """Each measured openid: exactly one ledger entry of `points`, one check-in, that balance."""
     ids = select(Identity.member_id).where(
-        Identity.channel == CHANNEL, Identity.external_id.like(f"{MEASURED}%")
+        Identity.channel == CHANNEL, Identity.external_id.like(f"{prefix}%")
     )
     db = Database(url, pool_size=1)
     try:
@@ -354,7 +362,12 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
     points = reward_for(rules, rules.tiers[0].name, None, 1, today)
     warm = [f"{WARMUP}{i:06d}" for i in range(args.warmup)]
     measured = [f"{MEASURED}{i:06d}" for i in range(args.members)]
-    await create_members(url, CHANNEL, warm + measured, now, args.concurrency)
+    # `serve --workers N` runs only with PostgreSQL and Redis: so does its phase.
+    spread = args.processes if backend == "postgres" and args.processes > 1 else 0
+    spread_warm = [f"{SPREAD_WARMUP}{i:06d}" for i in range(args.warmup if spread else 0)]
+    spread_measured = [f"{SPREAD_MEASURED}{i:06d}" for i in range(args.members if spread else 0)]
+    everyone = warm + measured + spread_warm + spread_measured
+    await create_members(url, CHANNEL, everyone, now, args.concurrency)
     redis_url = args.redis_url if backend == "postgres" else None
     prefix = f"mbbench:{uuid.uuid4().hex}"
     env = child_env(
@@ -369,18 +382,33 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
     conns = writer_connections(url)
     cache = "Redis" if redis_url else "memory cache"
     results: list[Measured] = []
+    expected = f"Checked in! +{points} points"
     try:
-        server = Server(SCRIPT, {"mode": "memberbot", "prefix": prefix}, env)
-        expected = f"Checked in! +{points} points"
-        results.append(
-            await measure(
-                backend, f"memberbot ({cache})", "m", server, warm, measured, args, expected
-            )
-        )
+        config = {"mode": "memberbot", "prefix": prefix, "workers": 1}
+        server = Server(SCRIPT, config, env)
+        variant = f"memberbot 1 process ({cache})"
+        results.append(await measure(backend, variant, "m", server, warm, measured, args, expected))
     finally:
         removed = await forget_keys(redis_url, prefix) if redis_url else -1
     check_prefix_used(removed)
     await verify_memberbot(url, len(measured), today, points)
+    if spread:
+        assert redis_url is not None
+        # The serving processes are started afresh (python -m bot.cli serve --reuse-port):
+        # their keys go under MEMBERBOT_REDIS_PREFIX rather than the patch's prefix.
+        prefix = f"mbbench:{uuid.uuid4().hex[:20]}"  # the setting takes 32 characters
+        config = {"mode": "memberbot", "prefix": prefix, "workers": spread}
+        server = Server(SCRIPT, config, env | {"MEMBERBOT_REDIS_PREFIX": prefix})
+        variant = f"memberbot --workers {spread} ({cache})"
+        try:
+            results.append(
+                await measure(
+                    backend, variant, "n", server, spread_warm, spread_measured, args, expected
+                )
+            )
+        finally:
+            check_prefix_used(await forget_keys(redis_url, prefix))
+        await verify_memberbot(url, len(spread_measured), today, points, SPREAD_MEASURED)
 
     bare = Server(SCRIPT, {"mode": "bare", "points": points}, env)
     results.append(await measure(backend, "(a) bare", "a", bare, warm, measured, args, "Checked"))
@@ -409,7 +437,7 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
 
 def report(results: list[Measured]) -> str:
     head = (
-        f"{'backend':<9} {'variant':<31} {'N':>5} {'C':>4} {'req/s':>7} {'p50 ms':>8} "
+        f"{'backend':<9} {'variant':<36} {'N':>5} {'C':>4} {'req/s':>7} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'p99.9 ms':>8} {'srv cpu':>7} {'busy':>5} "
         f"{'thr/b':>6} {'p99/b':>6} {'thr/a':>6}"
     )
@@ -419,7 +447,7 @@ def report(results: list[Measured]) -> str:
     for r in results:
         ratios = ["", "", ""]
         b, a = by.get((r.backend, "b")), by.get((r.backend, "a"))
-        if r.kind == "m" and b is not None and a is not None:
+        if r.kind in ("m", "n") and b is not None and a is not None:
             ratios = [
                 f"{r.throughput / b.throughput:.2f}",
                 f"{r.pct(99) / b.pct(99):.2f}",
@@ -428,7 +456,7 @@ def report(results: list[Measured]) -> str:
             if r.backend == "postgres":
                 verdicts.append(_verdict(r, b))
         lines.append(
-            f"{r.backend:<9} {r.variant:<31} {r.n:>5} {r.concurrency:>4} {r.throughput:>7.0f} "
+            f"{r.backend:<9} {r.variant:<36} {r.n:>5} {r.concurrency:>4} {r.throughput:>7.0f} "
             f"{r.pct(50):>8.1f} {r.pct(99):>8.1f} {r.pct(99.9):>8.1f} "
             f"{r.server_cpu_ms:>7.2f} {r.busy * 100:>4.0f}% "
             f"{ratios[0]:>6} {ratios[1]:>6} {ratios[2]:>6}"
@@ -455,12 +483,18 @@ def _verdict(m: Measured, b: Measured) -> str:
     scope = (
         "" if m.concurrency == 50 else f" (aim is stated for C=50; this run is C={m.concurrency})"
     )
-    return "aim (PostgreSQL + Redis): " + "; ".join(parts) + scope
+    return f"aim ({m.variant}): " + "; ".join(parts) + scope
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = bench_parser(
         __doc__, members=1000, warmup=200, unit="openids", in_flight="posts", child=True
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also serve with --workers N (PostgreSQL + Redis only; 1: skip it)",
     )
     args = parser.parse_args(argv)
     if args.child:

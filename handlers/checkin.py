@@ -11,10 +11,10 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
-from handlers.badges import announce, award_streaks
+from handlers.badges import STREAKS, announce, award_streaks
 from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
-from handlers.tiers import apply_growth, apply_multiplier, upgrade_text
-from storage import checkins, ledger
+from handlers.tiers import TierChange, apply_growth, apply_multiplier, upgrade_text
+from storage import checkin_fast, checkins, invites, ledger
 
 router = Router("checkin")
 
@@ -55,12 +55,127 @@ def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: 
     },
 )
 async def checkin(msg: Inbound, ctx: Context) -> Reply:
-    """Credit today's check-in once, however many arrive at once; tell the streak either way."""
-    services, t, me = ctx.services, ctx.t, ctx.me
+    """Credit today's check-in once, however many arrive at once; tell the streak either way.
+
+    The common case (no invite waiting for this check-in) is one statement on PostgreSQL, one
+    thread hop on SQLite (storage/checkin_fast.py); the invitee's first check-in, which also
+    pays the inviter, takes the general path below."""
+    services, me = ctx.services, ctx.me
     rules = services.rules
     now = services.clock.now()
     today = local_day(now, services.settings.tz)
-    tomorrow = today + timedelta(1)
+    plan = checkin_fast.Plan(
+        me.id,
+        today,
+        now,
+        _rewards(rules, me.tier, me.birthday, today),
+        rules.checkin.growth,
+        rules.points.expiry_days,
+        *_tier_steps(rules),
+        STREAK_BADGES,
+        invites.WAITING,
+    )
+    done = await checkin_fast.check_in(services.db, plan)
+    if done.status == checkin_fast.SLOW:
+        return await _general(ctx)
+    if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
+        async with services.db.reader() as session:
+            won = await checkins.of_day(session, me.id, today)
+        assert won is not None  # the unique key's winner committed before we were refused
+        done = checkin_fast.Outcome(checkin_fast.REPEAT, won.streak, won.points)
+    if done.status == checkin_fast.REPEAT:
+        return _already(ctx, me.tier, done.streak, today)
+    services.metrics.checkins.inc()
+    services.metrics.points_issued.labels("checkin").inc(done.points)
+    change = TierChange(0, done.old_tier, done.new_tier)
+    return _credited(ctx, today, done.streak, done.points, done.balance, change, list(done.badges))
+
+
+STREAK_BADGES = tuple(STREAKS)
+_REWARDS: dict[tuple[int, str, bool, bool], tuple[Rules, tuple[int, ...]]] = {}
+
+
+def _rewards(rules: Rules, tier: str, birthday: str | None, day: date) -> tuple[int, ...]:
+    """The day's reward for each place in the streak schedule: per process, by tier and kind
+    of day (Decimal arithmetic per message showed in the profile)."""
+    key = (id(rules), tier, is_birthday(birthday, day), rules.rewards.is_member_day(day))
+    cached = _REWARDS.get(key)
+    if cached is None or cached[0] is not rules:
+        n = len(rules.checkin.streak_rewards)
+        cached = (rules, tuple(reward_for(rules, tier, birthday, s, day) for s in range(1, n + 1)))
+        if len(_REWARDS) > 256:
+            _REWARDS.clear()
+        _REWARDS[key] = cached
+    return cached[1]
+
+
+def _tier_steps(rules: Rules) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    return tuple(t.name for t in rules.tiers), tuple(t.threshold for t in rules.tiers)
+
+
+def _next_reward(rules: Rules, tier: str, birthday: str | None, streak: int, day: date) -> int:
+    """Tomorrow's reward: tomorrow continues the streak at its next place in the schedule."""
+    rewards = _rewards(rules, tier, birthday, day)
+    return rewards[streak % len(rewards)]
+
+
+def _already(ctx: Context, tier: str, streak: int, today: date) -> Reply:
+    me, rules = ctx.me, ctx.services.rules
+    next_reward = _next_reward(rules, tier, me.birthday, streak, today + timedelta(1))
+    return Reply(
+        ctx.t(
+            N_(
+                "You have already checked in today ({streak}-day streak). "
+                "Come back tomorrow for {next} points."
+            ),
+            streak=streak,
+            next=next_reward,
+        ),
+        private=True,
+    )
+
+
+def _credited(
+    ctx: Context,
+    today: date,
+    streak: int,
+    points: int,
+    balance: int,
+    change: TierChange,
+    given: list[str],
+) -> Reply:
+    t, me, rules = ctx.t, ctx.me, ctx.services.rules
+    next_reward = _next_reward(rules, change.new, me.birthday, streak, today + timedelta(1))
+    lines = [
+        t(
+            N_("Checked in! +{points} points, {streak}-day streak. Balance: {balance}."),
+            points=points,
+            streak=streak,
+            balance=balance,
+        )
+    ]
+    if is_birthday(me.birthday, today):
+        lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
+    if rules.rewards.is_member_day(today) and rules.rewards.member_day_multiplier > 1:
+        lines.append(
+            t(
+                N_("It's member day: check-in points ×{multiplier} today!"),
+                multiplier=rules.rewards.member_day_multiplier,
+            )
+        )
+    lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
+    lines.extend(announce(t, given))
+    if change.upgraded:
+        lines.append(upgrade_text(t, rules, change.new))
+    return Reply("\n".join(lines), private=True)
+
+
+async def _general(ctx: Context) -> Reply:
+    """The check-in that settles the member's invite (and pays the inviter) with it."""
+    services, me = ctx.services, ctx.me
+    rules = services.rules
+    now = services.clock.now()
+    today = local_day(now, services.settings.tz)
     told = False
     async with services.db.transaction() as session:
         if rules.invites.reward_on == "first_checkin":
@@ -91,43 +206,10 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
                 await reward_on_first_checkin(session, services, me.id, now) if waiting else None
             )
             told = await tell_inviter(session, services, invite)
-    tier = change.new if result.created else me.tier
-    next_reward = reward_for(rules, tier, me.birthday, result.streak + 1, tomorrow)
     if not result.created:
-        return Reply(
-            t(
-                N_(
-                    "You have already checked in today ({streak}-day streak). "
-                    "Come back tomorrow for {next} points."
-                ),
-                streak=result.streak,
-                next=next_reward,
-            ),
-            private=True,
-        )
+        return _already(ctx, me.tier, result.streak, today)
     services.metrics.checkins.inc()
     if told:
         services.pushes.wake()
     services.metrics.points_issued.labels("checkin").inc(result.points)
-    lines = [
-        t(
-            N_("Checked in! +{points} points, {streak}-day streak. Balance: {balance}."),
-            points=result.points,
-            streak=result.streak,
-            balance=moved.balance,
-        )
-    ]
-    if is_birthday(me.birthday, today):
-        lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
-    if rules.rewards.is_member_day(today) and rules.rewards.member_day_multiplier > 1:
-        lines.append(
-            t(
-                N_("It's member day: check-in points ×{multiplier} today!"),
-                multiplier=rules.rewards.member_day_multiplier,
-            )
-        )
-    lines.append(t(N_("Tomorrow: +{next} points."), next=next_reward))
-    lines.extend(announce(t, given))
-    if change.upgraded:
-        lines.append(upgrade_text(t, rules, change.new))
-    return Reply("\n".join(lines), private=True)
+    return _credited(ctx, today, result.streak, result.points, moved.balance, change, given)

@@ -9,7 +9,6 @@ from bot.core.messages import Button, Inbound, Reply
 from bot.core.router import MEDIA, Router, Vocabulary
 from handlers.flashsales import claim_from_link
 from handlers.invites import welcome_referral
-from handlers.privacy import NOTICE as PRIVACY_NOTICE
 
 router = Router("help")
 
@@ -57,8 +56,6 @@ async def show_help(msg: Inbound, ctx: Context) -> Reply:
     if note:
         lines.append(note)
     lines.append(help_text(ctx.t, ctx.words))
-    if ctx.is_new:
-        lines.append(ctx.t(PRIVACY_NOTICE))  # what is kept, once, at first contact
     # With a referral note (a gift and a balance) it is the member's own business.
     return Reply("\n".join(lines), buttons=menu_buttons(ctx.t, ctx.words), private=bool(note))
 

@@ -108,6 +108,7 @@ async def redeem(msg: Inbound, ctx: Context, code: str) -> Reply:
             N_("That code is wrong or has expired. Send /link in your other app for a new one.")
         )
     balance, tier = outcome
+    ctx.is_new = False  # a member already, who had the privacy line in the other app
     return Reply(
         t(
             N_("Linked! Your accounts are now one member: {points} points, tier {tier}."),

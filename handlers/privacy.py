@@ -1,5 +1,6 @@
-"""Privacy as the member sees it: the notice (first contact and /privacy), what is kept
-(/mydata), and erasing it (/forgetme, after confirmation)."""
+"""Privacy as the member sees it: the full notice (/privacy; its one line at first contact is
+bot/core/first_contact.py), what is kept (/mydata), and erasing it (/forgetme, after
+confirmation)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,6 @@ from storage import privacy
 
 router = Router("privacy")
 
-# One line, added to the first answer a new member gets.
-NOTICE = N_(
-    "We keep your app account, name, birthday if you give it, and your points history, "
-    "only to run your membership. Details: /privacy"
-)
 FULL_NOTICE = N_(
     "Privacy notice\n"
     "What we keep: your account id in each app you write from, the name the app shows us, "

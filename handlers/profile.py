@@ -90,7 +90,9 @@ async def language(msg: Inbound, ctx: Context) -> Reply:
         )
     async with ctx.services.db.transaction() as session:
         await members.set_locale(session, ctx.me.id, choice)
-    return Reply(Translator(choice)(N_("Language set to English.")))
+    # From here on this answer speaks the chosen language (a first answer's privacy line too).
+    ctx.locale, ctx.t = choice, Translator(choice)
+    return Reply(ctx.t(N_("Language set to English.")))
 
 
 @router.action(

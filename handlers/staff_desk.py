@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.core.context import Context
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
@@ -111,14 +109,14 @@ async def open_tickets(msg: Inbound, ctx: Context) -> Reply:
     """Active tickets, the least time left first."""
     now = ctx.services.clock.now()
     async with ctx.services.db.reader() as session:
-        found = await tickets.listing(session, tickets.ACTIVE)
-        names = {m.id: person(m) for m in await _assignees(session, found)}
+        found = await tickets.listing_with_assignees(session, tickets.ACTIVE)
     if not found:
         return Reply(ctx.t(N_("No open tickets.")))
     lines = [ctx.t(N_("Open tickets:"))]
     buttons: list[Button] = []
-    for ticket in found[:30]:
-        owner = names.get(ticket.assignee_id or 0) or ctx.t(N_("nobody"))
+    for ticket, name in found[:30]:
+        # Named as `person` names them: the display name, else their number.
+        owner = (name or f"#{ticket.assignee_id}") if ticket.assignee_id else ctx.t(N_("nobody"))
         lines.append(
             f"• {tickets.number(ticket.id)} · {ctx.t(basics.STATE_LABELS[ticket.state])} · "
             f"{time_left(ctx.t, ticket, now)} · {owner}"
@@ -127,11 +125,6 @@ async def open_tickets(msg: Inbound, ctx: Context) -> Reply:
             no = tickets.number(ticket.id)
             buttons.append(Button(ctx.t(N_("Take {number}"), number=no), f"TAKE:{no}"))
     return Reply("\n".join(lines), buttons=tuple(buttons))
-
-
-async def _assignees(session: AsyncSession, found: list[Ticket]) -> list[Member]:
-    ids = {t.assignee_id for t in found if t.assignee_id is not None}
-    return [m for i in ids if (m := await members.get(session, i)) is not None]
 
 
 def time_left(t: Translator, ticket: Ticket, now: datetime) -> str:

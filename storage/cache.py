@@ -54,6 +54,9 @@ class Keys:
     def confirmation(self, member_id: int, what: str) -> str:
         return f"{self.prefix}:confirm:{what}:{member_id}"
 
+    def privacy_notice(self, member_id: int) -> str:
+        return f"{self.prefix}:privacy-notice:{member_id}"
+
     def options(self, channel: str, external_id: str) -> str:
         return f"{self.prefix}:options:{channel}:{external_id}"
 

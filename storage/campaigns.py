@@ -22,7 +22,10 @@ from storage.models import (
     Member,
     Order,
     OutboxPush,
+    Reward,
+    Voucher,
 )
+from storage.vouchers import USED
 
 SCHEDULED, SENDING, SENT = "scheduled", "sending", "sent"
 QUEUED, MUTED, UNREACHABLE = "queued", "muted", "unreachable"
@@ -141,12 +144,14 @@ async def create(
     reward_points: int,
     send_at: datetime,
     now: datetime,
+    reward_id: int | None = None,
 ) -> Campaign:
     campaign = Campaign(
         name=name,
         segment=segment.to_json(),
         texts=texts,
         reward_points=reward_points,
+        reward_id=reward_id,
         state=SCHEDULED,
         send_at=send_at,
         created_at=now,
@@ -163,6 +168,16 @@ async def get(session: AsyncSession, campaign_id: int) -> Campaign | None:
 async def listing(session: AsyncSession, limit: int) -> list[Campaign]:
     stmt = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def reward_slugs(session: AsyncSession, found: Sequence[Campaign]) -> dict[int, str]:
+    """The slug of each campaign's voucher reward, for those that give one (one query)."""
+    wanted = {c.id: c.reward_id for c in found if c.reward_id is not None}
+    if not wanted:
+        return {}
+    stmt = select(Reward.id, Reward.slug).where(Reward.id.in_(set(wanted.values())))
+    slugs = {int(rid): str(slug) for rid, slug in await session.execute(stmt)}
+    return {cid: slugs[rid] for cid, rid in wanted.items() if rid in slugs}
 
 
 async def due(session: AsyncSession, now: datetime) -> list[int]:
@@ -206,21 +221,26 @@ async def claim_recipient(
 
 
 async def settle_recipient(
-    session: AsyncSession, recipient_id: int, status: str, outbox_id: int | None
+    session: AsyncSession,
+    recipient_id: int,
+    status: str,
+    outbox_id: int | None,
+    voucher_id: int | None = None,
 ) -> None:
     await session.execute(
         update(CampaignRecipient)
         .where(CampaignRecipient.id == recipient_id)
-        .values(status=status, outbox_id=outbox_id)
+        .values(status=status, outbox_id=outbox_id, voucher_id=voucher_id)
     )
 
 
 async def results(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
     """Per campaign: recipients, sent, failed, opted_out (muted before or while sending),
-    unreachable (no app could take it), pending (in the outbox still)."""
+    unreachable (no app could take it), pending (in the outbox still), redeemed (its gift
+    vouchers used at the till)."""
     out = {
         cid: {"recipients": 0, "sent": 0, "failed": 0, "opted_out": 0, "pending": 0}
-        | {"unreachable": 0}
+        | {"unreachable": 0, "redeemed": 0}
         for cid in campaign_ids
     }
     if not campaign_ids:
@@ -255,4 +275,12 @@ async def results(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[in
             tally["failed"] += count
         else:
             tally["pending"] += count
+    used = (
+        select(CampaignRecipient.campaign_id, func.count())
+        .join(Voucher, Voucher.id == CampaignRecipient.voucher_id)
+        .where(CampaignRecipient.campaign_id.in_(campaign_ids), Voucher.state == USED)
+        .group_by(CampaignRecipient.campaign_id)
+    )
+    for cid, count in await session.execute(used):
+        out[int(cid)]["redeemed"] = int(count)
     return out

@@ -42,6 +42,16 @@ class Day:
     points: int
 
 
+_OF_DAY = select(_checkins.c.day, _checkins.c.streak, _checkins.c.points).where(
+    _checkins.c.member_id == bindparam("member_id"), _checkins.c.day == bindparam("day")
+)
+
+
+async def of_day(session: AsyncSession, member_id: int, day: date) -> Day | None:
+    row = (await session.execute(_OF_DAY, {"member_id": member_id, "day": day})).first()
+    return Day(row.day, row.streak, row.points) if row is not None else None
+
+
 async def last(session: AsyncSession, member_id: int) -> Day | None:
     row = (await session.execute(_LAST, {"member_id": member_id})).first()
     return Day(row.day, row.streak, row.points) if row is not None else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Result, Table, TextualSelect, bindparam, event, text
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 
 from storage.errors import MemberMerged
 
+READERS = 8  # SQLite reader connections (WAL: they read beside the one writer)
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -27,19 +30,34 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
 
     No pre-ping on PostgreSQL: it costs round trips on every checkout of the hot path;
     connections are recycled instead, and a dead one fails one request, not the process.
+    The pool keeps what it opened, up to 2 × `pool_size` (opened on demand): with overflow
+    connections, every checkout past `pool_size` at a busy moment opened a new connection
+    (and introspected its types) only to close it on return; the profile showed it.
     """
     if not is_sqlite(url):
         return create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_recycle=1800,
             hide_parameters=True,  # a failed statement's message would carry openids, names
         )
     # SQLite has one writer at a time anyway: a single pooled writer connection makes writers
     # queue in order in the pool instead of sleeping in SQLite's busy handler (long tails).
-    sizing = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **sizing)
+    # Readers: a fixed set, kept open (an overflow connection was opened, PRAGMA'd and given a
+    # thread for one SELECT, then closed, whenever more than 5 reads overlapped).
+    sizing = {"pool_size": 1 if immediate else READERS, "max_overflow": 0, "pool_timeout": 60}
+    # No rollback on return to the pool: on aiosqlite it is one more hop to the connection's
+    # thread per use (the profile at 500 posts in flight showed it), and there is nothing to
+    # roll back: the connection is in autocommit mode (below), reads open no transaction, and
+    # every transaction is ended where it is begun (SQLAlchemy's, storage/checkin_fast.py's).
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": 30},
+        hide_parameters=True,
+        pool_reset_on_return=None,
+        **sizing,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -79,17 +97,48 @@ class Database:
             self._read_engine = self.engine
             reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._readers = async_sessionmaker(reads, expire_on_commit=False)
+        self._turns: dict[bool, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+
+    def _turn(self, read: bool) -> AsyncExitStack | asyncio.Semaphore:
+        """SQLite: connections in arrival order. The pool's own queue lets a newcomer take a
+        connection just handed to a waiter, which then queues again at the back: with 500
+        posts in flight some waited seconds for the one writer (issue 15.12). A semaphore
+        (FIFO) in front of each pool, as large as the pool, keeps the order. PostgreSQL's
+        pool is left as it is (a reader opened inside a transaction holds two connections)."""
+        if self.dialect != "sqlite":
+            return AsyncExitStack()  # nothing to wait for
+        loop = asyncio.get_running_loop()
+        held = self._turns.get(read)
+        if held is None or held[0] is not loop:  # a semaphore belongs to one event loop
+            held = (loop, asyncio.Semaphore(READERS if read else 1))
+            self._turns[read] = held
+        return held[1]
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine statements go through (SQLite reads have their own)."""
+        if self._read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self._read_engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        async with self._turn(False), self.sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only; on SQLite it does not queue behind writers."""
-        async with self._readers() as session:
+        async with self._turn(True), self._readers() as session:
             yield session
+
+    @asynccontextmanager
+    async def driver(self, *, read: bool = False) -> AsyncIterator[Any]:
+        """The driver's own connection (asyncpg, or aiosqlite) from the engine's pool, for the
+        few hot statements that skip SQLAlchemy's per-call work (storage/checkin_fast.py)."""
+        engine = self._read_engine if read else self.engine
+        async with self._turn(read), engine.connect() as conn:
+            yield (await conn.get_raw_connection()).driver_connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

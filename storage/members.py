@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +66,39 @@ async def find_by_identity(session: AsyncSession, channel: str, external_id: str
     return Member(**row._mapping) if row is not None else None
 
 
+_COLUMNS = tuple(c.name for c in _members.columns)
+_LOOKUP_SQL = (
+    f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM members m "
+    "JOIN identities i ON i.member_id = m.id WHERE i.channel = {0} AND i.external_id = {1}"
+)
+_LOOKUP_PG, _LOOKUP_LITE = _LOOKUP_SQL.format("$1", "$2"), _LOOKUP_SQL.format("?", "?")
+_LITE_TIMES = tuple(c.name for c in _members.columns if c.name.endswith("_at"))
+
+
+def _lite_lookup(conn: Any, channel: str, external_id: str) -> tuple[Any, ...] | None:
+    row: tuple[Any, ...] | None = conn.execute(_LOOKUP_LITE, (channel, external_id)).fetchone()
+    return row
+
+
+async def lookup(db: Database, channel: str, external_id: str) -> Member | None:
+    """`find_by_identity` for the per-message lookup: through the driver (asyncpg's statement
+    cache; one thread hop on SQLite), without a session around one SELECT."""
+    async with db.driver(read=True) as conn:
+        if db.dialect == "sqlite":
+            # aiosqlite runs `_execute`'s function in the connection's thread (no public name).
+            row = await conn._execute(_lite_lookup, conn._conn, channel, external_id)
+        else:
+            row = await conn.fetchrow(_LOOKUP_PG, channel, external_id)
+    if row is None:
+        return None
+    values = dict(zip(_COLUMNS, row, strict=True))
+    if db.dialect == "sqlite":  # stored as naive UTC text, as storage.models.UTCDateTime does
+        for name in _LITE_TIMES:
+            if values[name] is not None:
+                values[name] = datetime.fromisoformat(values[name]).replace(tzinfo=UTC)
+    return Member(**values)
+
+
 async def get(session: AsyncSession, member_id: int) -> Member | None:
     return await session.get(Member, member_id)
 
@@ -82,10 +116,9 @@ async def get_or_create(
     Two first messages racing each other both try to insert the identity; the unique
     constraint lets one win and the other reads the winner's member.
     """
-    async with db.reader() as session:
-        found = await find_by_identity(session, channel, external_id)
-        if found is not None:
-            return found, False
+    found = await lookup(db, channel, external_id)
+    if found is not None:
+        return found, False
     for _ in range(5):
         try:
             async with db.transaction() as session:

@@ -380,6 +380,8 @@ class Campaign(Base):
     segment: Mapped[dict[str, Any]] = mapped_column(JSON)
     texts: Mapped[dict[str, str]] = mapped_column(JSON)
     reward_points: Mapped[int] = mapped_column(Points, default=0)  # credited to each recipient
+    # A points-mall reward given as a voucher to each recipient (None: no voucher).
+    reward_id: Mapped[int | None] = mapped_column(Id, ForeignKey("rewards.id"))
     state: Mapped[str] = mapped_column(String(16))
     send_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
@@ -390,7 +392,8 @@ class Campaign(Base):
 
 
 class CampaignRecipient(Base):
-    """One member of a campaign's segment, once: queued (`outbox_id`), muted or unreachable."""
+    """One member of a campaign's segment, once: queued (`outbox_id`), muted or unreachable;
+    `voucher_id` is the campaign's gift voucher they were given with their push."""
 
     __tablename__ = "campaign_recipients"
 
@@ -399,6 +402,7 @@ class CampaignRecipient(Base):
     member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # queued, muted, unreachable
     outbox_id: Mapped[int | None] = mapped_column(Id, ForeignKey("outbox.id"))
+    voucher_id: Mapped[int | None] = mapped_column(Id, ForeignKey("vouchers.id"))
     created_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (

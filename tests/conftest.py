@@ -22,6 +22,7 @@ from sqlalchemy import text
 from bot.app import Core, build_core
 from bot.channels.console import ConsoleChat
 from bot.core.clock import FixedClock
+from bot.core.first_contact import NOTICE as PRIVACY_NOTICE
 from bot.core.i18n import Translator
 from bot.core.router import Vocabulary
 from bot.http.common import CORE
@@ -29,7 +30,6 @@ from bot.http.server import create_app
 from bot.settings import Settings
 from handlers import ROUTERS
 from handlers.help import help_text
-from handlers.privacy import NOTICE as PRIVACY_NOTICE
 from storage.cache import Keys, MemoryCache, RedisCache
 from storage.db import Database
 from storage.migrate import upgrade
@@ -48,6 +48,13 @@ START = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
 HELP_TEXT = help_text(Translator("en"), Vocabulary(ROUTERS))
 # The line a new member's first answer ends with.
 PRIVACY_LINE = "\n" + PRIVACY_NOTICE
+
+
+def privacy_line(locale: str) -> str:
+    """PRIVACY_LINE in another language."""
+    return "\n" + Translator(locale)(PRIVACY_NOTICE)
+
+
 ADMIN_TOKEN = "test-admin-token"
 SHOP_SECRET = "test-shop-secret"
 

@@ -18,7 +18,7 @@ from prompt_toolkit.output import DummyOutput
 
 from bot.channels.console import ConsoleChat
 from bot.cli.shell import run_interactive
-from tests.conftest import HELP_TEXT
+from tests.conftest import HELP_TEXT, PRIVACY_LINE
 
 SCRIPT = Path(sys.executable).with_name("memberbot")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
@@ -60,7 +60,7 @@ def test_piped_replies_are_separated_and_numbers_that_cannot_pick_say_so(home: P
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (
         "> points\n"
-        "Your points: 0\nNo points yet. Check in every day to earn some!\n\n"
+        f"Your points: 0\nNo points yet. Check in every day to earn some!{PRIVACY_LINE}\n\n"
         "> 9\n"
         "(nothing to pick: the last reply had no numbered options; sent “9” as text)\n"
         f"Sorry, I didn't understand that.\n\n{HELP_TEXT}\n{OPTIONS}\n\n"
@@ -162,7 +162,7 @@ async def test_arrows_recall_history_ctrl_c_drops_the_line_ctrl_d_ends(chat):
     assert shown == (
         "memberbot shell, chatting as alice. Try: help, 签到, points. A number picks an option. "
         "Ctrl-D ends.\n"
-        "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points.\n"
+        f"Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points.{PRIVACY_LINE}\n"
         "You have already checked in today (1-day streak). Come back tomorrow for 5 points.\n"
         "Your points: 5\nRecent:\n03-10 +5 Check-in\n"
         "\n"  # Ctrl-D leaves the terminal on a fresh line

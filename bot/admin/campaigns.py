@@ -13,12 +13,12 @@ from bot.core.clock import local_day
 from bot.core.context import Services
 from bot.settings import LOCALES
 from handlers.campaigns import Progress, send
-from storage import campaigns, communities
-from storage.models import Campaign
+from storage import campaigns, communities, rewards
+from storage.models import Campaign, Reward
 
 NAME_MAX, TEXT_MAX = 64, 2000
 LIST_MAX, LIST_DEFAULT = 500, 50
-FIELDS = ("name", "segment", "texts", "reward_points", "send_at", "dry_run")
+FIELDS = ("name", "segment", "texts", "reward_points", "reward_voucher", "send_at", "dry_run")
 SEGMENT_FIELDS = (
     "tier",
     "community",
@@ -101,6 +101,18 @@ def parse_time(raw: object) -> datetime | None:
     return moment
 
 
+async def parse_reward_voucher(services: Services, raw: object) -> Reward | None:
+    """`reward_voucher`: the slug of an active voucher reward of the points mall, or null."""
+    if raw is None:
+        return None
+    slug = fields.slug(raw, "reward_voucher")
+    async with services.db.reader() as session:
+        reward = await rewards.by_slug(session, slug)
+    if reward is None or not reward.active or reward.kind != rewards.VOUCHER:
+        raise Invalid("reward_voucher", f"reward_voucher must be an active voucher reward: {slug}")
+    return reward
+
+
 async def preview(services: Services, segment: campaigns.Segment) -> int:
     """How many members the segment reaches now (muted ones included: they count as opted out)."""
     now = services.clock.now()
@@ -118,23 +130,43 @@ async def create(
     fields.no_unknown(data, FIELDS, "campaign")
     segment = await parse_segment(services, data.get("segment"))
     if data.get("dry_run") is True:
-        return {"segment": segment.to_json(), "recipients": await preview(services, segment)}, False
+        answer: dict[str, Any] = {
+            "segment": segment.to_json(),
+            "recipients": await preview(services, segment),
+        }
+        voucher = await parse_reward_voucher(services, data.get("reward_voucher"))
+        if voucher is not None:
+            # The stock now: past it, recipients get the message without a voucher.
+            answer |= {"reward_voucher": voucher.slug, "vouchers_left": voucher.stock}
+        return answer, False
     if data.get("dry_run") not in (None, False):
         raise Invalid("dry_run", "dry_run must be true or false")
     texts = parse_texts(data.get("texts"))
     name = fields.text("name", data.get("name", ""), NAME_MAX) or "campaign"
     limit = services.rules.points.max_adjustment
     reward = fields.whole_number("reward_points", data.get("reward_points", 0), 0, limit)
+    voucher = await parse_reward_voucher(services, data.get("reward_voucher"))
     now = services.clock.now()
     send_at = max(parse_time(data.get("send_at")) or now, now)
     async with services.db.transaction() as session:
-        campaign = await campaigns.create(session, name, segment, texts, reward, send_at, now)
+        campaign = await campaigns.create(
+            session,
+            name,
+            segment,
+            texts,
+            reward,
+            send_at,
+            now,
+            reward_id=voucher.id if voucher is not None else None,
+        )
     if send_at <= now:
         await send(services, campaign.id, progress)
     return await show(services, campaign.id), True
 
 
-def campaign_json(campaign: Campaign, results: dict[str, int]) -> dict[str, Any]:
+def campaign_json(
+    campaign: Campaign, results: dict[str, int], voucher_slug: str | None
+) -> dict[str, Any]:
     def when(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
 
@@ -145,13 +177,12 @@ def campaign_json(campaign: Campaign, results: dict[str, int]) -> dict[str, Any]
         "segment": campaign.segment,
         "texts": campaign.texts,
         "reward_points": campaign.reward_points,
+        "reward_voucher": voucher_slug,
         "send_at": when(campaign.send_at),
         "created_at": when(campaign.created_at),
         "started_at": when(campaign.started_at),
         "finished_at": when(campaign.finished_at),
         **results,
-        # Vouchers (the points mall) are not in this release: nothing to redeem yet.
-        "redeemed": None,
     }
 
 
@@ -168,7 +199,8 @@ async def show(services: Services, number: int) -> dict[str, Any]:
         if campaign is None:
             raise NotFound("unknown campaign")
         results = await campaigns.results(session, [number])
-    return campaign_json(campaign, results[number])
+        slugs = await campaigns.reward_slugs(session, [campaign])
+    return campaign_json(campaign, results[number], slugs.get(number))
 
 
 def page_size(raw: str | None) -> int:
@@ -180,4 +212,5 @@ async def listing(services: Services, limit: int) -> list[dict[str, Any]]:
     async with services.db.reader() as session:
         found = await campaigns.listing(session, limit)
         results = await campaigns.results(session, [c.id for c in found])
-    return [campaign_json(c, results[c.id]) for c in found]
+        slugs = await campaigns.reward_slugs(session, found)
+    return [campaign_json(c, results[c.id], slugs.get(c.id)) for c in found]

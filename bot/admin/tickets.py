@@ -15,7 +15,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import Translator
 from handlers import desk
 from handlers import ticket_basics as basics
-from handlers.ticket_basics import Actor, person
+from handlers.ticket_basics import Actor
 from storage import members, roles, tickets
 from storage.models import Member, Ticket
 
@@ -31,14 +31,21 @@ def _iso(at: Any) -> str | None:
 
 async def _summary(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     assignee = await members.get(session, ticket.assignee_id) if ticket.assignee_id else None
+    return _summary_of(ticket, assignee.display_name if assignee is not None else None)
+
+
+def _summary_of(ticket: Ticket, assignee_name: str | None) -> dict[str, Any]:
+    """The ticket as JSON; its assignee named as the staff chat names them (`person`)."""
+    assignee = None
+    if ticket.assignee_id is not None:
+        name = assignee_name or f"#{ticket.assignee_id}"
+        assignee = {"member_id": ticket.assignee_id, "name": name}
     return {
         "number": tickets.number(ticket.id),
         "state": ticket.state,
         "category": ticket.category,
         "member": ticket.member_id,
-        "assignee": (
-            {"member_id": assignee.id, "name": person(assignee)} if assignee is not None else None
-        ),
+        "assignee": assignee,
         "created_at": _iso(ticket.created_at),
         "first_response_due": _iso(ticket.first_response_due),
         "first_response_at": _iso(ticket.first_response_at),
@@ -62,10 +69,12 @@ async def _full(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
 
 
 async def list_tickets(services: Services, state: str | None) -> list[dict[str, Any]]:
-    """Tickets (in `state` if given), the soonest first-response deadline first."""
+    """Tickets (in `state` if given), the soonest first-response deadline first: one
+    statement, whatever the number of tickets and assignees."""
     states = tickets.STATES if state is None else (fields.choice("state", state, tickets.STATES),)
     async with services.db.reader() as session:
-        return [await _summary(session, t) for t in await tickets.listing(session, states)]
+        found = await tickets.listing_with_assignees(session, states)
+    return [_summary_of(ticket, name) for ticket, name in found]
 
 
 async def show_ticket(services: Services, number: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from bot.core.context import Context, Services
 from bot.core.dialogs import Dialogs
+from bot.core.first_contact import with_notice
 from bot.core.i18n import Translator, pick_locale
 from bot.core.messages import Inbound, Reply, usable_id
 from bot.core.router import Handler, Middleware, Router, Vocabulary, chain
@@ -57,6 +58,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             reply = await chain(self._action(route.action), self.middlewares)(msg, ctx)
+            # After every middleware: a refusal turned into words ends with it too.
+            reply = await with_notice(msg, ctx, reply)
         finally:
             self.services.metrics.latency.labels(route.action).observe(
                 time.perf_counter() - started

@@ -29,13 +29,21 @@ REPLY_TO_POST = "reply-to-post"  # text answering one of the bot's posts in a gr
 _LINK_CODE = re.compile(r"^\d{6}$")
 # Said around a request without changing it: "points?", "签到！", "check-in."
 _TRAILING = "?？!！.。~～,，、"
+_BULLETS = "•·*"  # a help line copied whole starts with one
+_LABEL_END = re.compile("[:：]")
 
 
 def normal(text: str) -> str:
     """A whole message as phrases are compared: NFKC (full-width input), case, spacing and
-    hyphens folded, trailing punctuation dropped ("Check-in!" is "check in")."""
+    hyphens folded, a leading bullet and trailing punctuation dropped ("Check-in!" is
+    "check in")."""
     folded = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
-    return " ".join(folded.split()).rstrip(_TRAILING).strip()
+    return " ".join(folded.split()).lstrip(_BULLETS).rstrip(_TRAILING).strip()
+
+
+def help_label(line: str) -> str:
+    """What a help line is about, before its colon: "My vouchers" of "My vouchers: “vouchers”"."""
+    return _LABEL_END.split(line, maxsplit=1)[0].strip()
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,9 @@ class Vocabulary:
         # and people type the label instead of the number): a label in any language.
         if action.label:
             said += [action.label, *(Translator(locale)(action.label) for locale in LOCALES)]
+        # Likewise what the help says a line is about ("My vouchers", "我的券").
+        if action.help:
+            said += [help_label(Translator(locale)(action.help)) for locale in LOCALES]
         for table, keys in (
             (self.commands, action.commands),
             (self.keywords, [w.lower() for w in words]),

@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from bot.core.context import Services
-from bot.dashboard import auth, members, pages
+from bot.dashboard import auth, campaigns, members, pages, rewards, sales, tickets
 from bot.dashboard.session import require_login, session_layer
 
 PREFIX = "/dashboard"
@@ -26,7 +26,7 @@ def create_dashboard(services: Services) -> web.Application:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    for part in (auth, pages, members):
+    for part in (auth, pages, members, sales, rewards, tickets, campaigns):
         part.setup(dash)
     return dash
 

@@ -50,3 +50,18 @@ async def render(
     response = aiohttp_jinja2.render_template(template, request, page, status=status)
     response.headers.update(HEADERS)
     return response
+
+
+PAGE_SIZE = 50  # rows of a list page
+PAGE_MAX = 100_000
+
+
+def page_number(request: web.Request) -> int:
+    """The list page asked for (`?page=N`, from 1); 1 for anything else."""
+    raw = request.query.get("page", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= PAGE_MAX else 1
+
+
+async def not_found(request: web.Request, page: str, what: str) -> web.Response:
+    """The 404 page of a detail page (an unknown sale, ticket or campaign)."""
+    return await render(request, "missing.html", {"page": page, "what": what}, status=404)

@@ -17,7 +17,7 @@ from bot.core.i18n import Translator, pick_locale
 from bot.core.messages import Reply
 from bot.jobs.quiet import quiet_until
 from storage import members, outbox
-from storage.models import Identity
+from storage.models import Identity, Member
 
 if TYPE_CHECKING:
     from bot.core.context import Services
@@ -93,16 +93,31 @@ async def push_to_member(
     None when nothing was queued: `key` used already, the member muted (marketing kinds), or
     no account of theirs reachable (in `channels`, the apps that can send, when given).
     """
-    rule = policy(kind)
-    member = await members.get(session, member_id)
-    if member is None or (rule.marketing and member.muted_at is not None):
+    found = await _recipient(session, member_id, kind, channels)
+    if found is None:
         return None
-    account = newest_reachable(await members.identities_of(session, member_id), channels)
-    if account is None:
-        return None
+    member, account = found
     t = Translator(pick_locale(member.locale, None, services.settings.default_locale))
     target = outbox.Target(account.channel, account.external_id, member_id)
     return await _enqueue(session, services, key, target, kind, render(t))
+
+
+async def reachable(
+    session: AsyncSession, member_id: int, kind: str, channels: Collection[str] | None = None
+) -> bool:
+    """Whether push_to_member would queue a push of `kind` (its key aside): asked before
+    giving something that goes with the push, so nothing is given to someone it cannot reach."""
+    return await _recipient(session, member_id, kind, channels) is not None
+
+
+async def _recipient(
+    session: AsyncSession, member_id: int, kind: str, channels: Collection[str] | None
+) -> tuple[Member, Identity] | None:
+    member = await members.get(session, member_id)
+    if member is None or (policy(kind).marketing and member.muted_at is not None):
+        return None
+    account = newest_reachable(await members.identities_of(session, member_id), channels)
+    return None if account is None else (member, account)
 
 
 async def push_to_chat(

@@ -55,6 +55,7 @@ HELP = (
     "• Privacy: /privacy, /mydata, /forgetme"
 )
 CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+FIRST_CHECK_IN = CHECKED_IN + PRIVACY_LINE  # a new member's first answer
 NO_POINTS = "Your points: 0\nNo points yet. Check in every day to earn some!"
 MENU = [
     [("Check in", "CHECKIN"), ("Points", "POINTS")],
@@ -469,7 +470,7 @@ async def test_checkin_is_acknowledged_only_once_handled_and_answered_in_html(
     assert await asyncio.wait_for(posting, 5) == 200
     [sent] = fake.sent
     assert sent.chat_id == ann
-    assert sent.text == CHECKED_IN
+    assert sent.text == FIRST_CHECK_IN
     assert sent.parse_mode == "HTML"
     assert sent.reply_markup is None
     assert await tg.balance(ann) == 5
@@ -490,8 +491,8 @@ async def test_a_redelivery_after_the_first_handler_died_is_handled(
     handled = [s.text for s in fake.sent]
     assert await tg.post(update) == 200  # once done, a redelivery changes nothing
 
-    assert handled == [CHECKED_IN]
-    assert [s.text for s in fake.sent] == [CHECKED_IN]
+    assert handled == [FIRST_CHECK_IN]
+    assert [s.text for s in fake.sent] == [FIRST_CHECK_IN]
     assert await tg.balance(ann) == 5
 
 
@@ -580,7 +581,7 @@ async def test_redelivered_update_is_handled_once(tg: TelegramBot, fake: FakeTel
     assert await tg.post(message_update(ann, "/help")) == 200
     await fake.wait_sent(2)
     await tg.idle()
-    assert [s.text for s in fake.sent] == [CHECKED_IN, HELP]
+    assert [s.text for s in fake.sent] == [FIRST_CHECK_IN, HELP]
     assert [m.text for m in tg.inbounds] == ["/checkin", "/help"]
     assert await tg.balance(ann) == 5
 
@@ -596,7 +597,7 @@ async def test_many_members_at_once_each_redelivered_are_each_credited_once(
     await tg.idle()
     sent = fake.sent
     assert sorted(s.chat_id for s in sent) == sorted(people)
-    assert {s.text for s in sent} == {CHECKED_IN}
+    assert {s.text for s in sent} == {FIRST_CHECK_IN}
     assert [await tg.balance(p) for p in people] == [5] * 12
     assert len(tg.inbounds) == 12
 
@@ -618,7 +619,7 @@ async def test_button_is_answered_before_the_points_reply(
     assert await tg.post(update) == 200
     [sent] = await fake.wait_sent(1)
     assert sent.chat_id == ann
-    assert sent.text == NO_POINTS
+    assert sent.text == NO_POINTS + PRIVACY_LINE
     [answer] = fake.answered
     assert answer["callback_query_id"] == update["callback_query"]["id"]
     methods = fake.methods()
@@ -671,6 +672,7 @@ async def test_language_buttons_set_the_language(tg: TelegramBot, fake: FakeTele
     [menu] = await fake.wait_sent(1)
     assert menu.text == (
         "Choose a language: zh_CN 简体中文, zh_TW 繁體中文, en English. For example: /lang en"
+        + PRIVACY_LINE
     )
     assert menu.buttons == [
         [("简体中文", "LANG:zh_CN"), ("繁體中文", "LANG:zh_TW")],
@@ -784,6 +786,23 @@ async def test_group_points_for_someone_who_never_opened_a_private_chat(
     assert len(fake.calls_of("sendMessage")) == 2
 
 
+async def test_a_first_contact_in_a_group_gets_the_privacy_line_at_the_private_start(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    fake.refuse(ann)  # she never opened the private chat: Telegram refuses to start one
+    assert await tg.post(message_update(ann, f"/help@{BOT_USERNAME}", chat_id=GROUP)) == 200
+    [in_group] = await fake.wait_sent(1)
+    fake.allow(ann)
+    assert await tg.post(message_update(ann, "/start")) == 200
+    assert await tg.post(message_update(ann, "/start")) == 200
+    started, again = (await fake.wait_sent(3))[1:]
+
+    assert (in_group.chat_id, in_group.text) == (GROUP, "Welcome! You are now a member.\n" + HELP)
+    assert (started.chat_id, started.text) == (ann, HELP + PRIVACY_LINE)
+    assert (again.chat_id, again.text) == (ann, HELP)
+
+
 async def test_group_button_answers_privately(tg: TelegramBot, fake: FakeTelegram) -> None:
     ann = new_user()
     assert await tg.post(callback_update(ann, "POINTS", chat_id=GROUP)) == 200
@@ -817,7 +836,7 @@ async def test_member_text_is_escaped_for_html(tg: TelegramBot, fake: FakeTelegr
 async def test_unknown_markup_text_gets_the_plain_help(tg: TelegramBot, fake: FakeTelegram) -> None:
     assert await tg.post(message_update(new_user(), "<b>x</b>")) == 200
     [sent] = await fake.wait_sent(1)
-    assert sent.text == "Sorry, I didn't understand that.\n\n" + HELP
+    assert sent.text == "Sorry, I didn't understand that.\n\n" + HELP + PRIVACY_LINE
     assert "<b>" not in sent.text and "x</b>" not in sent.text
     assert sent.buttons == MENU
 
@@ -891,7 +910,7 @@ async def test_retry_after_is_waited_out_and_the_message_delivered(
     ann = new_user()
     assert await tg.post(message_update(ann, "/checkin")) == 200
     [sent] = await fake.wait_sent(1, timeout=5)
-    assert (sent.chat_id, sent.text) == (ann, CHECKED_IN)
+    assert (sent.chat_id, sent.text) == (ann, FIRST_CHECK_IN)
     first, second = fake.calls_of("sendMessage")
     assert second.at - first.at >= 0.9
     assert await tg.balance(ann) == 5
@@ -931,7 +950,7 @@ async def test_button_whose_answer_fails_still_gets_its_reply(
     ann = new_user()
     assert await tg.post(callback_update(ann, "POINTS")) == 200
     [sent] = await fake.wait_sent(1)
-    assert (sent.chat_id, sent.text) == (ann, NO_POINTS)
+    assert (sent.chat_id, sent.text) == (ann, NO_POINTS + PRIVACY_LINE)
 
 
 # -- flood limit --------------------------------------------------------------------------------
@@ -967,7 +986,7 @@ async def test_polling_mode_deletes_the_webhook_and_answers_updates(
     ann = new_user()
     update_id = fake.queue_update(message_update(ann, "/checkin"))
     [sent] = await fake.wait_sent(1)
-    assert (sent.chat_id, sent.text, sent.parse_mode) == (ann, CHECKED_IN, "HTML")
+    assert (sent.chat_id, sent.text, sent.parse_mode) == (ann, FIRST_CHECK_IN, "HTML")
     # The next poll confirms the update, so it is not served (or handled) again.
     await fake.wait_for("getUpdates", len(fake.calls_of("getUpdates")) + 1)
     confirmed = [c for c in fake.calls_of("getUpdates") if c.params.get("offset") == update_id + 1]

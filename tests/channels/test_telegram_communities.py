@@ -25,6 +25,7 @@ from tests.channels.test_telegram import (
     restricted,
     user,
 )
+from tests.conftest import PRIVACY_LINE
 from tests.fakes.telegram import BOT_ID, BOT_USERNAME, FakeTelegram
 
 # The webhook app and the fake Bot API, shared with the channel's main tests.
@@ -116,7 +117,7 @@ async def test_bronze_member_is_told_what_the_community_needs(
     ann = new_user()
     assert await tg.post(message_update(ann, "/join vip")) == 200
     [sent] = await fake.wait_sent(1)
-    assert sent.text == LOCKED
+    assert sent.text == LOCKED + PRIVACY_LINE
     assert fake.calls_of("createChatInviteLink") == []
 
 

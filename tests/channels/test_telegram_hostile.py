@@ -12,7 +12,7 @@ import pytest
 
 from tests.channels import test_telegram as base
 from tests.channels.test_telegram import (
-    CHECKED_IN,
+    FIRST_CHECK_IN,
     TelegramBot,
     callback_update,
     chat_member_update,
@@ -108,7 +108,7 @@ async def test_wrong_shapes_are_refused_with_one_warning(
 
     assert status == 400
     assert [i.external_id for i in tg.inbounds] == [str(ann)]
-    assert sent.text == CHECKED_IN
+    assert sent.text == FIRST_CHECK_IN
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.levelname for r in warnings] == ["WARNING"]
     assert warnings[0].getMessage().startswith("telegram update dropped")

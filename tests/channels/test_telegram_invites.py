@@ -60,7 +60,7 @@ async def test_invite_shows_the_deep_link_and_a_share_button(
         f"Your invite link: {link}\n"
         f"New friends can also send “invite {code}” within 7 days of joining.\n"
         "They get 20 points at once; you get 50 points and 50 growth when they first check in.\n"
-        "Invited: 0 · Rewarded: 0 · Waiting for review: 0"
+        "Invited: 0 · Rewarded: 0 · Waiting for review: 0" + PRIVACY_LINE
     )
     text = quote("Join me as a member and get 20 welcome points!", safe="")
     share = f"https://t.me/share/url?url={quote(link, safe='')}&text={text}"

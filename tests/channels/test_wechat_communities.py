@@ -12,6 +12,7 @@ from bot.app import Core
 from storage import communities
 from storage.models import Community, Member
 from tests.channels.conftest import Probe, WeChatServer
+from tests.conftest import PRIVACY_LINE
 
 OPENID = "oCommunity00000000000000000A"
 HIKING_QR = "https://mmbiz.qpic.cn/mmbiz_png/hiking-group-qr/0"
@@ -69,7 +70,8 @@ async def test_communities_lists_each_with_the_members_status(
         "Communities:\n"
         "• Hiking Club (hiking) — join: “join hiking”\n"
         "  Weekend walks around town.\n"
-        "• Gold Lounge (lounge) — 🔒 for Gold and above\n"
+        "• Gold Lounge (lounge) — 🔒 for Gold and above"
+        f"{PRIVACY_LINE}\n"
         "[1] Join Hiking Club"
     )
 
@@ -90,7 +92,7 @@ async def test_the_communities_menu_key_shows_the_list_in_the_members_language(
 async def test_without_communities_the_list_says_so(wechat: WeChatServer) -> None:
     answer = await wechat.text(OPENID, "社群")
 
-    assert answer.content == "There are no communities yet."
+    assert answer.content == "There are no communities yet." + PRIVACY_LINE
 
 
 async def test_joining_answers_with_the_group_qr_and_records_the_membership(
@@ -98,7 +100,7 @@ async def test_joining_answers_with_the_group_qr_and_records_the_membership(
 ) -> None:
     answer = await wechat.text(OPENID, "加入 hiking")
 
-    assert answer.content == JOINED_HIKING
+    assert answer.content == JOINED_HIKING + PRIVACY_LINE
     assert await joined(wechat.core, probe) == {hiking.id}
 
 
@@ -132,7 +134,7 @@ async def test_a_member_below_the_tier_is_told_what_is_needed_and_not_recorded(
 ) -> None:
     answer = await wechat.text(OPENID, "加入 lounge")
 
-    assert answer.content == LOCKED
+    assert answer.content == LOCKED + PRIVACY_LINE
     assert await joined(wechat.core, probe) == set()
 
 
@@ -161,6 +163,7 @@ async def test_a_community_with_a_telegram_group_points_there(
 
     assert answer.content == (
         "You joined Chess Club!\nIt also has a Telegram group: send /join chess to me on Telegram."
+        + PRIVACY_LINE
     )
     assert await joined(wechat.core, probe) == {chess.id}
 
@@ -195,12 +198,12 @@ async def test_leaving_a_community_one_is_not_in(
 ) -> None:
     answer = await wechat.text(OPENID, "退出 hiking")
 
-    assert answer.content == "You are not in Hiking Club."
+    assert answer.content == "You are not in Hiking Club." + PRIVACY_LINE
 
 
 async def test_an_unknown_slug_points_to_the_list(wechat: WeChatServer, hiking: Community) -> None:
     answer = await wechat.text(OPENID, "加入 knitting")
 
     assert answer.content == (
-        "There is no community called knitting. Send “communities” to see the list."
+        "There is no community called knitting. Send “communities” to see the list." + PRIVACY_LINE
     )

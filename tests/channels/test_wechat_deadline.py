@@ -12,11 +12,12 @@ from bot.app import Core
 from bot.core.context import Context
 from bot.core.messages import Inbound, Reply
 from tests.channels.conftest import Probe, WeChatServer, payload
-from tests.conftest import outbox_idle
+from tests.conftest import PRIVACY_LINE, outbox_idle
 from tests.fakes.wechat import FakeWeChat
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+# Each test's member is new: this is their first answer, with the privacy line.
+CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points." + PRIVACY_LINE
 DEADLINE = 0.6
 SLOW = 2.0
 
@@ -97,7 +98,9 @@ async def test_fast_replies_are_still_passive_with_a_short_deadline(
 ) -> None:
     answer = await wechat.text(OPENID, "积分")
 
-    assert answer.content == "Your points: 0\nNo points yet. Check in every day to earn some!"
+    assert answer.content == (
+        "Your points: 0\nNo points yet. Check in every day to earn some!" + PRIVACY_LINE
+    )
     assert fake_wechat.sent == []
 
 

@@ -24,10 +24,12 @@ from tests.channels.conftest import (
     wechat_encrypt,
     wechat_settings,
 )
+from tests.conftest import PRIVACY_LINE
 from tests.fakes.wechat import FakeWeChat
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+# Each test's member is new: this is their first answer, with the privacy line.
+CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points." + PRIVACY_LINE
 
 
 def xml(*fields: str) -> bytes:

@@ -25,7 +25,7 @@ from tests.channels.conftest import (
     wechat_settings,
 )
 from tests.channels.test_wechat_webhook import HELP_REPLY, WELCOME
-from tests.conftest import outbox_idle
+from tests.conftest import PRIVACY_LINE, outbox_idle
 from tests.fakes.wechat import FakeWeChat
 
 INVITER = "oInviter0000000000000000000A"
@@ -230,7 +230,9 @@ async def test_an_unknown_typed_code_is_named_in_the_answer(
 
     answer = await wechat.text(FRIEND, "邀请码 xxxx")
 
-    assert answer.content == "There is no invite code XXXX. Please check it and try again."
+    assert answer.content == (
+        "There is no invite code XXXX. Please check it and try again." + PRIVACY_LINE
+    )
     assert await invite_rows(wechat.core) == []
 
 
@@ -243,7 +245,9 @@ async def test_after_five_wrong_codes_even_the_right_one_is_refused(
     answer = await wechat.text(FRIEND, f"邀请码 {code}")
 
     assert wrong == [
-        f"There is no invite code WRONG{n}. Please check it and try again." for n in range(5)
+        f"There is no invite code WRONG{n}. Please check it and try again."
+        + (PRIVACY_LINE if n == 0 else "")  # the friend's first answer
+        for n in range(5)
     ]
     assert answer.content == TOO_MANY
     assert await probe.balance(FRIEND) == 0
@@ -328,7 +332,7 @@ async def test_without_appid_and_secret_invite_shows_the_code_only(
     answer = await passive.text(INVITER, "邀请")
 
     code = shown_code(answer)
-    assert answer.content == invite_text(code)
+    assert answer.content == invite_text(code) + PRIVACY_LINE
     assert (fake_wechat.qrcodes, fake_wechat.token_calls) == ([], [])
 
 

@@ -33,6 +33,7 @@ HELP_REPLY = f"{HELP_TEXT}\n{OPTIONS}"
 WELCOME = f"Welcome! You are now a member.\n{HELP_TEXT}{PRIVACY_LINE}\n{OPTIONS}"
 SHORT_HELP = f"Sorry, I didn't understand that.\n\n{HELP_REPLY}"
 CHECKED_IN = "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+FIRST_CHECK_IN = CHECKED_IN + PRIVACY_LINE  # a new member's first answer
 ALREADY = "You have already checked in today (1-day streak). Come back tomorrow for 5 points."
 RECEIVED = f"Thanks, I received it.\n\n{HELP_TEXT}"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
@@ -79,7 +80,7 @@ async def test_checkin_text_gets_the_exact_reply(
     answer = await wechat.text(OPENID, "签到", mode=mode)
 
     assert answer.status == 200
-    assert answer.content == CHECKED_IN
+    assert answer.content == FIRST_CHECK_IN
     assert answer.field("ToUserName") == OPENID
     assert answer.field("FromUserName") == ACCOUNT
     assert answer.field("MsgType") == "text"
@@ -90,7 +91,7 @@ async def test_checkin_text_gets_the_exact_reply(
 async def test_click_checkin_menu_key_checks_in(wechat: WeChatServer, probe: Probe) -> None:
     answer = await wechat.click(OPENID, "CHECKIN")
 
-    assert answer.content == CHECKED_IN
+    assert answer.content == FIRST_CHECK_IN
     assert wechat.inbounds[-1].menu_key == "CHECKIN"
     assert await probe.balance(OPENID) == 5
 
@@ -162,14 +163,17 @@ async def test_media_is_acknowledged_and_its_media_id_kept(wechat: WeChatServer,
 
     answer = await wechat.post(payload(kind, openid=OPENID, media_id=media_id))
 
-    assert answer.content == RECEIVED
+    assert answer.content == RECEIVED + PRIVACY_LINE
     assert wechat.inbounds[-1].media_id == media_id
 
 
 async def test_location_gets_the_short_help(wechat: WeChatServer) -> None:
     answer = await wechat.post(payload("location", openid=OPENID))
 
-    assert answer.content == SHORT_HELP
+    assert (
+        answer.content
+        == f"Sorry, I didn't understand that.\n\n{HELP_TEXT}{PRIVACY_LINE}\n{OPTIONS}"
+    )
 
 
 async def test_other_events_are_answered_success_without_reaching_the_core(
@@ -215,7 +219,7 @@ async def test_same_msgid_three_times_at_once_credits_once_and_answers_the_same(
 
     answers = await asyncio.gather(*(wechat.post(xml) for _ in range(3)))
 
-    assert [a.content for a in answers] == [CHECKED_IN] * 3
+    assert [a.content for a in answers] == [FIRST_CHECK_IN] * 3
     assert len({a.xml for a in answers}) == 1
     assert len(wechat.inbounds) == 1
     assert await probe.balance(OPENID) == 5
@@ -228,7 +232,7 @@ async def test_same_msgid_three_times_at_once_in_safe_mode(
 
     answers = await asyncio.gather(*(wechat.post(xml, mode="safe") for _ in range(3)))
 
-    assert [a.content for a in answers] == [CHECKED_IN] * 3
+    assert [a.content for a in answers] == [FIRST_CHECK_IN] * 3
     assert await probe.balance(OPENID) == 5
 
 
@@ -237,8 +241,10 @@ async def test_thirty_distinct_checkins_at_once_credit_once(
 ) -> None:
     answers = await asyncio.gather(*(wechat.text(OPENID, "签到") for _ in range(30)))
 
-    contents = sorted(a.content or "" for a in answers)
+    contents = sorted((a.content or "").removesuffix(PRIVACY_LINE) for a in answers)
     assert contents == sorted([CHECKED_IN] + [ALREADY] * 29)
+    # The one that created the member carries the privacy line, whichever checked in.
+    assert sum((a.content or "").endswith(PRIVACY_LINE) for a in answers) == 1
     assert await probe.balance(OPENID) == 5
 
 
@@ -251,7 +257,7 @@ async def test_retry_after_completion_gets_the_stored_reply(
     retry = await wechat.post(xml)
 
     assert retry.xml == first.xml
-    assert retry.content == CHECKED_IN
+    assert retry.content == FIRST_CHECK_IN
     assert len(wechat.inbounds) == 1
     assert await probe.balance(OPENID) == 5
 
@@ -264,7 +270,7 @@ async def test_event_retry_is_deduplicated_by_sender_time_and_event(
     first, retry = await wechat.post(xml), await wechat.post(xml)
     later = await wechat.post(payload("click", openid=OPENID, event_key="CHECKIN"))
 
-    assert first.content == retry.content == CHECKED_IN
+    assert first.content == retry.content == FIRST_CHECK_IN
     assert later.content == ALREADY
     assert len(wechat.inbounds) == 2
 
@@ -288,7 +294,7 @@ async def test_a_failed_first_delivery_lets_the_retry_handle_it(
 
     assert failed.status == 500
     assert "database" not in failed.body
-    assert retry.content == CHECKED_IN
+    assert retry.content == FIRST_CHECK_IN
     assert await probe.balance(OPENID) == 5
 
 
@@ -412,7 +418,7 @@ async def test_plain_post_still_works_without_aes_key(
     finally:
         await core.close()
 
-    assert answer.content == CHECKED_IN
+    assert answer.content == FIRST_CHECK_IN
 
 
 async def test_safe_mode_tampered_ciphertext_is_400(wechat: WeChatServer) -> None:

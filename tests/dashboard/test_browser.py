@@ -24,6 +24,12 @@ CHROMIUM = os.environ.get("MEMBERBOT_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WALK_SECONDS = 120  # the whole walk, so a stuck browser fails the test instead of hanging
 PHONE = {"width": 390, "height": 844}
+# (nav link, list table, a detail page, a figure of it and its value)
+NEW_PAGES = [
+    ("Flash sales", "sales", "flashsales/S1", "sale-claimed", "3 / 5"),
+    ("Tickets", "tickets", "tickets/C-000003", "ticket-late", "yes"),
+    ("Campaigns", "campaigns", "campaigns/1", "campaign-recipients", "5"),
+]
 
 pytestmark = pytest.mark.browser
 
@@ -85,6 +91,19 @@ async def test_operator_walks_through_the_dashboard(core, tmp_path):
                 await expect(page).to_have_url(base + "members/telegram/1002")
                 await expect(page.locator("#member-points")).to_have_text("17")
                 await expect(page.locator("#ledger tr")).to_have_count(4)  # header + 3
+                await expect(page.locator("#member-claims td").first).to_have_text("S1")
+                await page.click("#member-tickets a[href='/dashboard/tickets/C-000001']")
+                await expect(page.locator("#ticket-state")).to_have_text("closed")
+
+                # The console's lists and one detail page of each, through the nav.
+                for link, table, href, card, figure in NEW_PAGES:
+                    await page.click(f"nav >> text={link}")
+                    await expect(page.locator("h1")).to_have_text(link)
+                    assert await page.locator(f"#{table} tr").count() > 1, link
+                    await page.click(f"#{table} a[href='/dashboard/{href}']")
+                    await expect(page.locator(f"#{card}")).to_have_text(figure)
+                await page.click("nav >> text=Rewards")
+                await expect(page.locator("#rewards td").first).to_contain_text("Mug")
 
                 await page.click("#logout")
                 await expect(page).to_have_url(base + "login")
@@ -100,6 +119,16 @@ async def test_operator_walks_through_the_dashboard(core, tmp_path):
                     "() => [document.documentElement.scrollWidth, window.innerWidth]"
                 )
                 assert widths[0] <= widths[1], widths  # nothing wider than a phone
+                for path, card, figure in (
+                    ("campaigns/1", "#campaign-recipients", "5"),
+                    ("members/wechat/o-carol", "#member-points", "65"),
+                ):
+                    await phone.goto(base + path)
+                    await expect(phone.locator(card)).to_have_text(figure)
+                    widths = await phone.evaluate(
+                        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+                    )
+                    assert widths[0] <= widths[1], (path, widths)
                 (tmp_path / "dashboard-phone.png").write_bytes(
                     await phone.screenshot(full_page=True)
                 )

@@ -18,6 +18,13 @@ PAGES = [
     "/dashboard/members/telegram/1002",
     "/dashboard/communities",
     "/dashboard/outbox",
+    "/dashboard/flashsales",
+    "/dashboard/flashsales/S1",
+    "/dashboard/rewards",
+    "/dashboard/tickets",
+    "/dashboard/tickets/C-000003",
+    "/dashboard/campaigns",
+    "/dashboard/campaigns/1",
 ]
 
 

@@ -7,6 +7,7 @@ import pytest
 from bot.core.clock import local_day
 from handlers.badges import mask
 from storage import badges
+from tests.conftest import PRIVACY_LINE
 from tests.handlers.flashsale_support import coffee, join_chat, sale
 
 
@@ -70,7 +71,7 @@ async def test_top_ranks_this_month_with_ties_and_my_rank(chat, clock, no_flood_
         "3. c***l — check-ins: 1\n"
         "You: #3 (check-ins: 1)."
     )
-    assert outsider.text.endswith("You have not checked in this month yet.")
+    assert outsider.text.endswith("You have not checked in this month yet." + PRIVACY_LINE)
     await dave.say("checkin")
     await carol.say("checkin")
     tied = await dave.say("top")

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.channels.console import ConsoleChat
-from tests.conftest import SHANGHAI
+from tests.conftest import PRIVACY_LINE, SHANGHAI
 from tests.handlers.conftest import Day, Entry
 
 SHANGHAI_DAY = date(2026, 3, 10)
@@ -20,7 +20,9 @@ async def test_first_checkin_credits_five_points_and_tells_tomorrows_reward(chat
     reply = await alice.say("签到")
 
     assert reply is not None
-    assert reply.text == "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points."
+    assert reply.text == (
+        "Checked in! +5 points, 1-day streak. Balance: 5.\nTomorrow: +5 points." + PRIVACY_LINE
+    )
     assert await probe.balance(alice) == 5
     assert await probe.entries(alice) == [Entry("earn", 5, "checkin")]
     assert await probe.checkins(alice) == [Day(SHANGHAI_DAY, 1, 5)]

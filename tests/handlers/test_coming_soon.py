@@ -13,7 +13,7 @@ from bot.core.middleware import DEFAULT_MIDDLEWARES
 from bot.core.router import Router, Vocabulary
 from handlers import FALLBACK, ROUTERS
 from handlers.coming_soon import NOT_BUILT, coming_soon
-from tests.conftest import HELP_TEXT
+from tests.conftest import HELP_TEXT, PRIVACY_LINE
 
 WORDS = Vocabulary(ROUTERS)
 SOON = "This feature is coming soon."
@@ -101,7 +101,9 @@ async def test_a_command_not_built_says_coming_soon_and_keeps_what_was_written(c
     bare = await alice.say("心愿单")
 
     assert wish is not None
-    assert wish.text == f"{SOON}\nI noted what you wrote: “/wishlist a blue kettle”\n\n{HELP_TEXT}"
+    assert wish.text == (
+        f"{SOON}\nI noted what you wrote: “/wishlist a blue kettle”\n\n{HELP_TEXT}{PRIVACY_LINE}"
+    )
     assert bare is not None and bare.text == f"{SOON}\n\n{HELP_TEXT}"
 
 

@@ -12,6 +12,7 @@ from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
 from handlers.groups import GroupJoin, group_member_joined, group_member_left, join_request
 from storage import communities, members
+from tests.conftest import PRIVACY_LINE
 from tests.handlers.conftest import Probe
 from tests.handlers.test_link import link_code
 
@@ -57,7 +58,7 @@ async def joined_slugs(core: Core, who: ConsoleChat) -> set[str]:
 async def test_no_communities_yet(chat):
     reply = await chat("alice").say("communities")
 
-    assert reply is not None and reply.text == "There are no communities yet."
+    assert reply is not None and reply.text == "There are no communities yet." + PRIVACY_LINE
 
 
 async def test_the_list_shows_each_status_and_join_buttons(chat, listed, probe: Probe):
@@ -70,7 +71,7 @@ async def test_the_list_shows_each_status_and_join_buttons(chat, listed, probe: 
         "Communities:\n"
         "• Coffee lovers (coffee) — join: “join coffee”\n"
         "  Beans, brews and flash sales.\n"
-        "• VIP lounge (vip) — 🔒 for Gold and above"
+        "• VIP lounge (vip) — 🔒 for Gold and above" + PRIVACY_LINE
     )
     assert reply.buttons == (Button("Join Coffee lovers", "JOIN:coffee"),)
     await alice.say("join coffee")
@@ -102,6 +103,7 @@ async def test_joining_records_the_membership_and_gives_the_wechat_group_qr(
 
     assert first is not None and first.text == (
         f"You joined Coffee lovers!\nScan the QR code to join its WeChat group: {COFFEE_QR}"
+        + PRIVACY_LINE
     )
     assert again is not None and again.text.startswith("You are already in Coffee lovers.\n")
     assert await joined_slugs(core, alice) == {"coffee"}
@@ -163,7 +165,7 @@ async def test_a_qualifying_member_outside_telegram_is_pointed_to_telegram(
 async def test_unknown_or_missing_slugs_get_a_clear_answer(chat, listed, said, answer):
     reply = await chat("alice").say(said)
 
-    assert reply is not None and reply.text == answer
+    assert reply is not None and reply.text == answer + PRIVACY_LINE
 
 
 async def test_leaving_and_coming_back(chat, core: Core, listed):

@@ -8,7 +8,7 @@ import pytest
 from bot.core.messages import Inbound
 from bot.core.router import Vocabulary
 from handlers import ROUTERS
-from tests.conftest import HELP_TEXT, PRIVACY_LINE
+from tests.conftest import HELP_TEXT, PRIVACY_LINE, privacy_line
 from tests.handlers.conftest import UNKNOWN_REPLY, Probe
 from tests.handlers.test_communities import listed  # noqa: F401 (a fixture)
 from tests.handlers.test_invites import GIFT, code_of
@@ -59,7 +59,7 @@ async def test_a_typed_label_answers_like_the_command(chat):
     by_command = await chat("alice", locale_hint="zh-CN").say("/invite")
 
     assert by_label is not None and by_command is not None
-    assert by_label.text == by_command.text
+    assert by_label.text == by_command.text + privacy_line("zh_CN")  # the first answer
     assert by_label.text.startswith("您的邀请码：")
 
 
@@ -78,7 +78,7 @@ async def test_everyday_phrasings_check_in_and_show_points(chat):
 async def test_the_rewards_label_opens_the_mall(chat):
     reply = await chat("li", locale_hint="zh-CN").say("积分兑换")
 
-    assert reply is not None and reply.text == "积分商城暂时没有商品。"
+    assert reply is not None and reply.text == "积分商城暂时没有商品。" + privacy_line("zh_CN")
 
 
 async def test_a_greeting_gets_the_welcome(chat):
@@ -120,7 +120,7 @@ async def test_a_word_after_the_invite_keyword_uses_up_no_try(chat, probe: Probe
 
     assert [s.text for s in slips if s is not None][:1] == [
         "An invite code is 4 to 12 letters and digits, like "
-        f"{(await probe.member(bob)).invite_code}. Please check it and try again."
+        f"{(await probe.member(bob)).invite_code}. Please check it and try again." + PRIVACY_LINE
     ]
     assert right is not None and right.text == GIFT.format(balance=20)
 
@@ -132,6 +132,9 @@ async def test_a_bare_number_is_a_link_code_only_while_one_waits(chat, probe: Pr
     code = await link_code(alice)
     linked = await alice_tg.say(code)
 
-    assert [r.text if r else None for r in nothing_waits] == [UNKNOWN_REPLY] * 6
+    assert [r.text if r else None for r in nothing_waits] == [
+        UNKNOWN_REPLY + PRIVACY_LINE,
+        *[UNKNOWN_REPLY] * 5,
+    ]
     assert linked is not None and linked.text.startswith("Linked!")
     assert await probe.identities(alice) == {("console", "alice"), ("telegram", "a-tg")}

@@ -6,6 +6,7 @@ import pytest
 
 from bot.admin import flashsales as admin_sales
 from storage import communities, roles
+from tests.conftest import privacy_line
 from tests.handlers.flashsale_support import coffee, member_id, moderator
 
 LINE = "/flashsale coffee | Geisha beans | 99.50 | 20 | 1 | {start} | 30"
@@ -55,7 +56,8 @@ async def test_a_member_is_refused_in_chinese_too(core, chat):
 
     reply = await chat("bob", locale_hint="zh_CN").say("发布抢购 " + LINE.format(start="now")[11:])
 
-    assert reply is not None and reply.text == "抱歉，只有 coffee 的版主才能在那里发布抢购。"
+    assert reply is not None
+    assert reply.text == "抱歉，只有 coffee 的版主才能在那里发布抢购。" + privacy_line("zh_CN")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from bot.core.ports import Delivery
 from handlers import invites as invite_handlers
 from storage import invites
 from storage.models import Invite
+from tests.conftest import PRIVACY_LINE
 from tests.handlers.conftest import Entry, Probe
 from tests.handlers.test_link import link_code
 
@@ -65,7 +66,7 @@ async def test_invite_shows_the_code_the_rewards_and_the_counts(chat):
         f"Your invite code: {code.group(1)}\n"
         f"New friends can also send “invite {code.group(1)}” within 7 days of joining.\n"
         "They get 20 points at once; you get 50 points and 50 growth when they first check in.\n"
-        "Invited: 0 · Rewarded: 0 · Waiting for review: 0"
+        "Invited: 0 · Rewarded: 0 · Waiting for review: 0" + PRIVACY_LINE
     )
     assert reply.buttons == ()  # the terminal has no link to share
     assert reply.private is True
@@ -84,7 +85,7 @@ async def test_a_typed_code_attributes_the_newcomer_with_a_welcome_gift(
     reply = await bob.say(typed.format(code=code, lower=code.lower(), spaced=spaced))
 
     assert reply is not None
-    assert reply.text == GIFT.format(balance=20)
+    assert reply.text == GIFT.format(balance=20) + PRIVACY_LINE
     assert await probe.balance(bob) == 20
     assert await probe.entries(bob) == [Entry("earn", 20, "invite-welcome")]
     assert await probe.balance(alice) == 0  # the inviter waits for Bob's first check-in
@@ -169,7 +170,7 @@ async def test_refusals_say_why(chat, clock, probe: Probe):
     bob_code = await code_of(bob)
     assert (await bob.say(f"invite {bob_code}")).text == OWN  # type: ignore[union-attr]
     assert (await carol.say("invite 2345")).text == (  # type: ignore[union-attr]
-        "There is no invite code 2345. Please check it and try again."
+        "There is no invite code 2345. Please check it and try again." + PRIVACY_LINE
     )
     assert (await carol.say("invite <b>!")).text == (  # type: ignore[union-attr]
         "There is no invite code B. Please check it and try again."
@@ -355,7 +356,7 @@ async def test_a_merged_inviters_code_still_credits_the_merged_member(chat, prob
     reply = await bob.say(f"invite {tg_code}")
     await bob.say("checkin")
 
-    assert reply is not None and reply.text == GIFT.format(balance=20)
+    assert reply is not None and reply.text == GIFT.format(balance=20) + PRIVACY_LINE
     assert await probe.balance(alice) == 50
 
 
@@ -473,7 +474,7 @@ async def test_an_invite_of_a_new_account_is_void_when_it_is_linked_to_an_old_me
     clock.advance(days=1)
     old_tg = chat("old-tg", channel="telegram")
     gift = await old_tg.say(f"invite {code}")  # looks new, is not
-    assert gift is not None and gift.text == GIFT.format(balance=20)
+    assert gift is not None and gift.text == GIFT.format(balance=20) + PRIVACY_LINE
 
     await old_tg.say(await link_code(old))
     await old.say("checkin")
@@ -490,7 +491,7 @@ async def test_full_width_codes_from_chinese_input_methods_work(chat, probe: Pro
 
     reply = await bob.say(f"邀请码 {full_width}")
 
-    assert reply is not None and reply.text == GIFT.format(balance=20)
+    assert reply is not None and reply.text == GIFT.format(balance=20) + PRIVACY_LINE
 
 
 async def test_linking_while_the_invitee_checks_in_never_deadlocks(chat, probe: Probe):

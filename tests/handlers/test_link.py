@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from bot.channels.console import ConsoleChat
 from storage import links
+from tests.conftest import PRIVACY_LINE
 from tests.handlers.conftest import UNKNOWN_REPLY, Day
 
 CODE_REPLY = re.compile(
@@ -21,7 +22,7 @@ WRONG = "That code is wrong or has expired. Send /link in your other app for a n
 async def link_code(who: ConsoleChat) -> str:
     reply = await who.say("/link")
     assert reply is not None
-    found = CODE_REPLY.fullmatch(reply.text)
+    found = CODE_REPLY.fullmatch(reply.text.removesuffix(PRIVACY_LINE))  # first answer or not
     assert found is not None, reply.text
     return found.group(1)
 
@@ -34,7 +35,8 @@ async def test_link_gives_a_six_digit_code_valid_ten_minutes(chat):
     reply = await chat("alice").say("/link")
 
     assert reply is not None
-    assert CODE_REPLY.fullmatch(reply.text) is not None
+    assert reply.text.endswith(PRIVACY_LINE)
+    assert CODE_REPLY.fullmatch(reply.text.removesuffix(PRIVACY_LINE)) is not None
     assert reply.private is True
 
 
@@ -172,7 +174,7 @@ async def test_code_expires_after_ten_minutes(chat, probe, clock):
     bare = await alice_tg.say(code)  # no code waits any more: just a number
 
     assert reply is not None
-    assert reply.text == WRONG
+    assert reply.text == WRONG + PRIVACY_LINE
     assert bare is not None and bare.text == UNKNOWN_REPLY
     assert (await probe.member(alice)).id != (await probe.member(alice_tg)).id
 
@@ -195,7 +197,7 @@ async def test_wrong_code_says_so(chat, probe):
     reply = await alice_tg.say(f"/link {unused_code(code)}")
 
     assert reply is not None
-    assert reply.text == WRONG
+    assert reply.text == WRONG + PRIVACY_LINE
     assert len(await probe.identities(alice)) == 1
 
 
@@ -203,7 +205,9 @@ async def test_code_that_is_not_six_digits_is_explained(chat):
     reply = await chat("a-tg", channel="telegram").say("/link 12345")
 
     assert reply is not None
-    assert reply.text == "A link code has 6 digits. Send /link in your other app to get one."
+    assert reply.text == (
+        "A link code has 6 digits. Send /link in your other app to get one." + PRIVACY_LINE
+    )
 
 
 async def test_own_code_from_the_same_account_is_refused(chat, probe):
@@ -223,7 +227,7 @@ async def test_code_sent_from_the_same_app_by_someone_else_is_refused(chat, prob
     reply = await carol.say(code)
 
     assert reply is not None
-    assert reply.text == "Send this code from your other app, not from this one."
+    assert reply.text == "Send this code from your other app, not from this one." + PRIVACY_LINE
     assert await probe.identities(carol) == {("console", "carol")}
 
 
@@ -247,7 +251,7 @@ async def test_a_used_code_cannot_be_used_again(chat, probe):
     reply = await mallory.say(f"link {code}")
 
     assert reply is not None
-    assert reply.text == WRONG
+    assert reply.text == WRONG + PRIVACY_LINE
     assert await probe.identities(mallory) == {("wechat", "m-wx")}
 
 
@@ -260,7 +264,7 @@ async def test_a_new_code_replaces_the_previous_one(chat, monkeypatch):
     reply = await alice_tg.say("111111")
 
     assert reply is not None
-    assert reply.text == WRONG
+    assert reply.text == WRONG + PRIVACY_LINE
 
 
 async def test_wrong_codes_are_rate_limited_after_five(chat, probe):
@@ -271,7 +275,7 @@ async def test_wrong_codes_are_rate_limited_after_five(chat, probe):
 
     reply = await mallory.say(code)  # even the right code: guessing is over for now
 
-    assert [a.text if a else None for a in answers] == [WRONG] * 5
+    assert [a.text if a else None for a in answers] == [WRONG + PRIVACY_LINE, *[WRONG] * 4]
     assert reply is not None
     assert reply.text == "Too many wrong codes. Please try again in 10 minutes."
     assert await probe.identities(mallory) == {("telegram", "m-tg")}
@@ -289,7 +293,7 @@ async def test_same_code_redeemed_by_two_members_at_once_links_only_one(chat, pr
     texts = sorted(r.text for r in replies if r is not None)
     assert texts == [
         "Linked! Your accounts are now one member: 0 points, tier Bronze.",
-        WRONG,
+        WRONG + PRIVACY_LINE,  # the loser is still a new member
     ]
     assert len(await probe.identities(alice)) == 2
 

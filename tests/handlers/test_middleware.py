@@ -13,6 +13,7 @@ from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
 from storage import members
+from tests.conftest import PRIVACY_LINE, privacy_line
 
 SLOW_DOWN = "You're sending messages too fast. Please wait a minute."
 APOLOGY = "Sorry, something went wrong on our side. Please try again."
@@ -111,7 +112,7 @@ async def test_unexpected_error_is_answered_with_an_apology_and_no_trace(
         reply = await chat("alice").say("points")
 
     assert reply is not None
-    assert reply.text == APOLOGY
+    assert reply.text == APOLOGY + PRIVACY_LINE  # a first answer all the same
     assert "Traceback" not in reply.text
     assert "hunter2" not in reply.text
     assert "handler failed action=points channel=console" in caplog.text
@@ -155,7 +156,9 @@ async def test_domain_error_becomes_its_message_with_params_filled(core, chat, m
     reply = await chat("alice").say("points")
 
     assert reply is not None
-    assert reply.text == "Your birthday is already set to 05-20; it can only be set once."
+    assert reply.text == (
+        "Your birthday is already set to 05-20; it can only be set once." + PRIVACY_LINE
+    )
 
 
 async def test_domain_error_is_translated_into_the_members_language(chat, tagged_catalogs):
@@ -164,6 +167,7 @@ async def test_domain_error_is_translated_into_the_members_language(chat, tagged
     assert reply is not None
     assert reply.text == (
         "[zh_CN] Please send your birthday as MM-DD, for example: /birthday 05-20"
+        + privacy_line("zh_CN")
     )
 
 
@@ -253,6 +257,7 @@ async def test_chinese_hint_gets_the_catalogs_chinese_reply(chat):
         )
         + "\n"
         + zh(N_("Tomorrow: +{next} points."), next=5)
+        + privacy_line("zh_CN")
     )
     assert reply.text != english
 

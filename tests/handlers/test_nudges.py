@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.nudges import ALREADY_MUTED, ALREADY_UNMUTED, MUTED, UNMUTED
-from tests.conftest import START
+from tests.conftest import PRIVACY_LINE, START
 
 
 @pytest.mark.parametrize("said", ["/mute", "退订", "退訂", "mute"])
@@ -14,7 +14,7 @@ async def test_mute_stops_marketing_pushes(chat, probe, said):
 
     reply = await alice.say(said)
 
-    assert reply.text == MUTED
+    assert reply.text == MUTED + PRIVACY_LINE
     assert (await probe.member(alice)).muted_at == START
 
 
@@ -32,7 +32,7 @@ async def test_unmute_resumes_them(chat, probe, said):
 async def test_muting_twice_or_unmuting_when_not_muted_says_so(chat):
     alice = chat("alice")
 
-    assert (await alice.say("/unmute")).text == ALREADY_UNMUTED
+    assert (await alice.say("/unmute")).text == ALREADY_UNMUTED + PRIVACY_LINE
     await alice.say("/mute")
     assert (await alice.say("/mute")).text == ALREADY_MUTED
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import PRIVACY_LINE
 from tests.handlers.conftest import Entry
 
 
@@ -9,7 +10,9 @@ async def test_points_of_a_new_member_invite_to_check_in(chat):
     reply = await chat("alice").say("/points")
 
     assert reply is not None
-    assert reply.text == "Your points: 0\nNo points yet. Check in every day to earn some!"
+    assert reply.text == (
+        "Your points: 0\nNo points yet. Check in every day to earn some!" + PRIVACY_LINE
+    )
     assert reply.private is True
 
 

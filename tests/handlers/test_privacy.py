@@ -16,6 +16,7 @@ from handlers.privacy import ASK, DONE, FULL_NOTICE, KEPT
 from storage import members
 from storage.models import Base, Identity, LedgerEntry, Member, OutboxPush, TicketMessage
 from storage.outbox import Target
+from tests.conftest import PRIVACY_LINE
 
 NAME = "Zoltan-Quux-7731"  # distinctive: the database is searched for it after erasure
 BIRTHDAY = "07-19"
@@ -78,7 +79,7 @@ async def _member(core, who: ConsoleChat) -> Member:
 
 @pytest.mark.parametrize("said", ["/privacy", "隐私", "隱私", "privacy"])
 async def test_privacy_shows_the_full_notice(chat, said):
-    assert (await chat("alice").say(said)).text == FULL_NOTICE
+    assert (await chat("alice").say(said)).text == FULL_NOTICE + PRIVACY_LINE
 
 
 async def test_privacy_notice_comes_from_the_rules_file_when_set(core, chat):
@@ -86,7 +87,7 @@ async def test_privacy_notice_comes_from_the_rules_file_when_set(core, chat):
     core.services.rules = rules.model_copy(
         update={"privacy": rules.privacy.model_copy(update={"notice": {"en": "Our notice."}})}
     )
-    assert (await chat("alice").say("/privacy")).text == "Our notice."
+    assert (await chat("alice").say("/privacy")).text == "Our notice." + PRIVACY_LINE
 
 
 @pytest.mark.parametrize("said", ["/mydata", "我的数据", "我的資料", "mydata"])

@@ -9,7 +9,7 @@ import pytest
 from bot.app import build_core
 from bot.channels.console import ConsoleChat
 from bot.core.messages import Button
-from tests.conftest import make_settings
+from tests.conftest import PRIVACY_LINE, make_settings, privacy_line
 
 CONFIRM = (
     "Is your birthday {birthday} (month-day)? It can be set only once. "
@@ -42,7 +42,7 @@ async def test_language_confirmation_is_in_the_chosen_language(chat, tagged_cata
     reply = await chat("alice", locale_hint="zh-hant").say(f"/lang {locale}")
 
     assert reply is not None
-    assert reply.text == f"[{locale}] Language set to English."
+    assert reply.text == f"[{locale}] Language set to English." + privacy_line(locale)
 
 
 async def test_chosen_language_is_used_for_later_replies(chat, tagged_catalogs):
@@ -80,6 +80,7 @@ async def test_unknown_or_missing_language_offers_the_choices(chat, probe, said,
     assert reply is not None
     assert reply.text == first + (
         "Choose a language: zh_CN 简体中文, zh_TW 繁體中文, en English. For example: /lang en"
+        + PRIVACY_LINE
     )
     assert reply.buttons == (
         Button("简体中文", "LANG:zh_CN"),
@@ -108,7 +109,7 @@ async def test_impossible_birthdays_are_refused(chat, probe, said):
     reply = await alice.say(f"/birthday {said}")
 
     assert reply is not None
-    assert reply.text == ASK_FORMAT
+    assert reply.text == ASK_FORMAT + PRIVACY_LINE
     assert (await probe.member(alice)).birthday is None
 
 
@@ -118,7 +119,7 @@ async def test_leap_day_birthday_is_accepted(chat, probe):
     asked = await alice.say("/birthday 02-29")
     reply = await alice.say("yes")
 
-    assert asked is not None and asked.text == CONFIRM.format(birthday="02-29")
+    assert asked is not None and asked.text == CONFIRM.format(birthday="02-29") + PRIVACY_LINE
     assert reply is not None
     assert reply.text == "Birthday saved: 02-29. Check in that day for double points!"
     assert (await probe.member(alice)).birthday == "02-29"
@@ -175,7 +176,7 @@ async def test_birthday_without_a_date_asks_for_one_when_unset(chat):
     reply = await chat("alice").say("/birthday")
 
     assert reply is not None
-    assert reply.text == "Tell me your birthday as MM-DD, for example: /birthday 05-20"
+    assert reply.text == ASK + PRIVACY_LINE
 
 
 async def test_two_birthdays_sent_at_once_save_one_and_name_it_to_the_other(core, probe):
@@ -199,7 +200,7 @@ async def test_digit_like_symbols_are_refused_not_crashed_on(chat, said):
     reply = await chat("alice").say(f"/birthday {said}")
 
     assert reply is not None
-    assert reply.text == ASK_FORMAT
+    assert reply.text == ASK_FORMAT + PRIVACY_LINE
 
 
 # -- the guided birthday question (a dialog kept in the cache) --------------------------------
@@ -215,7 +216,7 @@ async def test_birthday_question_is_answered_by_the_next_message(chat, probe):
     answered = await alice.say("05-20")
     confirmed = await alice.say("yes")
 
-    assert asked is not None and asked.text == ASK
+    assert asked is not None and asked.text == ASK + PRIVACY_LINE
     assert answered is not None and answered.text == CONFIRM.format(birthday="05-20")
     assert confirmed is not None and confirmed.text == SAVED
     assert (await probe.member(alice)).birthday == "05-20"
@@ -284,7 +285,7 @@ async def test_nothing_is_saved_until_confirmed_and_no_cancels(chat, probe):
     cancelled = await alice.say("no")
     late_yes = await alice.say("/birthday yes")
 
-    assert asked is not None and asked.text == CONFIRM.format(birthday="05-20")
+    assert asked is not None and asked.text == CONFIRM.format(birthday="05-20") + PRIVACY_LINE
     assert [(b.label, b.action) for b in asked.buttons] == [
         ("Yes, save it", "BIRTHDAY:yes 05-20"),
         ("No", "BIRTHDAY:no"),

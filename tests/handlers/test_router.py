@@ -188,7 +188,7 @@ async def test_unknown_text_gets_a_short_help_not_silence(chat):
     reply = await chat("alice").say("what is the weather")
 
     assert reply is not None
-    assert reply.text == UNKNOWN_REPLY
+    assert reply.text == UNKNOWN_REPLY + PRIVACY_LINE
     assert [b.action for b in reply.buttons] == [
         "CHECKIN",
         "POINTS",
@@ -205,7 +205,7 @@ async def test_unknown_command_gets_the_short_help(chat):
     reply = await chat("alice").say("/frobnicate")
 
     assert reply is not None
-    assert reply.text == UNKNOWN_REPLY
+    assert reply.text == UNKNOWN_REPLY + PRIVACY_LINE
 
 
 async def test_help_welcomes_a_new_member_once(chat):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import PRIVACY_LINE
+
 
 async def test_new_member_sees_bronze_with_empty_bar_and_500_to_silver(chat):
     reply = await chat("alice").say("/tier")
@@ -16,7 +18,7 @@ async def test_new_member_sees_bronze_with_empty_bar_and_500_to_silver(chat):
         "• Daily check-in points\n"
         "• Double check-in points on your birthday\n"
         "░░░░░░░░░░ 0%\n"
-        "500 more growth to Silver"
+        "500 more growth to Silver" + PRIVACY_LINE
     )
     assert reply.private is True
 

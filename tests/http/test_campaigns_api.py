@@ -34,7 +34,7 @@ async def test_preview_create_list_and_read(http, chat):
         "opted_out": 1,
         "pending": 1,
     }
-    assert made["redeemed"] is None
+    assert (made["redeemed"], made["reward_voucher"]) == (0, None)
     assert listed == (200, [made])
     assert read == (200, made)
 
@@ -53,3 +53,36 @@ async def test_refusals(http):
     assert (await _call(http, "GET", "/api/campaigns/abc"))[0] == 404
     assert (await _call(http, "GET", "/api/campaigns?limit=0"))[0] == 422
     assert (await _call(http, "GET", "/api/campaigns", headers={}))[0] == 401
+
+
+async def test_a_voucher_reward_per_recipient_by_slug(http, chat, core):
+    from storage import rewards
+    from tests.conftest import START
+
+    async with core.services.db.transaction() as session:
+        await rewards.upsert(session, "mug", {"names": {"en": "Mug"}, "cost": 50}, START)
+    await chat("alice").say("/checkin")
+
+    status, made = await _call(
+        http, "POST", "/api/campaigns", {"texts": {"en": "Hi"}, "reward_voucher": "mug"}
+    )
+    refused = await _call(
+        http, "POST", "/api/campaigns", {"texts": {"en": "Hi"}, "reward_voucher": "nope"}
+    )
+
+    assert status == 201
+    assert (made["reward_voucher"], made["recipients"], made["redeemed"]) == ("mug", 1, 0)
+    preview = await _call(
+        http, "POST", "/api/campaigns", {"dry_run": True, "reward_voucher": "mug"}
+    )
+    assert preview == (
+        200,
+        {"segment": {}, "recipients": 1, "reward_voucher": "mug", "vouchers_left": None},
+    )
+    assert refused == (
+        422,
+        {
+            "error": "reward_voucher must be an active voucher reward: nope",
+            "field": "reward_voucher",
+        },
+    )

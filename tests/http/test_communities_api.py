@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, PRIVACY_LINE
 from tests.http.conftest import AUTH
 
 COFFEE = {
@@ -103,7 +103,7 @@ async def test_delete_archives_it_keeping_its_members_and_hides_it_from_members(
     assert answer == (200, archived)
     assert await call(http, "GET", "/api/communities") == (200, [archived])
     reply = await chat("bob").say("communities")
-    assert reply is not None and reply.text == "There are no communities yet."
+    assert reply is not None and reply.text == "There are no communities yet." + PRIVACY_LINE
     assert (await call(http, "DELETE", "/api/communities/coffee")) == (200, archived)
 
 

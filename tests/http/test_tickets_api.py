@@ -9,6 +9,7 @@ from handlers.nudges import TEXTS
 from storage import members, roles
 from tests.conftest import START
 from tests.http.conftest import AUTH
+from tests.statements import statements
 
 FILED_AT = "2026-03-10T02:00:00+00:00"
 DUE = "2026-03-11T02:00:00+00:00"
@@ -110,3 +111,39 @@ async def test_refusals_are_json_with_their_status(core, chat, http):
         {"error": "C-000001 is resolved already."},
     )
     assert (await call(http, "GET", "/api/tickets", Authorization="Bearer nope"))[0] == 401
+
+
+async def _listed_in_statements(core, http) -> tuple[int, list[dict[str, Any]]]:
+    """GET /api/tickets, and how many SQL statements answering it ran."""
+    with statements(core.services.db) as ran:
+        status, listed = await call(http, "GET", "/api/tickets")
+    assert status == 200
+    return len(ran), listed
+
+
+async def test_the_list_names_each_assignee_in_one_statement(core, chat, http):
+    await chat("alice").say("/complain the kettle leaks")
+    sam = await staff(core, chat, "sam")
+    await call(
+        http,
+        "POST",
+        "/api/tickets/1/assign",
+        {"staff": {"channel": "console", "external_id": "sam"}},
+    )
+    alone, _ = await _listed_in_statements(core, http)
+    for name in ("bob", "carol", "dave"):
+        await chat(name).say(f"/complain {name}'s order is late")
+    olga = await staff(core, chat, "olga")
+    for number, who in (("2", "olga"), ("3", "sam")):
+        to = {"staff": {"channel": "console", "external_id": who}}
+        assert (await call(http, "POST", f"/api/tickets/{number}/assign", to))[0] == 200
+
+    many, listed = await _listed_in_statements(core, http)
+
+    assert many == alone == 1
+    assert [(t["number"], t["assignee"]) for t in listed] == [
+        ("C-000001", {"member_id": sam, "name": "sam"}),
+        ("C-000002", {"member_id": olga, "name": "olga"}),
+        ("C-000003", {"member_id": sam, "name": "sam"}),
+        ("C-000004", None),
+    ]

@@ -237,3 +237,97 @@ async def test_a_campaign_queued_at_night_waits_for_the_morning(core, clock, env
 
     assert [c.text for c in telegram.calls] == ["Hi"]
     assert (await admin.show(services, answer["id"]))["sent"] == 1
+
+
+async def _mug(services, stock: int | None) -> None:
+    from storage import rewards
+
+    async with services.db.transaction() as session:
+        values = {"names": {"en": "Mug", "zh_CN": "马克杯"}, "cost": 80, "stock": stock}
+        await rewards.upsert(session, "mug", values, START)
+
+
+async def _vouchers(services) -> list[tuple[int, str, int]]:
+    """(member, redemption key, cost) of every voucher, by member."""
+    from storage.models import Voucher
+
+    async with services.db.reader() as session:
+        rows = await session.execute(
+            select(Voucher.member_id, Voucher.redemption_key, Voucher.cost).order_by(
+                Voucher.member_id
+            )
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def test_a_voucher_per_recipient_once_and_redeemed_counts_the_used(core, crowd):
+    from storage import vouchers
+    from storage.models import Reward
+
+    services = core.services
+    await _mug(services, 10)
+    async with services.db.transaction() as session:
+        await nudges.mute(session, crowd["big_spender"], START)
+        await members.set_locale(session, crowd["old_active"], "zh_CN")
+    data = {"segment": {"channel": "telegram"}, "texts": {"en": "Hi", "zh_CN": "你好"}}
+
+    answer, _ = await admin.create(services, data | {"reward_voucher": "mug"})
+    await send(services, answer["id"])  # a re-run gives nothing more
+
+    given = await _vouchers(services)
+    # The muted member gets neither the message nor a voucher; a voucher is a gift: cost 0.
+    assert given == [
+        (crowd["old_active"], f"campaign:{answer['id']}:{crowd['old_active']}", 0),
+        (crowd["gold_coffee"], f"campaign:{answer['id']}:{crowd['gold_coffee']}", 0),
+    ]
+    texts = {p.member_id: p.payload["text"] for p in await pushes(core)}
+    async with services.db.reader() as session:
+        held = {v.member_id: v for v in (await session.execute(select(vouchers.Voucher))).scalars()}
+        mug = (await session.execute(select(Reward))).scalar_one()
+    code = held[crowd["old_active"]].code
+    assert (
+        texts[crowd["old_active"]] == f"你好\n礼物：马克杯。券码：{code}（有效期至 2026-04-09）。"
+    )
+    assert texts[crowd["gold_coffee"]].startswith("Hi\nGift: Mug. Voucher code: ")
+    assert (mug.stock, mug.redeemed) == (8, 2)
+
+    async with services.db.transaction() as session:
+        await vouchers.use(session, code, START)
+    shown = await admin.show(services, answer["id"])
+    assert (shown["reward_voucher"], shown["recipients"], shown["opted_out"]) == ("mug", 3, 1)
+    assert shown["redeemed"] == 1
+    assert (await admin.listing(services, 5))[0]["redeemed"] == 1
+
+
+async def test_concurrent_runs_give_one_voucher_each_and_never_beyond_stock(core, crowd):
+    from storage import campaigns, rewards
+
+    services = core.services
+    await _mug(services, 4)
+    async with services.db.transaction() as session:
+        mug = await rewards.by_slug(session, "mug")
+        assert mug is not None
+        made = await campaigns.create(
+            session, "x", campaigns.Segment(), {"en": "Hi"}, 0, START, START, reward_id=mug.id
+        )
+
+    runs = await asyncio.gather(*(send(services, made.id) for _ in range(4)))
+
+    assert sum(runs) == 6  # everybody gets the message; only four the voucher (the stock)
+    given = await _vouchers(services)
+    assert len(given) == 4 and len({member for member, _, _ in given}) == 4
+    texts = [p.payload["text"] for p in await pushes(core)]
+    assert sum("Voucher code" in t for t in texts) == 4 and texts.count("Hi") == 2
+
+
+@pytest.mark.parametrize(("kind", "active"), [("lottery", True), ("voucher", False)])
+async def test_only_an_active_voucher_reward_can_be_the_gift(core, kind, active):
+    from storage import rewards
+
+    async with core.services.db.transaction() as session:
+        values = {"names": {"en": "X"}, "cost": 5, "kind": kind, "active": active}
+        await rewards.upsert(session, "prize", values, START)
+    for slug in ("prize", "Bad slug!"):
+        with pytest.raises(Invalid) as refused:
+            await admin.create(core.services, {"texts": {"en": "x"}, "reward_voucher": slug})
+        assert refused.value.field == "reward_voucher"

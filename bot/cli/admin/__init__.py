@@ -42,6 +42,7 @@ OPTION_OF = {
     "community": "--community",
     "texts": "--text",
     "reward_points": "--reward-points",
+    "reward_voucher": "--reward-voucher",
     "send_at": "--at",
     "segment.tier": "--tier",
     "segment.community": "--community",

@@ -58,6 +58,11 @@ def add(areas: Any) -> None:
         "--reward-points", type=int, default=0, metavar="N", help="points given to each recipient"
     )
     create_cmd.add_argument(
+        "--reward-voucher",
+        metavar="SLUG",
+        help="a voucher of this points-mall reward given to each recipient (from its stock)",
+    )
+    create_cmd.add_argument(
         "--at",
         metavar="TIME",
         help="send later: 'YYYY-MM-DD HH:MM' local time (MEMBERBOT_TIMEZONE) or ISO 8601",
@@ -102,12 +107,20 @@ def _when(services: Services, raw: str | None) -> str | None:
 async def create(services: Services, args: argparse.Namespace) -> list[str]:
     data: dict[str, object] = {"segment": _segment(args)}
     if args.preview:
-        answer, _ = await campaigns.create(services, data | {"dry_run": True})
-        return [f"{answer['recipients']} recipients"]
+        asked = {"dry_run": True, "reward_voucher": args.reward_voucher}
+        answer, _ = await campaigns.create(services, data | asked)
+        if "reward_voucher" not in answer:
+            return [f"{answer['recipients']} recipients"]
+        left = answer["vouchers_left"]
+        stock = "unlimited" if left is None else f"{left} left"
+        return [
+            f"{answer['recipients']} recipients; vouchers of {answer['reward_voucher']}: {stock}"
+        ]
     data |= {
         "texts": dict(args.text),
         "name": args.name,
         "reward_points": args.reward_points,
+        "reward_voucher": args.reward_voucher,
         "send_at": _when(services, args.at),
     }
     bar = Bar("queuing")
@@ -133,7 +146,8 @@ def line(c: dict[str, Any]) -> str:
     segment = " ".join(f"{k}={v}" for k, v in c["segment"].items()) or "everyone"
     return (
         f"{c['id']} {c['name']} {c['state']} send_at={c['send_at']} segment: {segment} "
-        f"reward_points={c['reward_points']} recipients={c['recipients']} sent={c['sent']} "
-        f"pending={c['pending']} failed={c['failed']} opted_out={c['opted_out']} "
-        f"unreachable={c['unreachable']}"
+        f"reward_points={c['reward_points']} reward_voucher={c['reward_voucher'] or '-'} "
+        f"recipients={c['recipients']} sent={c['sent']} pending={c['pending']} "
+        f"failed={c['failed']} opted_out={c['opted_out']} unreachable={c['unreachable']} "
+        f"redeemed={c['redeemed']}"
     )

@@ -286,11 +286,15 @@ SCHEMAS: dict[str, Schema] = {
             "segment": ref("Segment"),
             "texts": LOCALE_TEXTS,
             "reward_points": {"type": "integer", "minimum": 0},
+            "reward_voucher": nullable(STRING),
             "send_at": nullable(TIME),
             "dry_run": BOOLEAN,
         },
     ),
-    "CampaignPreview": obj({"segment": ref("Segment"), "recipients": INTEGER}),
+    "CampaignPreview": obj(
+        {"segment": ref("Segment"), "recipients": INTEGER},
+        {"reward_voucher": STRING, "vouchers_left": nullable(INTEGER)},
+    ),
     "Campaign": obj(
         {
             "id": INTEGER,
@@ -299,6 +303,7 @@ SCHEMAS: dict[str, Schema] = {
             "segment": ref("Segment"),
             "texts": LOCALE_TEXTS,
             "reward_points": INTEGER,
+            "reward_voucher": nullable(STRING),
             "send_at": TIME,
             "created_at": TIME,
             "started_at": nullable(TIME),
@@ -309,7 +314,7 @@ SCHEMAS: dict[str, Schema] = {
             "opted_out": INTEGER,
             "unreachable": INTEGER,
             "pending": INTEGER,
-            "redeemed": nullable(INTEGER),
+            "redeemed": INTEGER,
         }
     ),
 }

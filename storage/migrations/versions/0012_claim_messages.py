@@ -1,14 +1,14 @@
 """flash claims keyed by the message that claimed them
 
 Revision ID: claim_messages
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "claim_messages"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

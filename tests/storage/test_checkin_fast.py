@@ -1,0 +1,137 @@
+"""storage.checkin_fast on both backends: what one statement (PostgreSQL) or one thread hop
+(SQLite) writes reads back as the ORM writes it, and it refuses what the general path handles."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from storage import checkin_fast, invites, ledger
+from storage.checkin_fast import Outcome, Plan
+from storage.errors import MemberMerged
+from storage.models import Badge, Checkin, Invite, LedgerEntry, Member
+from tests.conftest import START
+
+TODAY = START.date()
+NAMES, THRESHOLDS = ("bronze", "silver", "gold"), (0, 500, 2000)
+
+
+def plan(member_id: int, day=TODAY, growth=10) -> Plan:
+    now = START + timedelta(days=(day - TODAY).days)
+    return Plan(member_id, day, now, (5, 5, 10), growth, 30, NAMES, THRESHOLDS, (2, 3), "waiting")
+
+
+async def test_a_checkin_writes_row_lot_balance_and_growth(db, new_member):
+    mid = await new_member()
+
+    done = await checkin_fast.check_in(db, plan(mid))
+
+    assert done == Outcome("created", 1, 5, 5, "bronze", "bronze", ())
+    async with db.reader() as session:
+        entry = (await session.execute(select(LedgerEntry))).scalar_one()
+        row = (await session.execute(select(Checkin))).scalar_one()
+        member = await session.get(Member, mid)
+    assert (entry.kind, entry.amount, entry.remaining, entry.reason) == ("earn", 5, 5, "checkin")
+    assert entry.idempotency_key == f"checkin:{mid}:{TODAY.isoformat()}"
+    assert (entry.created_at, entry.expires_at) == (START, START + timedelta(days=30))
+    assert (row.day, row.streak, row.points, row.created_at) == (TODAY, 1, 5, START)
+    assert member is not None
+    assert (member.points, member.growth, member.tier) == (5, 10, "bronze")
+
+
+async def test_the_same_day_twice_is_a_repeat_that_writes_nothing(db, new_member):
+    mid = await new_member()
+    await checkin_fast.check_in(db, plan(mid))
+
+    again = await checkin_fast.check_in(db, plan(mid))
+
+    assert again == Outcome("repeat", 1, 5)
+    async with db.reader() as session:
+        assert (await session.get(Member, mid)).points == 5  # type: ignore[union-attr]
+
+
+async def test_streak_schedule_badges_and_tier_upgrade(db, new_member):
+    mid = await new_member()
+    days = [await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(i), 200)) for i in range(4)]
+
+    assert [(d.streak, d.points, d.balance) for d in days] == [
+        (1, 5, 5),
+        (2, 5, 10),
+        (3, 10, 20),
+        (4, 5, 25),
+    ]
+    assert [d.badges for d in days] == [(), ("streak_2",), ("streak_3",), ()]
+    assert [(d.old_tier, d.new_tier) for d in days][2:] == [
+        ("bronze", "silver"),
+        ("silver", "silver"),
+    ]
+    async with db.reader() as session:
+        held = (await session.execute(select(Badge.badge).where(Badge.member_id == mid))).scalars()
+        assert sorted(held) == ["streak_2", "streak_3"]
+        assert (await session.get(Member, mid)).growth == 800  # type: ignore[union-attr]
+
+
+async def test_a_missed_day_restarts_the_streak(db, new_member):
+    mid = await new_member()
+    await checkin_fast.check_in(db, plan(mid))
+    done = await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(2)))
+    assert (done.streak, done.points, done.balance) == (1, 5, 10)
+
+
+async def test_a_waiting_invite_goes_the_general_way_and_writes_nothing(db, new_member):
+    inviter, mid = await new_member(), await new_member()
+    async with db.transaction() as session:
+        session.add(
+            Invite(
+                inviter_id=inviter,
+                invitee_id=mid,
+                status=invites.WAITING,
+                via="code",
+                created_at=START,
+            )
+        )
+
+    assert (await checkin_fast.check_in(db, plan(mid))).status == "slow"
+    async with db.reader() as session:
+        assert (await session.execute(select(Checkin))).first() is None
+
+
+async def test_a_merged_member_is_refused_and_credited_nothing(db, new_member):
+    survivor, mid = await new_member(), await new_member()
+    async with db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id == mid).values(merged_into_id=survivor)
+        )
+
+    with pytest.raises(MemberMerged):
+        await checkin_fast.check_in(db, plan(mid))
+    async with db.reader() as session:
+        assert (await session.execute(select(LedgerEntry))).first() is None
+
+
+async def test_fifty_at_once_credit_once_and_tell_the_rest_it_is_done(db, new_member):
+    mid = await new_member()
+
+    done = await asyncio.gather(*(checkin_fast.check_in(db, plan(mid)) for _ in range(50)))
+
+    # A loser either saw the winner's row (repeat) or lost the unique key (conflict).
+    assert sorted(d.status for d in done).count("created") == 1
+    assert {d.status for d in done} <= {"created", "repeat", "conflict"}
+    async with db.reader() as session:
+        assert (await session.get(Member, mid)).points == 5  # type: ignore[union-attr]
+        assert await ledger.ledger_sum(session, mid) == 5
+        assert len((await session.execute(select(Checkin))).all()) == 1
+
+
+async def test_a_later_day_already_recorded_does_not_stop_todays(db, new_member):
+    """As the general path: the last row being a later day (a clock set back) does not count as
+    today's check-in."""
+    mid = await new_member()
+    await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(1)))
+
+    done = await checkin_fast.check_in(db, plan(mid))
+
+    assert (done.status, done.streak, done.balance) == ("created", 1, 10)
