@@ -1,9 +1,10 @@
 """Flash-sale claim engine: N members claiming one sale at C in flight, next to the bare step.
 
-(a) of issue 11: `handlers.flashsale_engine.claim_sale` inside this process (the sale and
-membership reads, the Redis script on PostgreSQL + Redis, the SQL claim row and conditional
-UPDATE, the counter edit) against a baseline doing only the atomic step, timed in the same run
-on the same scratch database: the raw Lua call on Redis, the bare conditional UPDATE on SQLite.
+(a) of issue 11: `handlers.flashsale_engine.claim_sale` inside this process (the sale as kept
+per process, the Redis script on PostgreSQL + Redis, and for a unit granted the membership
+read, the SQL claim row and conditional UPDATE) against a baseline doing only the atomic step,
+timed in the same run on the same scratch database: the raw Lua call on Redis (one run of
+the take script), the bare conditional UPDATE on SQLite.
 A run fails unless exactly min(N, stock) units are won, one per member, and none beyond stock.
 
     .venv/bin/python bench/flashsale.py --backend both --members 10000 --concurrency 1000
@@ -110,7 +111,8 @@ async def _run(backend: str, url: str, args) -> list[tuple[str, float, float, fl
 
         async def bare(i: int) -> None:
             if stock is not None:
-                verdict = await stock.take(services.db, bare_id, crowd[i].id, NOW, NOW)
+                code = f"B{i:09d}"
+                verdict = await stock.script_once(bare_id, crowd[i].id, NOW, NOW, code)
                 won["bare"] += verdict == "ok"
                 return
             async with services.db.transaction() as session:

@@ -13,10 +13,10 @@ is handled) is reported too. The run fails unless every press got exactly one an
 POST a 200, memberbot logged no handler error, exactly min(N, S) units were won (toasts, claim
 rows and the sale's counter agree) and no member holds more than one.
 
-A press in a group is answered after the member's private reply (claim code or refusal) is
-sent, and memberbot sends at most 30 messages/s (Telegram's limit): with the limit on, the
-answers of a crowd queue behind those sends BY DESIGN. `--no-rate-limit` lifts it in the child
-(as bench/telegram.py does) to measure the rest.
+A press in a group is answered by its toast as soon as the claim is decided; the winner's
+claim code follows privately through the outbox, whose sends (at most 30 messages/s, Telegram's
+limit) no longer hold the answers back. `--no-rate-limit` lifts that limit in the child (as
+bench/telegram.py does).
 
 Usage: .venv/bin/python bench/flashsale_telegram.py [--members 2000] [--concurrency 200]
        [--stock 200] [--backend both] [--no-rate-limit]
@@ -345,7 +345,7 @@ def report(results: list[Result], rate_limited: bool) -> str:
         "answer: POST start to answerCallbackQuery at the fake; every press answered once, "
         "0 oversell; "
         + (
-            "outbound limit 30 sends/s ON (each press's private reply goes first)"
+            "outbound limit 30 sends/s ON (the winners' codes follow through the outbox)"
             if rate_limited
             else "outbound limits LIFTED (--no-rate-limit)"
         )

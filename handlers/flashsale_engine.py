@@ -4,12 +4,23 @@ Every door (button, `/claim`, 抢 CODE, the deep link) claims through `claim_sal
 the CLI and `/flashsale` start and end sales through `start_sale` / `end_sale`, which the
 every-minute hook also runs. Pushes (the group announcement, its counter, WeChat members,
 the moderator's summary) go through the outbox in the same transaction as their cause.
+
+A crowd mostly loses, so losing costs no database round trip: each process keeps a sale's
+definition (it never changes but for its state), what it knows from the member row already
+loaded (tier, age) refuses first, then the Redis script (window, limit, stock); only a unit
+the script granted reads the membership and writes the claim. What the database once said
+(sold out, closed) is kept too: both are final.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +28,7 @@ from bot.core.context import Services
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
+from bot.jobs.pushes import push_to_chat
 from handlers.communities import name_of
 from handlers.flashsale_posts import (
     counter_edit,
@@ -26,10 +38,13 @@ from handlers.flashsale_posts import (
     opens_for,
 )
 from handlers.tiers import tier_label
-from storage import flash_claims, flashsales
+from storage import flash_claims, flashsales, identities, outbox
+from storage.db import Database
 from storage.flash_stock import OK, SQL_ONLY, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
+
+log = logging.getLogger("memberbot.flashsales")
 
 # Work another feature attaches to every won unit, inside the claim's transaction (the
 # gamification issue's "first flash-sale win" badge): (session, services, member id, sale id).
@@ -39,26 +54,157 @@ WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[Note | None]]
 WIN_HOOKS: list[WinHook] = []
 
 
-async def claim_sale(services: Services, me: Member, raw_code: str, t: Translator) -> Reply:
-    """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
-    now = services.clock.now()
+LIMIT_REFUSAL = N_("You already have {limit} of {title}: that is the limit per member.")
+
+
+@dataclass(frozen=True)
+class Door:
+    """Where a claim came from, as far as its answer goes.
+
+    `group_account` (channel, external id): a button pressed in a group. The answer there is
+    only a toast, given at once; the claim code goes to that account's private chat as an
+    outbox push written in the claim's transaction (a crash after the commit cannot lose it),
+    unless the app refused to deliver there before. (A member whose first contact is the press
+    cannot win: they are in no community yet.)"""
+
+    group_account: tuple[str, str] | None = None
+    # "<channel>:<the app's message id>": the claim is keyed on it, so a redelivery of the
+    # message (after a crash between the commit and the answer) answers the same claim.
+    message_key: str | None = None
+
+
+KEEP_SECONDS = 60.0  # a kept sale is read again after this (its community's names may change)
+
+
+@dataclass
+class Known:
+    """A sale as this process keeps it; `over` once the database said SOLD_OUT or CLOSED."""
+
+    sale: FlashSale
+    community: Community
+    read_at: float
+    over: str | None = None
+    # Without Redis (one process): the members who won here since the sale was read with
+    # nothing claimed; None when not known (read after units went).
+    holders: set[int] | None = None
+
+
+# Per database (tests run many in one process), by sale code; and the reads under way, so a
+# crowd arriving at once reads a sale once.
+_KNOWN: WeakKeyDictionary[Database, dict[str, Known]] = WeakKeyDictionary()
+_READING: WeakKeyDictionary[Database, dict[str, asyncio.Future[Known | None]]] = WeakKeyDictionary()
+
+
+async def known_sale(services: Services, raw_code: str) -> Known | None:
+    """The sale as kept here, read from the database the first time (and every KEEP_SECONDS)."""
+    code = flashsales.normalise_code(raw_code)
+    found = _KNOWN.setdefault(services.db, {}).get(code)
+    if found is not None and time.monotonic() - found.read_at < KEEP_SECONDS:
+        return found
+    reading = _READING.setdefault(services.db, {})
+    under_way = reading.get(code)
+    if under_way is None:
+        under_way = asyncio.ensure_future(_read(services, code, found))
+        reading[code] = under_way
+        under_way.add_done_callback(lambda _: reading.pop(code, None))
+    return await asyncio.shield(under_way)
+
+
+async def _read(services: Services, code: str, found: Known | None) -> Known | None:
     async with services.db.reader() as session:
-        found = await flashsales.for_claim(session, raw_code, me.id)
-    if found is None:
+        row = await flashsales.with_community(session, code)
+    if row is None:
+        return None
+    sale, community = row
+    over = found.over if found is not None else None
+    if sale.claimed >= sale.stock:  # (a sale that sold out has ended too: it says sold out)
+        over = flashsales.SOLD_OUT
+    elif sale.state not in flashsales.OPEN:
+        over = flashsales.CLOSED
+    holders: set[int] | None = set() if sale.claimed == 0 else None
+    if found is not None:  # read again: what this process learnt stays
+        holders = found.holders
+    known = Known(sale, community, time.monotonic(), over, holders)
+    _KNOWN.setdefault(services.db, {})[code] = known
+    return known
+
+
+def sale_closed(services: Services, code: str) -> None:
+    """This process cancelled the sale: refuse it at once here (other processes learn it
+    from Redis, whose counts a cancel forgets, or from the SQL step)."""
+    found = _KNOWN.get(services.db, {}).get(flashsales.normalise_code(code))
+    if found is not None:
+        found.over = flashsales.CLOSED
+
+
+async def claim_sale(
+    services: Services, me: Member, raw_code: str, t: Translator, door: Door | None = None
+) -> Reply:
+    """Claim one unit of the sale for the member: the claim code, or a DomainError saying why."""
+    door = door or Door()
+    now = services.clock.now()
+    known = await known_sale(services, raw_code)
+    if known is None:
         _count(services, "unknown")
         raise DomainError(
             N_("There is no flash sale {code}. Please check the code."),
             code=flashsales.normalise_code(raw_code)[:10],
         )
-    sale, community, joined = found
-    _check_may_claim(services, me, sale, community, joined, now, t)
+    sale = known.sale
     try:
-        won, notes = await _decide(services, sale, me, now)
+        _check_may_claim(services, me, known, now, t)
+        text, pushed = await _decide(services, known, me, now, t, door)
+    except flashsales.Again as again:
+        _count(services, "repeat")
+        text, pushed = await _again(services, known, me, again.claim_code, t, door)
     except flashsales.Refused as refused:
-        _count(services, refused.reason)
-        raise _refusal(services, refused.reason, sale, me, t) from None
-    _count(services, "won")
+        earlier = await _won_by_message(services, known, me, door, refused)
+        if earlier is None:
+            _count(services, refused.reason)
+            raise _refusal(services, refused.reason, known, me, t) from None
+        _count(services, "repeat")
+        text, pushed = await _again(services, known, me, earlier, t, door)
+    else:
+        _count(services, "won")
     services.pushes.wake()
+    if door.group_account is not None and not pushed:
+        toast = t(
+            N_("You got {title}! Open our private chat to see your claim code."), title=sale.title
+        )
+    else:
+        toast = t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title)
+    return Reply(
+        text, private=True, toast=toast, open_private=door.group_account is not None and not pushed
+    )
+
+
+async def _won_by_message(
+    services: Services, known: Known, me: Member, door: Door, refused: flashsales.Refused
+) -> str | None:
+    """The claim code this very message won before, when the refusal may be its redelivery:
+    only a member who may hold a unit is looked up (the losing crowd costs no read)."""
+    if door.message_key is None or refused.held is False:
+        return None
+    if refused.reason not in (flashsales.LIMIT, flashsales.SOLD_OUT, flashsales.CLOSED):
+        return None
+    async with services.db.reader() as session:
+        return await flash_claims.by_message(session, known.sale.id, me.id, door.message_key)
+
+
+async def _again(
+    services: Services, known: Known, me: Member, claim_code: str, t: Translator, door: Door
+) -> tuple[str, bool]:
+    """The answer of the claim the message won already (its push, queued then, not again)."""
+    sale = known.sale
+    text = _won_text(t, sale, Won(claim_code, 0, 0, False), [])
+    async with services.db.transaction() as session:
+        pushed = await _push_code(
+            session, services, me, sale, Won(claim_code, 0, 0, False), text, door
+        )
+    return text, pushed
+
+
+def _won_text(t: Translator, sale: FlashSale, won: Won, notes: list[Note]) -> str:
     text = t(
         N_(
             "You got {title}! Your claim code: {claim_code}\n"
@@ -68,42 +214,89 @@ async def claim_sale(services: Services, me: Member, raw_code: str, t: Translato
         claim_code=won.claim_code,
         price=sale.price,
     )
-    return Reply(
-        "\n".join([text, *(line for note in notes for line in note(t))]),
-        private=True,
-        toast=t(N_("You got {title}! Your claim code is in our private chat."), title=sale.title),
-    )
+    return "\n".join([text, *(line for note in notes for line in note(t))])
 
 
 async def _decide(
-    services: Services, sale: FlashSale, me: Member, now: datetime
-) -> tuple[Won, list[Note]]:
+    services: Services, known: Known, me: Member, now: datetime, t: Translator, door: Door
+) -> tuple[str, bool]:
     """The claim engine: with Redis its script turns the crowd away first; the SQL step
-    (unique unit row + conditional UPDATE) decides every unit either way."""
+    (membership, unique unit row + conditional UPDATE) decides every unit either way. Returns
+    the winner's text and whether it was queued for their private chat."""
+    sale = known.sale
     opens_at = opens_for(services, sale, me.tier)
+    code = flashsales.new_code(flashsales.CLAIM_CODE_LENGTH)
     fast = fast_path(services.cache)
     if fast is not None:
-        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at)
+        verdict = await fast.take(services.db, sale.id, me.id, now, opens_at, code)
         if verdict == SQL_ONLY:
             fast = None
         elif verdict != OK:
-            raise flashsales.Refused(verdict)
+            reason, plus, _ = verdict.partition("+")
+            raise flashsales.Refused(reason, held=bool(plus))
     try:
         async with services.db.transaction() as session:
-            won = await flashsales.claim(session, sale, me.id, now, opens_at)
-            await counter_edit(session, services, sale, now)
+            if known.over is not None:  # learnt while this claim waited (SQLite's one writer)
+                raise flashsales.Refused(known.over)
+            if not await flashsales.is_member(session, sale.community_id, me.id):
+                raise flashsales.Refused(flashsales.NOT_MEMBER)
+            try:
+                won = await flashsales.claim(
+                    session, sale, me.id, now, opens_at, code, door.message_key
+                )
+            except flashsales.Refused as refused:
+                if refused.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
+                    known.over = refused.reason
+                raise
+            if won.announced:
+                await counter_edit(session, services, sale, now, known.community)
             notes = []
             for on_win in WIN_HOOKS:
                 note = await on_win(session, services, me.id, sale.id)
                 if note is not None:
                     notes.append(note)
+            text = _won_text(t, sale, won, notes)
+            pushed = await _push_code(session, services, me, sale, won, text, door)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
     except BaseException:
         if fast is not None:
-            await fast.give_back(sale.id, me.id)
+            await fast.give_back(sale.id, me.id, code)
         raise
-    return won, notes
+    if won.sold_out:
+        known.over = flashsales.SOLD_OUT
+    if known.holders is not None:
+        known.holders.add(me.id)
+    if fast is not None:
+        try:
+            await fast.confirm(sale.id, me.id, code)
+        except Exception:  # won all the same: its mark runs out and a reconcile finds the row
+            log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
+    return text, pushed
+
+
+async def _push_code(
+    session: AsyncSession,
+    services: Services,
+    me: Member,
+    sale: FlashSale,
+    won: Won,
+    text: str,
+    door: Door,
+) -> bool:
+    """A group press's code, queued for the presser's private chat; False when the bot cannot
+    write there as far as the database knows (the app refused it before: blocked, or a
+    private chat never opened)."""
+    if door.group_account is None:
+        return False
+    channel, external_id = door.group_account
+    account = await identities.get(session, channel, external_id)
+    if account is None or account.unreachable:
+        return False
+    target = outbox.Target(channel, external_id, me.id, outbox.SEND)
+    key = f"flashsale:{sale.id}:code:{won.claim_code}"
+    await push_to_chat(session, services, target, "flashsale-code", key, Reply(text, private=True))
+    return True
 
 
 async def codes_held(services: Services, me: Member, raw_code: str, t: Translator) -> Reply | None:
@@ -131,30 +324,17 @@ def _count(services: Services, result: str) -> None:
 
 
 def _check_may_claim(
-    services: Services,
-    me: Member,
-    sale: FlashSale,
-    community: Community,
-    joined: bool,
-    now: datetime,
-    t: Translator,
+    services: Services, me: Member, known: Known, now: datetime, t: Translator
 ) -> None:
-    """What the member can be told before any stock is touched (the engine decides the rest)."""
+    """What this process can tell without a round trip (the engine decides the rest)."""
     rules = services.rules
-    if sale.claimed >= sale.stock:
-        _count(services, flashsales.SOLD_OUT)
-        raise _refusal(services, flashsales.SOLD_OUT, sale, me, t)
-    if sale.state not in flashsales.OPEN or sale.ends_at <= now:
-        _count(services, flashsales.CLOSED)
-        raise _refusal(services, flashsales.CLOSED, sale, me, t)
-    if not joined:
-        _count(services, "not_member")
-        raise DomainError(
-            N_("{title} is for members of {community}. Join it first: send “join {slug}”."),
-            title=sale.title,
-            community=name_of(community, t.locale),
-            slug=community.slug,
-        )
+    sale = known.sale
+    # With Redis its script refuses as cheaply, and says whether the member holds a unit.
+    if known.over is not None and fast_path(services.cache) is None:
+        holders = known.holders
+        raise flashsales.Refused(known.over, None if holders is None else me.id in holders)
+    if sale.ends_at <= now:
+        raise flashsales.Refused(flashsales.CLOSED)
     if sale.min_tier and rules.tier_rank(me.tier) < rules.tier_rank(sale.min_tier):
         _count(services, "tier")
         raise DomainError(
@@ -174,15 +354,23 @@ def _check_may_claim(
 
 
 def _refusal(
-    services: Services, reason: str, sale: FlashSale, me: Member, t: Translator
+    services: Services, reason: str, known: Known, me: Member, t: Translator
 ) -> DomainError:
+    sale, community = known.sale, known.community
+    if reason == flashsales.NOT_MEMBER:
+        return DomainError(
+            N_("{title} is for members of {community}. Join it first: send “join {slug}”."),
+            title=sale.title,
+            community=name_of(community, t.locale),
+            slug=community.slug,
+        )
     if reason == flashsales.SOLD_OUT:
         return DomainError(N_("Sorry, {title} is sold out."), title=sale.title)
     if reason == flashsales.CLOSED:
         return DomainError(N_("Sorry, {title} has ended."), title=sale.title)
     if reason == flashsales.LIMIT:
         return DomainError(
-            N_("You already have {limit} of {title}: that is the limit per member."),
+            LIMIT_REFUSAL,
             limit=sale.per_member_limit,
             title=sale.title,
         )

@@ -92,28 +92,37 @@ async def community_of(session: AsyncSession, sale: FlashSale) -> Community:
 
 
 async def counter_edit(
-    session: AsyncSession, services: Services, sale: FlashSale, now: datetime
+    session: AsyncSession,
+    services: Services,
+    sale: FlashSale,
+    now: datetime,
+    community: Community | None = None,
 ) -> None:
     """Keep the group's count current: at most one edit per EDIT_EVERY seconds, sent at the
     end of its window; until then every claim's newer count replaces its text."""
-    if sale.announce_id is None:
-        return
-    fresh = await session.get(FlashSale, sale.id)
+    # The count this transaction made, for the text (`sale` may be a copy from before).
+    fresh = await session.get(FlashSale, sale.id, populate_existing=True)
     assert fresh is not None
-    await session.refresh(fresh)  # the count this transaction made, for the text
+    if fresh.announce_id is None:
+        return
     window = int(now.timestamp()) // EDIT_EVERY
     key = f"flashsale:{sale.id}:count:{window}"
-    pushed = await _edit(session, services, fresh, key, now)
+    pushed = await _edit(session, services, fresh, key, now, community)
     if pushed is not None:
         window_end = datetime.fromtimestamp((window + 1) * EDIT_EVERY, UTC)
         await flashsales.put_off_push(session, pushed, key, window_end)
 
 
 async def _edit(
-    session: AsyncSession, services: Services, sale: FlashSale, key: str, now: datetime
+    session: AsyncSession,
+    services: Services,
+    sale: FlashSale,
+    key: str,
+    now: datetime,
+    community: Community | None = None,
 ) -> int | None:
     assert sale.announce_id is not None
-    community = await community_of(session, sale)
+    community = community or await community_of(session, sale)
     t = Translator(services.settings.default_locale)
     reply = announcement(services, t, sale, name_of(community, t.locale))
     return await outbox.enqueue_edit(session, key, sale.announce_id, reply.to_json(), now)

@@ -14,7 +14,7 @@ from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from handlers.flashsale_dialog import begin
-from handlers.flashsale_engine import claim_sale, codes_held
+from handlers.flashsale_engine import LIMIT_REFUSAL, Door, claim_sale, codes_held
 from handlers.flashsale_form import allowed_community, create, one_line, refusal
 from handlers.flashsale_posts import run_due
 
@@ -41,16 +41,21 @@ async def claim(msg: Inbound, ctx: Context) -> Reply:
     code = msg.args.strip()
     if not code:
         raise DomainError(N_("Which sale? Send “claim CODE” with the code of the flash sale."))
-    return await _claimed(ctx, code)
+    return await _claimed(msg, ctx, code)
 
 
-async def _claimed(ctx: Context, code: str) -> Reply:
-    """The claim's answer; a refusal too is private, and is the button's toast."""
+async def _claimed(msg: Inbound, ctx: Context, code: str) -> Reply:
+    """The claim's answer; a refusal too is private, and is the button's toast. In a group
+    the toast is the whole answer (the code follows privately by push); a member at the limit
+    is sent to the private chat, where the deep link shows the codes they hold."""
+    key = f"{msg.channel}:{msg.message_id}" if msg.message_id else None
+    door = Door((msg.channel, msg.external_id) if msg.is_group else None, key)
     try:
-        return await claim_sale(ctx.services, ctx.me, code, ctx.t)
+        return await claim_sale(ctx.services, ctx.me, code, ctx.t, door)
     except DomainError as refused:
         text = ctx.t(refused.message, **refused.params)
-        return Reply(text, private=True, toast=text)
+        at_limit = msg.is_group and refused.message == LIMIT_REFUSAL
+        return Reply(text, private=True, toast=text, open_private=at_limit)
 
 
 async def claim_from_link(msg: Inbound, ctx: Context) -> Reply | None:
@@ -62,7 +67,7 @@ async def claim_from_link(msg: Inbound, ctx: Context) -> Reply | None:
         return None
     code = payload[len(LINK_PREFIX) :]
     held = await codes_held(ctx.services, ctx.me, code, ctx.t)
-    return held if held is not None else await _claimed(ctx, code)
+    return held if held is not None else await _claimed(msg, ctx, code)
 
 
 @router.action(

@@ -182,7 +182,8 @@ def rowcount(result: Result[Any]) -> int:
 def insert_ignoring(
     table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str
 ) -> TextualSelect:
-    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING one column.
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING one column (no `conflict`:
+    any unique key's conflict).
 
     The same SQL runs on SQLite (3.35+) and PostgreSQL. Built once as a text statement with
     typed parameters: SQLAlchemy cannot cache dialect upserts, and recompiling one costs more
@@ -190,9 +191,10 @@ def insert_ignoring(
     """
     names = ", ".join(columns)
     params = ", ".join(f":{c}" for c in columns)
+    target = f" ({', '.join(conflict)})" if conflict else ""
     sql = (
         f"INSERT INTO {table.name} ({names}) VALUES ({params}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"
+        f"ON CONFLICT{target} DO NOTHING RETURNING {returning}"
     )
     typed = [bindparam(c, type_=table.c[c].type) for c in columns]
     return text(sql).bindparams(*typed).columns(table.c[returning])

@@ -34,6 +34,18 @@ async def counts(session: AsyncSession, sale_id: int) -> tuple[int, dict[int, in
     return sum(per_member.values()), per_member
 
 
+async def by_message(
+    session: AsyncSession, sale_id: int, member_id: int, message_key: str
+) -> str | None:
+    """The claim code the message won for the member in this sale, if it won one."""
+    stmt = select(FlashClaim.claim_code).where(
+        FlashClaim.message_key == message_key,
+        FlashClaim.sale_id == sale_id,
+        FlashClaim.member_id == member_id,
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def claims_held(session: AsyncSession, sale_id: int, member_id: int) -> list[str]:
     stmt = (
         select(FlashClaim.claim_code)

@@ -37,12 +37,14 @@ SALE_CODE_LENGTH, CLAIM_CODE_LENGTH = 6, 10
 
 # Why a claim was refused (after the sale was found).
 SOLD_OUT, NOT_STARTED, CLOSED, LIMIT = "sold_out", "not_started", "closed", "limit"
+NOT_MEMBER = "not_member"
 
 _claims: Table = FlashClaim.__table__  # type: ignore[assignment]
+# Any conflict: the member's unit (try the next), or the message's key (a redelivery).
 _INSERT_CLAIM = insert_ignoring(
     _claims,
-    ("claim_code", "sale_id", "member_id", "unit", "claimed_at"),
-    ("sale_id", "member_id", "unit"),
+    ("claim_code", "sale_id", "member_id", "unit", "claimed_at", "message_key"),
+    (),
     "id",
 )
 
@@ -105,29 +107,28 @@ async def by_code(session: AsyncSession, code: str) -> FlashSale | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def for_claim(
-    session: AsyncSession, code: str, member_id: int
-) -> tuple[FlashSale, Community, bool] | None:
-    """The sale, its community and whether the member is in it: one round trip per claim."""
+async def with_community(session: AsyncSession, code: str) -> tuple[FlashSale, Community] | None:
+    """The sale and its community: one round trip, once per process and sale (the engine
+    keeps them; see handlers/flashsale_engine.py)."""
     code = normalise_code(code)
     if len(code) != SALE_CODE_LENGTH or not code.isalnum() or not code.isascii():
         return None
-    joined = (
-        select(CommunityMember.id)
-        .where(
-            CommunityMember.community_id == FlashSale.community_id,
-            CommunityMember.member_id == member_id,
-            CommunityMember.status == "joined",
-        )
-        .exists()
-    )
     stmt = (
-        select(FlashSale, Community, joined)
+        select(FlashSale, Community)
         .join(Community, Community.id == FlashSale.community_id)
         .where(FlashSale.code == code)
     )
     row = (await session.execute(stmt)).first()
-    return None if row is None else (row[0], row[1], bool(row[2]))
+    return None if row is None else (row[0], row[1])
+
+
+async def is_member(session: AsyncSession, community_id: int, member_id: int) -> bool:
+    stmt = select(CommunityMember.id).where(
+        CommunityMember.community_id == community_id,
+        CommunityMember.member_id == member_id,
+        CommunityMember.status == "joined",
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
 
 
 async def listing(session: AsyncSession, state: str | None = None) -> list[FlashSale]:
@@ -143,20 +144,41 @@ class Won:
     unit: int
     claimed: int  # the sale's claimed count after this claim
     sold_out: bool
+    announced: bool = False  # the sale has a group post (whose counter the claim moves)
 
 
 class Refused(Exception):
-    def __init__(self, reason: str) -> None:
+    """`held`: whether the member holds a unit of the sale already (None: not known), that is
+    whether this may be a redelivery of the message that won it."""
+
+    def __init__(self, reason: str, held: bool | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.held = True if reason == LIMIT else held
+
+
+class Again(Exception):
+    """The message that claims won a unit already (a redelivery): its claim code."""
+
+    def __init__(self, claim_code: str) -> None:
+        super().__init__(claim_code)
+        self.claim_code = claim_code
 
 
 async def claim(
-    session: AsyncSession, sale: FlashSale, member_id: int, now: datetime, opens_at: datetime
+    session: AsyncSession,
+    sale: FlashSale,
+    member_id: int,
+    now: datetime,
+    opens_at: datetime,
+    code: str | None = None,
+    message_key: str | None = None,
 ) -> Won:
     """Take one unit for the member inside the caller's transaction; `Refused` otherwise
     (the caller lets it roll the transaction back). `opens_at`: when this member may claim
-    (the start, earlier for tiers with early access)."""
+    (the start, earlier for tiers with early access); `code`: the claim code, when the caller
+    drew it already (the Redis fast path marks the unit in flight with it); `message_key`:
+    the claiming message's, unique among claims (`Again` when it won a unit already)."""
     if now < opens_at:
         raise Refused(NOT_STARTED)
     held = await session.execute(
@@ -169,16 +191,24 @@ async def claim(
     while True:
         if unit > sale.per_member_limit:
             raise Refused(LIMIT)
-        code = new_code(CLAIM_CODE_LENGTH)
+        code = code or new_code(CLAIM_CODE_LENGTH)
         params = {
             "claim_code": code,
             "sale_id": sale.id,
             "member_id": member_id,
             "unit": unit,
             "claimed_at": now,
+            "message_key": message_key,
         }
         if (await session.execute(_INSERT_CLAIM, params)).scalar_one_or_none() is not None:
             break
+        if message_key is not None:
+            won = await session.execute(
+                select(FlashClaim.claim_code).where(FlashClaim.message_key == message_key)
+            )
+            earlier = won.scalar_one_or_none()
+            if earlier is not None:
+                raise Again(earlier)
         unit += 1
     taken = await session.execute(
         update(FlashSale)
@@ -196,7 +226,7 @@ async def claim(
                 else_=FlashSale.sold_out_at,
             ),
         )
-        .returning(FlashSale.claimed, FlashSale.stock)
+        .returning(FlashSale.claimed, FlashSale.stock, FlashSale.announce_id)
     )
     row = taken.first()
     if row is None:
@@ -210,7 +240,7 @@ async def claim(
             raise Refused(CLOSED)
         raise Refused(SOLD_OUT)
     claimed, stock = int(row[0]), int(row[1])
-    return Won(code, unit, claimed, claimed >= stock)
+    return Won(code, unit, claimed, claimed >= stock, row[2] is not None)
 
 
 async def cancel(session: AsyncSession, sale_id: int, now: datetime) -> bool:

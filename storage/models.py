@@ -626,7 +626,11 @@ class FlashClaim(Base):
     unit: Mapped[int] = mapped_column(Integer)
     claimed_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+    # "<channel>:<the app's message id>" of the message that won it: a redelivery of that
+    # message (WeChat's retry, Telegram's redelivered update) answers this claim again.
+    message_key: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("sale_id", "member_id", "unit", name="uq_flash_claims_unit"),
+        Index("uq_flash_claims_message_key", "message_key", unique=True),
     )

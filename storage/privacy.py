@@ -22,6 +22,7 @@ from storage.models import (
     Base,
     Checkin,
     CommunityMember,
+    FlashClaim,
     Identity,
     Invite,
     LedgerEntry,
@@ -146,6 +147,10 @@ async def erase(session: AsyncSession, member_id: int, now: datetime) -> list[in
     await session.execute(delete(Identity).where(Identity.member_id.in_(ids)))
     await session.execute(delete(LinkCode).where(LinkCode.member_id.in_(ids)))
     await session.execute(delete(Role).where(Role.member_id.in_(ids)))
+    # A claim's message key carries the chat it was sent from (a Telegram user id).
+    await session.execute(
+        update(FlashClaim).where(FlashClaim.member_id.in_(ids)).values(message_key=None)
+    )
     # Pushes to the member, or to one of their accounts without naming the member (a late
     # WeChat answer to an openid): what was said, and the chat it went to, name them.
     to_them = or_(

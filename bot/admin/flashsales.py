@@ -13,6 +13,7 @@ from typing import Any
 from bot.admin import fields
 from bot.admin.errors import Conflict, Invalid, NotFound
 from bot.core.context import Services
+from handlers.flashsale_engine import sale_closed
 from handlers.flashsale_posts import cancelled_edit, start_sale
 from storage import communities, flash_claims, flashsales
 from storage.flash_stock import fast_path
@@ -191,6 +192,7 @@ async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
     if not cancelled:
         raise Conflict(f"flash sale {sale.code} is {sale.state} already")
     services.pushes.wake()
+    sale_closed(services, sale.code)
     fast = fast_path(services.cache)
     if fast is not None:
         await fast.forget(sale.id)

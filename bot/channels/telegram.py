@@ -189,9 +189,11 @@ class TelegramChannel:
     async def _on_button(self, query: CallbackQuery) -> None:
         """The core's answer, then the query's answer (its toast, if any), then the reply.
 
-        A reply with a toast to a button in a group never posts there: the toast says it, the
-        text goes to the person's DM, and if they never opened one the toast's link opens it
-        with the button's action as /start payload.
+        A reply with a toast to a button in a group is answered by the toast alone, at once:
+        nothing is posted in the group and nothing is sent from here (what the person is owed
+        privately, the handler queued in the outbox, whose sends do not hold the toast back).
+        When the handler says the bot cannot write to the person yet, the toast's link opens
+        their private chat with the button's action as /start payload.
         """
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
@@ -204,15 +206,12 @@ class TelegramChannel:
             message_id=f"cb:{query.id}",  # the same press when Telegram redelivers it
         )
         reply = await self.core.dispatcher.handle(inbound)
-        if reply is None or reply.toast is None or not in_group:
-            await self._answer_query(query, reply.toast if reply is not None else None)
-            await self._deliver(inbound, query.from_user, reply)
+        if reply is not None and reply.toast is not None and in_group:
+            url = self._start_link(query.data) if reply.open_private else None
+            await self._answer_query(query, reply.toast, url)
             return
-        if await self._send(str(query.from_user.id), reply):
-            await self._answer_query(query, reply.toast)
-            return
-        t = Translator(normalise_hint(query.from_user.language_code) or "en")
-        await self._answer_query(query, sent_privately(t, False), self._start_link(query.data))
+        await self._answer_query(query, reply.toast if reply is not None else None)
+        await self._deliver(inbound, query.from_user, reply)
 
     async def _answer_query(
         self, query: CallbackQuery, toast: str | None, url: str | None = None

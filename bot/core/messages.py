@@ -67,6 +67,9 @@ class Reply:
     # A few words answering a button press where the app can show them (Telegram's toast);
     # the text still goes to the person. Not kept in pushes.
     toast: str | None = None
+    # With a toast to a button in a group: the toast also opens the person's private chat
+    # with the bot (Telegram: the button's deep link), for someone the bot cannot write to yet.
+    open_private: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form, for pushes kept in the outbox."""

@@ -51,6 +51,7 @@ POLICIES: dict[str, Policy] = {
     "ticket-apology": Policy(),
     "gift": Policy(),
     "flashsale-summary": Policy(),
+    "flashsale-code": Policy(),  # a claim code won by a button pressed in a group
     # Nudges: service notices, but not at night.
     "reminder": Policy(quiet=True),
     "birthday": Policy(quiet=True),

@@ -1,6 +1,7 @@
 """Flash sales on Telegram end to end, against the fake Bot API: the group announcement with
-its claim button, the button answered by a toast and the code sent privately, the counter
-edited, redeliveries claiming once, and the deep link for members the bot cannot write to."""
+its claim button, the button answered by a toast at once and the code sent privately through
+the outbox, the counter edited, redeliveries claiming once, and the deep link for members the
+bot cannot write to."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from sqlalchemy import select
 
 from bot.admin import flashsales as admin_sales
 from bot.jobs.outbox import OutboxSender
-from storage import communities, members
-from storage.models import FlashClaim
+from storage import communities, identities, members
+from storage.models import FlashClaim, OutboxPush
 from tests.channels import test_telegram as base
 from tests.channels.test_telegram import (
     GROUP,
@@ -77,8 +78,19 @@ async def test_announce_press_claim_privately_and_count(
     [code] = await claim_codes(tg)
     [toast] = fake.answered
     assert toast["text"] == "You got Geisha beans! Your claim code is in our private chat."
+    assert "url" not in toast
     [_, private] = fake.sent
     assert private.chat_id == ann and code in private.text
+    # The press is answered first; the code follows as the claim's push, sent once.
+    methods = fake.methods()
+    assert methods.index("answerCallbackQuery") < len(methods) - 1 - methods[::-1].index(
+        "sendMessage"
+    )
+    async with tg.core.services.db.reader() as session:
+        codes = select(OutboxPush.chat_id, OutboxPush.state).where(
+            OutboxPush.kind == "flashsale-code"
+        )
+        assert (await session.execute(codes)).all() == [(str(ann), "sent")]
     tg.core.services.clock.advance(seconds=5)  # type: ignore[attr-defined]
     await outbox_idle(tg.core)
     [edit] = fake.edited
@@ -103,14 +115,53 @@ async def test_a_refusal_is_a_toast_never_a_group_post(
 
     [toast] = fake.answered
     refusal = "Geisha beans is for members of Coffee lovers. Join it first: send “join coffee”."
-    assert toast["text"] == refusal
-    assert [s.chat_id for s in fake.sent] == [GROUP, stranger]  # the post, then the DM only
+    assert toast["text"] == refusal and "url" not in toast
+    assert [s.chat_id for s in fake.sent] == [GROUP]  # the toast is the whole answer
     assert await claim_codes(tg) == []
 
 
 async def test_a_member_the_bot_cannot_write_to_gets_the_deep_link(
     tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
 ) -> None:
+    bob = new_user()
+    await in_coffee(tg, bob)
+    services = tg.core.services
+    async with services.db.transaction() as session:  # Telegram refused a message to him before
+        await identities.mark_unreachable(
+            session, "telegram", str(bob), services.clock.now(), "telegram:forbidden"
+        )
+    sale = await admin_sales.create_sale(
+        services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    fake.refuse(bob)
+
+    assert await tg.post(callback_update(bob, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+    [answer] = fake.answered
+    assert answer["text"] == "You got Geisha beans! Open our private chat to see your claim code."
+    assert answer["url"] == f"https://t.me/{BOT_USERNAME}?start=fs_{sale['code']}"
+    assert [s.chat_id for s in fake.sent] == [GROUP]
+    [code] = await claim_codes(tg)
+
+    fake.allow(bob)
+    assert await tg.post(message_update(bob, f"/start fs_{sale['code']}")) == 200
+    await fake.wait_sent(2)
+    await tg.idle()
+    assert await claim_codes(tg) == [code]
+    assert fake.sent[-1].chat_id == bob
+    assert fake.sent[-1].text == (
+        f"Your claim codes for Geisha beans: {code}\nShow one at the shop to buy it for 9.00."
+    )
+
+
+async def test_a_code_telegram_refuses_to_deliver_is_shown_through_the_deep_link(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    """Bob never opened a private chat: the push of his code fails, which marks him
+    unreachable; pressing again (at the limit) opens the private chat with his code."""
     bob = new_user()
     await in_coffee(tg, bob)
     sale = await admin_sales.create_sale(
@@ -123,19 +174,21 @@ async def test_a_member_the_bot_cannot_write_to_gets_the_deep_link(
 
     assert await tg.post(callback_update(bob, f"fs:{sale['code']}", chat_id=GROUP)) == 200
     await tg.idle()
-    [answer] = fake.answered
-    assert answer["url"] == f"https://t.me/{BOT_USERNAME}?start=fs_{sale['code']}"
+    await tg.reachable_becomes(bob, False)
+    assert await tg.post(callback_update(bob, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+    [won, again] = fake.answered
+    assert won["text"] == "You got Geisha beans! Your claim code is in our private chat."
+    assert again["text"] == ("You already have 1 of Geisha beans: that is the limit per member.")
+    assert again["url"] == f"https://t.me/{BOT_USERNAME}?start=fs_{sale['code']}"
     assert [s.chat_id for s in fake.sent] == [GROUP]
+    [code] = await claim_codes(tg)
 
     fake.allow(bob)
     assert await tg.post(message_update(bob, f"/start fs_{sale['code']}")) == 200
     await fake.wait_sent(2)
     await tg.idle()
-    [code] = await claim_codes(tg)
-    assert fake.sent[-1].chat_id == bob
-    assert fake.sent[-1].text == (
-        f"Your claim codes for Geisha beans: {code}\nShow one at the shop to buy it for 9.00."
-    )
+    assert fake.sent[-1].chat_id == bob and code in fake.sent[-1].text
 
 
 async def test_the_deep_link_claims_on_arrival(
@@ -157,3 +210,31 @@ async def test_the_deep_link_claims_on_arrival(
         f"You got Geisha beans! Your claim code: {code}\nShow it at the shop to buy it for 9.00.\n"
         "🏅 New badge: First flash-sale win!"
     )
+
+
+async def test_a_press_redelivered_after_a_crash_answers_the_same_claim(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    """The first handling committed and died before it answered: Telegram sends the update
+    again (its work not marked done), and with a limit of 2 it must not claim a second unit."""
+    dan = new_user()
+    await in_coffee(tg, dan)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "per_member_limit": 2, "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    press = callback_update(dan, f"fs:{sale['code']}", chat_id=GROUP)
+    again = dict(press, update_id=press["update_id"] + 100_000)  # done-mark lost with the crash
+
+    assert await tg.post(press) == 200
+    assert await tg.post(again) == 200
+    await tg.idle()
+
+    [code] = await claim_codes(tg)
+    assert [a["text"] for a in fake.answered] == [
+        "You got Geisha beans! Your claim code is in our private chat."
+    ] * 2
+    [_, private] = fake.sent  # the code went privately once
+    assert private.chat_id == dan and code in private.text

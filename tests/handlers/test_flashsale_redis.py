@@ -128,3 +128,53 @@ async def test_a_rebuild_stuck_behind_a_crowd_lets_the_sql_step_decide(core, sto
 
     assert results == [True, True, False]
     assert await claimed_in_db(core) == 2
+
+
+async def test_a_unit_taken_by_a_claim_that_died_is_sold_again(core, stock, clock):
+    crowd = await people(core, 4)
+    posted = await sale(core, stock=2)
+    sid = await sale_id(core, posted["code"])
+    assert await attempt(core, crowd[0], posted["code"])
+    now = core.services.clock.now()
+    # crowd[1]'s process took a unit, then died before its SQL step: no row, no give-back.
+    assert await stock.take(core.services.db, sid, crowd[1].id, now, now, "DEAD000001") == "ok"
+
+    assert not await attempt(core, crowd[2], posted["code"])  # maybe still in flight: waits
+    clock.advance(seconds=6)  # the dead claim's mark runs out
+    assert await attempt(core, crowd[2], posted["code"])  # reconciled: the unit is sold again
+    assert not await attempt(core, crowd[3], posted["code"])
+
+    assert await claimed_in_db(core) == 2
+    assert await claimed_in_redis(stock, sid) == 2
+    assert await stock.cache.redis.zcard(stock._keys(sid)[2]) == 0
+
+
+async def test_dead_claims_and_lost_confirms_heal_under_a_crowd_without_a_unit_twice(
+    core, stock, clock, monkeypatch
+):
+    crowd = await people(core, 40)
+    posted = await sale(core, stock=10)
+    sid = await sale_id(core, posted["code"])
+    now = core.services.clock.now()
+    for i, who in enumerate(crowd[:4]):  # four processes died after their take
+        assert await stock.take(core.services.db, sid, who.id, now, now, f"DEAD00000{i}") == "ok"
+
+    async def lost(self, sale_id, member_id, claim_code):
+        return None  # the commit happened, the confirm never reached Redis
+
+    monkeypatch.setattr(RedisStock, "confirm", lost)
+    first = await asyncio.gather(*(attempt(core, who, posted["code"]) for who in crowd[4:20]))
+    assert sum(first) == 6
+    monkeypatch.undo()
+
+    clock.advance(seconds=6)
+    second = await asyncio.gather(
+        *(attempt(core, crowd[i % 40], posted["code"]) for i in range(120))
+    )
+
+    async with core.services.db.reader() as session:
+        claims = list((await session.execute(select(FlashClaim))).scalars())
+    assert sum(second) == 4
+    assert len(claims) == 10
+    assert max(Counter(c.member_id for c in claims).values()) == 1
+    assert await claimed_in_redis(stock, sid) == 10
