@@ -358,7 +358,9 @@ Index(
     LedgerEntry.amount,
 )
 Index("ix_members_created", Member.created_at)
-Index("ix_checkins_day", Checkin.day)
+# (day, member): the period's check-in members without reading the rows (stats_rollups).
+Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
+Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
 Index("ix_orders_created", Order.created_at)
 Index("ix_invites_created", Invite.created_at)
 Index("ix_community_members_community", CommunityMember.community_id, CommunityMember.status)
@@ -668,3 +670,13 @@ class StatsComeback(Base):
     joined_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (Index("ix_stats_comebacks_at", "at", "quiet_since", "joined_at"),)
+
+
+class StatsLedgerHour(Base):
+    """Points moved in one UTC hour by kind of ledger entry, before the roll-up's `through`."""
+
+    __tablename__ = "stats_ledger_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    amount: Mapped[int] = mapped_column(Points)

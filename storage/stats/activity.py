@@ -36,7 +36,7 @@ async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str
     """For D in 30 and 90: the members who joined in the `days`-long stretch ending D days ago
     (`cohort`), and how many of them were active in the last min(days, D) days (`active`),
     i.e. after their first weeks, so joining itself does not count as staying."""
-    reach = await _reach(session, window)
+    reach = await rollup.reach_for(session, window)
     found: dict[str, dict[str, Any]] = {}
     for ago in COHORTS:
         end = window.now - timedelta(days=ago)
@@ -54,14 +54,6 @@ async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str
             "rate": rate(active, cohort),
         }
     return found
-
-
-async def _reach(session: AsyncSession, window: Window) -> datetime | None:
-    """The roll-up's `through` when the figures of `window` may use it."""
-    reach = await rollup.through(session)
-    if reach is None or not window.start <= reach <= window.now:
-        return None
-    return reach
 
 
 async def _cohort(
@@ -123,7 +115,7 @@ async def summary(session: AsyncSession, window: Window) -> dict[str, int]:
     """`active` in the period; `churned`: active in the period before, not in this one;
     `won_back`: active in this one after a period without, having joined before that period.
     One pass over both periods' entries, one row per member who acted in either."""
-    reach = await _reach(session, window)
+    reach = await rollup.reach_for(session, window)
     if reach is not None:
         return await _summary_rolled_up(session, window, reach)
     now_ = case((LedgerEntry.created_at >= window.start, 1), else_=0)

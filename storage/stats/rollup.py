@@ -1,5 +1,6 @@
-"""The activity roll-up: who acted last when, and who came back after a quiet spell, for the
-ledger entries created before `through`; the figures read it and the ledger after `through`.
+"""The activity roll-up: who acted last when, who came back after a quiet spell, and the
+points moved per hour by kind, for the ledger entries created before `through`; the figures
+read it and the ledger after `through`.
 
 Why: "active", "churned", "won back" and retention group every member's entries of up to two
 periods (millions of rows on a big programme); the roll-up answers them from one row per
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring, rowcount
 from storage.models import StatsActivity, StatsComeback, StatsRollup
+from storage.stats.window import Window
 
 ACTIVITY = "activity"
 ACTIVE_KINDS = ("earn", "spend")  # the member's own doing (see storage/stats/activity.py)
@@ -41,6 +43,25 @@ def _gap(dialect: str) -> str:
     if dialect == "postgresql":
         return "x.at - x.prev > interval '23 hours'"
     return "julianday(x.at) - julianday(x.prev) > 23.0 / 24.0"
+
+
+def _hour(dialect: str) -> str:
+    """SQL: the UTC hour an entry's created_at falls in (SQLite keeps naive UTC text)."""
+    if dialect == "postgresql":
+        return "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    return "strftime('%Y-%m-%d %H:00:00.000000', created_at)"
+
+
+def _hours_sql(dialect: str) -> str:
+    """The points moved in each hour of [lo, hi), by kind (entries never change either)."""
+    return (
+        "INSERT INTO stats_ledger_hours (hour, kind, amount)"
+        f" SELECT {_hour(dialect)}, kind, SUM(amount) FROM ledger_entries"
+        " WHERE created_at >= :lo AND created_at < :hi"
+        f" GROUP BY {_hour(dialect)}, kind"
+        " ON CONFLICT (hour, kind)"
+        " DO UPDATE SET amount = stats_ledger_hours.amount + excluded.amount"
+    )
 
 
 def _only(members: bool) -> str:
@@ -88,7 +109,10 @@ async def _roll(
         params["ids"] = list(ids)
         binds.append(bindparam("ids", expanding=True))
     members = ids is not None
-    for sql in (_comebacks_sql(dialect, members), _last_sql(members)):  # in this order
+    statements = [_comebacks_sql(dialect, members), _last_sql(members)]  # in this order
+    if not members:  # points per hour do not depend on whose they are
+        statements.append(_hours_sql(dialect))
+    for sql in statements:
         await session.execute(text(sql).bindparams(*binds), params)
 
 
@@ -96,6 +120,15 @@ async def through(session: AsyncSession) -> datetime | None:
     """Where the roll-up reaches (None: not built)."""
     stmt = select(StatsRollup.through).where(StatsRollup.name == ACTIVITY)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def reach_for(session: AsyncSession, window: Window) -> datetime | None:
+    """`through` when the figures of `window` may use the roll-up: it reaches into the period
+    (else the job has stalled, or the clock is behind it: the ledger alone answers)."""
+    reach = await through(session)
+    if reach is None or not window.start <= reach <= window.now:
+        return None
+    return reach
 
 
 def target(now: datetime) -> datetime:

@@ -16,7 +16,14 @@ from bot.jobs.env import JobEnv
 from handlers.nudges import TEXTS
 from storage import ledger, members, privacy
 from storage.db import Database
-from storage.models import LedgerEntry, Member, StatsActivity, StatsComeback, StatsRollup
+from storage.models import (
+    LedgerEntry,
+    Member,
+    StatsActivity,
+    StatsComeback,
+    StatsLedgerHour,
+    StatsRollup,
+)
 from storage.stats import rollup
 from tests.conftest import START
 from tests.stats_seed import ago, seed
@@ -203,3 +210,40 @@ async def _rows(s: Any) -> tuple[list[Any], list[Any]]:
         [(a.member_id, a.joined_at, a.last_active_at) for a in activity.scalars()],
         [(c.member_id, c.at, c.quiet_since, c.joined_at) for c in spells.scalars()],
     )
+
+
+async def test_points_of_part_hours_at_both_ends_come_from_the_ledger(core, clock):
+    ids = await seed(core.services.db)
+    clock.advance(hours=3, minutes=17)  # the period starts and ends inside hours
+    start = clock.now() - timedelta(days=30)
+    async with core.services.db.transaction() as s:
+        for n, (at, kind, amount) in enumerate(
+            [
+                (start - timedelta(minutes=1), "earn", 1000),  # just before the period
+                (start, "earn", 7),  # its first instant
+                (start + timedelta(minutes=30), "spend", -2),  # in its first part hour
+                (start + timedelta(minutes=43), "earn", 11),  # the first whole hour
+                (clock.now() - timedelta(minutes=5), "adjust", 4),  # after the roll-up
+            ]
+        ):
+            s.add(
+                LedgerEntry(
+                    member_id=ids["bob"],
+                    kind=kind,
+                    amount=amount,
+                    reason=kind,
+                    idempotency_key=f"edge:{n}",
+                    created_at=at,
+                )
+            )
+    await _roll(core)  # through START + 2 h: the adjustment is after it
+
+    with_rollup, ledger_only = await _both(core, 30)
+
+    assert with_rollup["points"] == ledger_only["points"]
+    assert ledger_only["points"]["earned"] == 115 + 7 + 11
+    async with core.services.db.reader() as s:
+        hours = (await s.execute(select(func.count()).select_from(StatsLedgerHour))).scalar_one()
+    # One row per hour and kind: the seed's 12 entries fill 11 (carol's two earns share one),
+    # the period's first part hour 2 (earn, spend), the next hour 1.
+    assert hours == 14

@@ -1,4 +1,5 @@
-"""activity roll-up for the operators' figures (active, churned, won back, retention)
+"""roll-ups for the operators' figures (active, churned, won back, retention; points moved
+per hour); the check-ins' day index covers the member; identities by app and member
 
 Revision ID: stats_rollups
 Revises: 0010
@@ -29,9 +30,11 @@ def _backfill(dialect: str) -> None:
     hi = (datetime.now(UTC) - timedelta(minutes=10)).replace(minute=0, second=0, microsecond=0)
     if dialect == "postgresql":
         gap, value = "x.at - x.prev > interval '23 hours'", hi
+        hour = "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     else:  # SQLite keeps naive UTC text
         gap = "julianday(x.at) - julianday(x.prev) > 23.0 / 24.0"
         value = hi.replace(tzinfo=None)
+        hour = "strftime('%Y-%m-%d %H:00:00.000000', created_at)"
     params = {"hi": value}
     bind.execute(
         sa.text(
@@ -54,6 +57,14 @@ def _backfill(dialect: str) -> None:
             " FROM ledger_entries e JOIN members m ON m.id = e.member_id"
             " WHERE e.kind IN ('earn', 'spend') AND e.created_at < :hi"
             " GROUP BY e.member_id, m.created_at"
+        ).bindparams(sa.bindparam("hi", type_=TIME)),
+        params,
+    )
+    bind.execute(
+        sa.text(
+            "INSERT INTO stats_ledger_hours (hour, kind, amount)"
+            f" SELECT {hour}, kind, SUM(amount) FROM ledger_entries WHERE created_at < :hi"
+            f" GROUP BY {hour}, kind"
         ).bindparams(sa.bindparam("hi", type_=TIME)),
         params,
     )
@@ -93,18 +104,33 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("member_id", "at", name=op.f("pk_stats_comebacks")),
     )
+    op.create_table(
+        "stats_ledger_hours",
+        sa.Column("hour", TIME, nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("amount", ID, nullable=False),
+        sa.PrimaryKeyConstraint("hour", "kind", name=op.f("pk_stats_ledger_hours")),
+    )
     op.execute("INSERT INTO stats_rollups (name, through) VALUES ('activity', NULL)")
     # Filled before the indexes exist: one build each instead of millions of insertions.
     _backfill(op.get_context().dialect.name)
     op.create_index("ix_stats_activity_last", "stats_activity", ["last_active_at"])
     op.create_index("ix_stats_activity_joined", "stats_activity", ["joined_at", "last_active_at"])
     op.create_index("ix_stats_comebacks_at", "stats_comebacks", ["at", "quiet_since", "joined_at"])
+    # Index-only counts of the period's check-in members and of the members in each app.
+    op.create_index("ix_checkins_day_member", "checkins", ["day", "member_id"])
+    op.drop_index("ix_checkins_day", table_name="checkins")
+    op.create_index("ix_identities_channel_member", "identities", ["channel", "member_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_identities_channel_member", table_name="identities")
+    op.create_index("ix_checkins_day", "checkins", ["day"])
+    op.drop_index("ix_checkins_day_member", table_name="checkins")
     op.drop_index("ix_stats_comebacks_at", table_name="stats_comebacks")
     op.drop_index("ix_stats_activity_joined", table_name="stats_activity")
     op.drop_index("ix_stats_activity_last", table_name="stats_activity")
+    op.drop_table("stats_ledger_hours")
     op.drop_table("stats_comebacks")
     op.drop_table("stats_activity")
     op.drop_table("stats_rollups")
