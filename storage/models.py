@@ -361,7 +361,15 @@ Index("ix_members_created", Member.created_at)
 # (day, member): the period's check-in members without reading the rows (stats_rollups).
 Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
 Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
-Index("ix_orders_created", Order.created_at)
+# Covering: the period's orders figures read the index alone (stats_rollups).
+Index(
+    "ix_orders_created_cover",
+    Order.created_at,
+    Order.status,
+    Order.member_id,
+    Order.amount,
+    Order.refunded_amount,
+)
 Index("ix_invites_created", Invite.created_at)
 Index("ix_community_members_community", CommunityMember.community_id, CommunityMember.status)
 

@@ -30,70 +30,42 @@ def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def overview(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> Overview:
-    """One scan of the members, grouped by tier, with the period's check-in members, points
-    spenders and community members (each a distinct set of ids) joined on: the tier is the
-    member's now, so these figures read the members table anyway, and once is enough."""
-    checked = (
-        select(Checkin.member_id)
-        .where(Checkin.day >= window.first_day, Checkin.day <= window.today)
-        .distinct()
-        .subquery()
-    )
-    spent = (
-        select(LedgerEntry.member_id)
-        .where(
-            LedgerEntry.kind == "spend",
-            LedgerEntry.created_at >= window.start,
-            LedgerEntry.created_at <= window.now,
-        )
-        .distinct()
-        .subquery()
-    )
-    grouped = (
-        select(CommunityMember.member_id)
-        .where(CommunityMember.status == "joined")
-        .distinct()
-        .subquery()
-    )
+    """One scan of the members grouped by tier (counts, tiers, balances), then per tier the
+    members among the period's check-in members, points spenders and community members: each
+    a semi-join, which hashes the set once (a join of all three at once hashed each set in
+    every parallel worker, four times slower on a million members)."""
     joined = and_(_LIVE, Member.created_at <= window.now)
-    stmt = (
-        select(
-            Member.tier,
-            _count_if(_LIVE),
-            _count_if(joined),
-            _count_if(and_(joined, Member.created_at >= window.start)),
-            func.coalesce(func.sum(Member.points), 0),
-            func.count(checked.c.member_id),
-            func.count(spent.c.member_id),
-            func.count(grouped.c.member_id),
-        )
-        .outerjoin(checked, checked.c.member_id == Member.id)
-        .outerjoin(spent, spent.c.member_id == Member.id)
-        .outerjoin(grouped, grouped.c.member_id == Member.id)
-        .group_by(Member.tier)
-    )
+    stmt = select(
+        Member.tier,
+        _count_if(_LIVE),
+        _count_if(joined),
+        _count_if(and_(joined, Member.created_at >= window.start)),
+        func.coalesce(func.sum(Member.points), 0),
+    ).group_by(Member.tier)
     live: dict[str, int] = {}
-    figures: dict[str, dict[str, int]] = {"checked_in": {}, "redeemed": {}, "in_community": {}}
     total = new = outstanding = 0
-    for (
-        tier,
-        alive,
-        members_now,
-        joined_new,
-        points,
-        n_checked,
-        n_spent,
-        n_grouped,
-    ) in await session.execute(stmt):
+    for tier, alive, members_now, joined_new, points in await session.execute(stmt):
         if int(alive):  # tiers held only by linked-away shells do not show
             live[tier] = int(alive)
         total, new = total + int(members_now), new + int(joined_new)
         outstanding += int(points)
-        figures["checked_in"][tier] = int(n_checked)
-        figures["redeemed"][tier] = int(n_spent)
-        figures["in_community"][tier] = int(n_grouped)
     ordered = {tier: live.pop(tier, 0) for tier in tiers}
     by_tier = {**ordered, **live}  # tiers since removed from the rules still show
+    sets = {
+        "checked_in": select(Checkin.member_id).where(
+            Checkin.day >= window.first_day, Checkin.day <= window.today
+        ),
+        "redeemed": select(LedgerEntry.member_id).where(
+            LedgerEntry.kind == "spend",
+            LedgerEntry.created_at >= window.start,
+            LedgerEntry.created_at <= window.now,
+        ),
+        "in_community": select(CommunityMember.member_id).where(CommunityMember.status == "joined"),
+    }
+    figures: dict[str, dict[str, int]] = {}
+    for name, ids in sets.items():
+        per_tier = select(Member.tier, func.count()).where(Member.id.in_(ids)).group_by(Member.tier)
+        figures[name] = {tier: int(n) for tier, n in await session.execute(per_tier)}
     return Overview({"total": total, "new": new}, by_tier, outstanding, _benefits(by_tier, figures))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import LedgerEntry, StatsLedgerHour
@@ -23,15 +23,14 @@ async def totals(session: AsyncSession, window: Window, outstanding: int) -> dic
         by_kind = await _sums(session, and_(created >= window.start, created <= window.now))
     else:
         # Whole hours from the roll-up; the part hour at the start and what came after it
-        # from the ledger (both index ranges of an hour or so).
+        # from the ledger: two index-only ranges of an hour or so (one OR of both reads the
+        # rows themselves).
         first = _next_hour(window.start)
-        by_kind = await _sums(
-            session,
-            or_(
-                and_(created >= window.start, created < first),
-                and_(created >= reach, created <= window.now),
-            ),
-        )
+        by_kind = await _sums(session, and_(created >= window.start, created < first))
+        for kind, total in (
+            await _sums(session, and_(created >= reach, created <= window.now))
+        ).items():
+            by_kind[kind] = by_kind.get(kind, 0) + total
         hours = (
             select(StatsLedgerHour.kind, func.sum(StatsLedgerHour.amount))
             .where(StatsLedgerHour.hour >= first, StatsLedgerHour.hour < reach)

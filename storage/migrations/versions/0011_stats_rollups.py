@@ -1,5 +1,6 @@
 """roll-ups for the operators' figures (active, churned, won back, retention; points moved
-per hour); the check-ins' day index covers the member; identities by app and member
+per hour); the check-ins' day index covers the member, the orders' time index the figures;
+identities by app and member
 
 Revision ID: stats_rollups
 Revises: 0010
@@ -21,6 +22,7 @@ depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.DateTime(timezone=True)
+ORDER_COLUMNS = ["created_at", "status", "member_id", "amount", "refunded_amount"]
 
 
 def _backfill(dialect: str) -> None:
@@ -121,9 +123,13 @@ def upgrade() -> None:
     op.create_index("ix_checkins_day_member", "checkins", ["day", "member_id"])
     op.drop_index("ix_checkins_day", table_name="checkins")
     op.create_index("ix_identities_channel_member", "identities", ["channel", "member_id"])
+    op.create_index("ix_orders_created_cover", "orders", ORDER_COLUMNS)
+    op.drop_index("ix_orders_created", table_name="orders")
 
 
 def downgrade() -> None:
+    op.create_index("ix_orders_created", "orders", ["created_at"])
+    op.drop_index("ix_orders_created_cover", table_name="orders")
     op.drop_index("ix_identities_channel_member", table_name="identities")
     op.create_index("ix_checkins_day", "checkins", ["day"])
     op.drop_index("ix_checkins_day_member", table_name="checkins")
