@@ -158,8 +158,10 @@ async def _summary_rolled_up(
     The members who acted after `reach` (an hour or so of entries) correct the three."""
     last = StatsActivity.last_active_at
     in_before = and_(last >= window.previous_start, last < window.start)
-    counted = select(_count_if(last >= window.start), _count_if(in_before))
-    active, churned = (await session.execute(counted)).one()
+    # Two ranges of the last-activity index (index-only), not one pass over every row.
+    counted = select(func.count()).select_from(StatsActivity)
+    active = (await session.execute(counted.where(last >= window.start))).scalar_one()
+    churned = (await session.execute(counted.where(in_before))).scalar_one()
     quiet = or_(
         StatsComeback.quiet_since.is_(None), StatsComeback.quiet_since < window.previous_start
     )

@@ -48,16 +48,16 @@ async def summary(session: AsyncSession, window: Window, tiers: dict[str, int]) 
         .group_by(Order.member_id)
         .subquery()
     )
-    # Each buyer's tier by its primary key: a lookup per buyer of the period, where a join
-    # would hash every member of the programme (the period's buyers are far fewer).
-    tier_of = select(Member.tier).where(Member.id == buyers.c.member_id).scalar_subquery()
-    tiered = select(buyers, tier_of.label("tier")).subquery()
-    per_tier = select(
-        tiered.c.tier,
-        func.count(),
-        func.coalesce(func.sum(case((tiered.c.orders >= 2, 1), else_=0)), 0),
-        func.coalesce(func.sum(tiered.c.spend), 0),
-    ).group_by(tiered.c.tier)
+    per_tier = (
+        select(
+            Member.tier,
+            func.count(),
+            func.coalesce(func.sum(case((buyers.c.orders >= 2, 1), else_=0)), 0),
+            func.coalesce(func.sum(buyers.c.spend), 0),
+        )
+        .join(Member, Member.id == buyers.c.member_id)
+        .group_by(Member.tier)
+    )
     rows = {
         tier: (int(b), int(r), Decimal(str(s))) for tier, b, r, s in await session.execute(per_tier)
     }
