@@ -9,7 +9,10 @@ after two warm-ups, one at a time: the figures are the latency an operator sees.
 
 Usage: .venv/bin/python bench/stats.py [--members 20000] [--entries 10] [--requests 20]
        .venv/bin/python bench/stats.py --full   # 1,000,000 members, 10,000,000 entries
-Only the given DSN is contacted (loopback by default); the scratch database is dropped.
+       .venv/bin/python bench/stats.py --full --keep memberbot_stats  # seed once, time again
+Only the given DSN is contacted (loopback by default); the scratch database is dropped, unless
+`--keep NAME` names one to keep: seeded when new, else migrated to the head and timed as it is
+(drop it with `--drop`).
 """
 
 from __future__ import annotations
@@ -30,11 +33,20 @@ import asyncpg
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from bench._common import box_note, migrate, percentile, scratch_postgres, with_database
+from bench._common import (
+    box_note,
+    migrate,
+    percentile,
+    plain_dsn,
+    scratch_postgres,
+    with_database,
+)
 from bot.app import build_core
 from bot.core.clock import FixedClock
 from bot.http.server import create_app
 from bot.settings import Settings
+from storage.db import Database
+from storage.stats import rollup
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOKEN = "bench-admin-token"
@@ -42,6 +54,7 @@ TIERS = (("bronze", 70), ("silver", 20), ("gold", 8), ("diamond", 2))
 CHANNELS = ("wechat", "telegram")
 KINDS = (("earn", 70), ("spend", 15), ("expire", 10), ("adjust", 5))
 BATCH = 200_000  # rows per COPY
+PAGES = ("/api/stats?days=7", "/api/stats?days=30", "/api/stats?days=90", "/dashboard/?days=30")
 
 
 def _pick(weighted: tuple[tuple[str, int], ...], rng: random.Random) -> str:
@@ -221,7 +234,7 @@ async def measure(url: str, requests: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {}
     try:
         async with ClientSession(base_url=str(server.make_url("/"))) as http:
-            for path in ("/api/stats?days=30", "/api/stats?days=90", "/dashboard/?days=30"):
+            for path in PAGES:
                 timings[path] = []
                 for n in range(requests + 2):
                     started = time.perf_counter()
@@ -237,17 +250,77 @@ async def measure(url: str, requests: int) -> dict[str, list[float]]:
     return timings
 
 
-async def main(args: argparse.Namespace) -> None:
-    print(box_note())
-    async with scratch_postgres(args.pg_dsn) as dsn:
-        await migrate(with_database(args.pg_dsn, dsn.rsplit("/", 1)[1], "asyncpg"))
+async def _seed_and_measure(
+    args: argparse.Namespace, dsn: str, fresh: bool
+) -> dict[str, list[float]]:
+    url = with_database(args.pg_dsn, dsn.rsplit("/", 1)[1], "asyncpg")
+    started = time.perf_counter()
+    await migrate(url)
+    if fresh:
+        print(f"migrated in {time.perf_counter() - started:.0f} s")
         started = time.perf_counter()
         counts = await seed(dsn, args.members, args.entries)
         seeded = time.perf_counter() - started
         sizes = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         print(f"seeded in {seeded:.0f} s: {sizes}")
-        url = with_database(args.pg_dsn, dsn.rsplit("/", 1)[1], "asyncpg")
-        timings = await measure(url, args.requests)
+    else:
+        print(f"kept database migrated to the head in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    await roll_up(url)
+    print(
+        f"activity rolled up (the `stats` job's first run) in {time.perf_counter() - started:.0f} s"
+    )
+    return await measure(url, args.requests)
+
+
+async def roll_up(url: str) -> None:
+    """The roll-up as the hourly job leaves it at NOW, built afresh (a kept database's was built
+    by its migration at the wall clock's time, not the bench's)."""
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        if await conn.fetchval("SELECT through FROM stats_rollups") == rollup.target(NOW):
+            return  # kept, and built by a run of this bench already
+        await conn.execute("TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours")
+        await conn.execute("UPDATE stats_rollups SET through = NULL")
+        db = Database(url, pool_size=1)
+        try:
+            async with db.transaction() as session:
+                await rollup.advance(session, NOW)
+        finally:
+            await db.close()
+        await conn.execute("VACUUM ANALYZE stats_activity, stats_comebacks")
+    finally:
+        await conn.close()
+
+
+async def _kept(admin_dsn: str, name: str, drop: bool) -> bool:
+    """Whether the kept database `name` already exists (created empty when not)."""
+    admin = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        if drop:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return False
+        found = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not found:
+            await admin.execute(f"CREATE DATABASE {name}")
+        return bool(found)
+    finally:
+        await admin.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    if args.drop:
+        await _kept(args.pg_dsn, args.keep, drop=True)
+        return
+    print(box_note())
+    if args.keep:
+        existed = await _kept(args.pg_dsn, args.keep, drop=False)
+        timings = await _seed_and_measure(
+            args, with_database(args.pg_dsn, args.keep), fresh=not existed
+        )
+    else:
+        async with scratch_postgres(args.pg_dsn) as dsn:
+            timings = await _seed_and_measure(args, dsn, fresh=True)
     print("| page | requests | p50 ms | p99 ms |")
     print("|---|---|---|---|")
     for path, latencies in timings.items():
@@ -266,7 +339,13 @@ def parse() -> argparse.Namespace:
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="a database to connect to for CREATE/DROP of the scratch database",
     )
+    parser.add_argument("--keep", default="", help="a database to seed once and keep")
+    parser.add_argument("--drop", action="store_true", help="drop the --keep database, then stop")
     args = parser.parse_args()
+    if args.keep and not args.keep.isidentifier():
+        parser.error("--keep takes a plain database name (letters, digits, _)")
+    if args.drop and not args.keep:
+        parser.error("--drop needs --keep NAME")
     if args.full:
         args.members, args.entries = 1_000_000, 10
     if args.members < 1 or not 1 <= args.entries <= 365 or args.requests < 1:

@@ -23,6 +23,7 @@ from storage.models import (
     Order,
     Voucher,
 )
+from storage.stats import rollup
 
 _members: Table = Member.__table__  # type: ignore[assignment]
 _identities: Table = Identity.__table__  # type: ignore[assignment]
@@ -236,6 +237,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
             update(model).where(model.member_id == loser_id).values(member_id=survivor_id)
         )
     await session.execute(delete(LinkCode).where(LinkCode.member_id == loser_id))
+    await rollup.refresh(session, [survivor_id, loser_id])  # their entries moved
     await communities.merge(session, survivor_id, loser_id)
     await roles.merge(session, survivor_id, loser_id)
     await tickets.merge(session, survivor_id, loser_id)

@@ -358,8 +358,18 @@ Index(
     LedgerEntry.amount,
 )
 Index("ix_members_created", Member.created_at)
-Index("ix_checkins_day", Checkin.day)
-Index("ix_orders_created", Order.created_at)
+# (day, member): the period's check-in members without reading the rows (stats_rollups).
+Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
+Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
+# Covering: the period's orders figures read the index alone (stats_rollups).
+Index(
+    "ix_orders_created_cover",
+    Order.created_at,
+    Order.status,
+    Order.member_id,
+    Order.amount,
+    Order.refunded_amount,
+)
 Index("ix_invites_created", Invite.created_at)
 Index("ix_community_members_community", CommunityMember.community_id, CommunityMember.status)
 
@@ -634,3 +644,55 @@ class FlashClaim(Base):
         UniqueConstraint("sale_id", "member_id", "unit", name="uq_flash_claims_unit"),
         Index("uq_flash_claims_message_key", "message_key", unique=True),
     )
+
+
+class StatsRollup(Base):
+    """How far a roll-up of the operators' figures reaches: every ledger entry created before
+    `through` is in it (None: not built yet, the figures read the ledger alone)."""
+
+    __tablename__ = "stats_rollups"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    through: Mapped[datetime | None] = mapped_column()
+
+
+class StatsActivity(Base):
+    """Per member who ever acted (earned or spent), as of the roll-up's `through`: their last
+    activity, and when they joined (members' join time never changes). Linked-away shells
+    have no row."""
+
+    __tablename__ = "stats_activity"
+
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column()
+    last_active_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_stats_activity_last", "last_active_at"),
+        Index("ix_stats_activity_joined", "joined_at", "last_active_at"),
+    )
+
+
+class StatsComeback(Base):
+    """A member's activity after a quiet spell of more than 23 hours (or their first ever),
+    before the roll-up's `through`: `quiet_since` the activity before it (None: none).
+    "Won back" in a period is one such row per member (see storage/stats/activity.py)."""
+
+    __tablename__ = "stats_comebacks"
+
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    quiet_since: Mapped[datetime | None] = mapped_column()
+    joined_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_stats_comebacks_at", "at", "quiet_since", "joined_at"),)
+
+
+class StatsLedgerHour(Base):
+    """Points moved in one UTC hour by kind of ledger entry, before the roll-up's `through`."""
+
+    __tablename__ = "stats_ledger_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    amount: Mapped[int] = mapped_column(Points)

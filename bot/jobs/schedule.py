@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from bot.jobs import birthdays, dormant, expiry, reminders, tier_review
+from bot.jobs import birthdays, dormant, expiry, reminders, stats, tier_review
 from bot.jobs.env import JobEnv
 from storage import jobs
 
@@ -68,6 +68,7 @@ JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("expiry", HOUR, expiry.run),
+        Job("stats", HOUR, stats.run),
         Job("reminders", DAY, reminders.run),
         Job("birthdays", DAY, birthdays.run),
         Job("dormant", DAY, dormant.run),

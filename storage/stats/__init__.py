@@ -41,12 +41,13 @@ async def read_only_report(session: AsyncSession) -> None:
 
 async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> dict[str, Any]:
     """Every figure of the period, as JSON-ready values."""
-    by_tier = await members.by_tier(session, tiers)
-    spent = await points.totals(session, window)
+    counted = await members.overview(session, window, tiers)
+    by_tier = counted.by_tier
+    spent = await points.totals(session, window, counted.outstanding)
     return {
         "period": window.json(),
         "members": {
-            **await members.counts(session, window),
+            **counted.counts,
             **await activity.summary(session, window),
             "by_tier": by_tier,
             "by_channel": await members.by_channel(session),
@@ -58,7 +59,7 @@ async def collect(session: AsyncSession, window: Window, tiers: tuple[str, ...])
         "communities": await communities.summary(session, window),
         "flash_sales": await flash_sales.summary(session, window),
         "redemptions": await redemptions.summary(session, window, tiers, spent["spent"]),
-        "benefits": {"by_tier": await members.benefit_use(session, window, by_tier)},
+        "benefits": {"by_tier": counted.benefits},
         "campaigns": await campaigns.summary(session, window),
         "complaints": await complaints.summary(session, window),
         "orders": await orders.summary(session, window, by_tier),

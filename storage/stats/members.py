@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Checkin, CommunityMember, Identity, LedgerEntry, Member
@@ -13,22 +14,74 @@ from storage.stats.window import Window, rate
 _LIVE = Member.merged_into_id.is_(None)  # a linked-away account is not a member of its own
 
 
-async def counts(session: AsyncSession, window: Window) -> dict[str, int]:
-    """`total` members now and `new` ones (joined in the period)."""
+@dataclass(frozen=True)
+class Overview:
+    """What one pass over the members gives: `counts` (total, new), `by_tier` (every tier
+    of the rules, in order), `outstanding` (points held now), `benefits` per tier."""
+
+    counts: dict[str, int]
+    by_tier: dict[str, int]
+    outstanding: int
+    benefits: dict[str, dict[str, Any]]
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+async def overview(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> Overview:
+    """One scan of the members grouped by tier (counts, tiers, balances), then per tier the
+    members among the period's check-in members, points spenders and community members: each
+    a semi-join, which hashes the set once (a join of all three at once hashed each set in
+    every parallel worker, four times slower on a million members)."""
+    joined = and_(_LIVE, Member.created_at <= window.now)
     stmt = select(
-        func.count(),
-        func.coalesce(func.sum(case((Member.created_at >= window.start, 1), else_=0)), 0),
-    ).where(_LIVE, Member.created_at <= window.now)
-    total, new = (await session.execute(stmt)).one()
-    return {"total": int(total), "new": int(new)}
+        Member.tier,
+        _count_if(_LIVE),
+        _count_if(joined),
+        _count_if(and_(joined, Member.created_at >= window.start)),
+        func.coalesce(func.sum(Member.points), 0),
+    ).group_by(Member.tier)
+    live: dict[str, int] = {}
+    total = new = outstanding = 0
+    for tier, alive, members_now, joined_new, points in await session.execute(stmt):
+        if int(alive):  # tiers held only by linked-away shells do not show
+            live[tier] = int(alive)
+        total, new = total + int(members_now), new + int(joined_new)
+        outstanding += int(points)
+    ordered = {tier: live.pop(tier, 0) for tier in tiers}
+    by_tier = {**ordered, **live}  # tiers since removed from the rules still show
+    sets = {
+        "checked_in": select(Checkin.member_id).where(
+            Checkin.day >= window.first_day, Checkin.day <= window.today
+        ),
+        "redeemed": select(LedgerEntry.member_id).where(
+            LedgerEntry.kind == "spend",
+            LedgerEntry.created_at >= window.start,
+            LedgerEntry.created_at <= window.now,
+        ),
+        "in_community": select(CommunityMember.member_id).where(CommunityMember.status == "joined"),
+    }
+    figures: dict[str, dict[str, int]] = {}
+    for name, ids in sets.items():
+        per_tier = select(Member.tier, func.count()).where(Member.id.in_(ids)).group_by(Member.tier)
+        figures[name] = {tier: int(n) for tier, n in await session.execute(per_tier)}
+    return Overview({"total": total, "new": new}, by_tier, outstanding, _benefits(by_tier, figures))
 
 
-async def by_tier(session: AsyncSession, tiers: tuple[str, ...]) -> dict[str, int]:
-    """Members per tier, every configured tier present (0 when empty), in the tiers' order."""
-    stmt = select(Member.tier, func.count()).where(_LIVE).group_by(Member.tier)
-    found = {tier: int(n) for tier, n in await session.execute(stmt)}
-    ordered = {tier: found.pop(tier, 0) for tier in tiers}
-    return {**ordered, **found}  # tiers since removed from the rules still show
+def _benefits(
+    tiers: dict[str, int], figures: dict[str, dict[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """Per tier: members, and how many of them checked in, spent points (redemptions) in the
+    period, and are in a community now, each with its rate."""
+    result: dict[str, dict[str, Any]] = {}
+    for tier, size in tiers.items():
+        row: dict[str, Any] = {"members": size}
+        for name, per_tier in figures.items():
+            row[name] = per_tier.get(tier, 0)
+            row[f"{name}_rate"] = rate(row[name], size)
+        result[tier] = row
+    return result
 
 
 async def by_channel(session: AsyncSession) -> dict[str, int]:
@@ -39,43 +92,3 @@ async def by_channel(session: AsyncSession) -> dict[str, int]:
         .order_by(Identity.channel)
     )
     return {channel: int(n) for channel, n in await session.execute(stmt)}
-
-
-async def benefit_use(
-    session: AsyncSession, window: Window, tiers: dict[str, int]
-) -> dict[str, dict[str, Any]]:
-    """Per tier: members, and how many of them checked in, spent points (redemptions) in the
-    period, and are in a community now. Each a GROUP BY over the period's rows only."""
-    checked = (
-        select(Member.tier, func.count(func.distinct(Checkin.member_id)))
-        .join(Member, Member.id == Checkin.member_id)
-        .where(Checkin.day >= window.first_day, Checkin.day <= window.today)
-        .group_by(Member.tier)
-    )
-    spent = (
-        select(Member.tier, func.count(func.distinct(LedgerEntry.member_id)))
-        .join(Member, Member.id == LedgerEntry.member_id)
-        .where(
-            LedgerEntry.kind == "spend",
-            LedgerEntry.created_at >= window.start,
-            LedgerEntry.created_at <= window.now,
-        )
-        .group_by(Member.tier)
-    )
-    grouped = (
-        select(Member.tier, func.count(func.distinct(CommunityMember.member_id)))
-        .join(Member, Member.id == CommunityMember.member_id)
-        .where(CommunityMember.status == "joined")
-        .group_by(Member.tier)
-    )
-    figures = {}
-    for name, stmt in (("checked_in", checked), ("redeemed", spent), ("in_community", grouped)):
-        figures[name] = {tier: int(n) for tier, n in await session.execute(stmt)}
-    result: dict[str, dict[str, Any]] = {}
-    for tier, size in tiers.items():
-        row: dict[str, Any] = {"members": size}
-        for name, per_tier in figures.items():
-            row[name] = per_tier.get(tier, 0)
-            row[f"{name}_rate"] = rate(row[name], size)
-        result[tier] = row
-    return result

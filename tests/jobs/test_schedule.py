@@ -18,7 +18,16 @@ from storage.db import Database
 from storage.outbox import POST, Target
 from tests.conftest import SHANGHAI, START
 
-TICKED = {"expiry", "reminders", "birthdays", "dormant", "tier-review", "deadlines", "flashsales"}
+TICKED = {
+    "expiry",
+    "stats",
+    "reminders",
+    "birthdays",
+    "dormant",
+    "tier-review",
+    "deadlines",
+    "flashsales",
+}
 
 
 async def runs(env, job=None):
@@ -66,7 +75,7 @@ async def test_a_job_runs_again_in_its_next_period_only(env, clock):
 
     assert set(await schedule.tick(env)) == {"deadlines", "flashsales"}
     clock.advance(hours=1)
-    assert set(await schedule.tick(env)) == {"deadlines", "flashsales", "expiry"}
+    assert set(await schedule.tick(env)) == {"deadlines", "flashsales", "expiry", "stats"}
     clock.advance(days=1)
     assert set(await schedule.tick(env)) == TICKED
 
