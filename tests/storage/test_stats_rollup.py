@@ -183,7 +183,7 @@ async def test_the_migration_rolls_up_an_existing_programme(tmp_path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0010"))
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0012"))
         await seed(db)
         await upgrade(db)
         async with db.reader() as s:

@@ -2,8 +2,8 @@
 per hour); the check-ins' day index covers the member, the orders' time index the figures;
 identities by app and member
 
-Revision ID: stats_rollups
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 
 A programme with ledger entries is rolled up here, through the start of the hour ten minutes
 ago (the `stats` job carries it on hourly); an empty one is left to the job. The SQL is the
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "stats_rollups"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
