@@ -233,7 +233,7 @@ async def bench_wechat(core: Core, fake: FakeWeChat, n: int, deadline: float) ->
     got = Counter(str(m["touser"]) for m in fake.sent)
     if len(got) != n or max(got.values()) != 1:
         raise BenchError(f"wechat: {len(fake.sent)} sends to {len(got)} followers for {n}")
-    concurrency = core.services.rules.outbox.concurrency
+    _, concurrency = core.services.rules.outbox.slots("wechat")
     assert fake.token is not None
     bare = await bare_loop(
         fake.url, fake.token, [f"b{CHAT_BASE + i}" for i in range(n)], concurrency
