@@ -222,26 +222,29 @@ async def mark_sent_many(
 ) -> set[int]:
     """mark_sent for many pushes; returns the ids still theirs (marked).
 
-    One UPDATE of one shape whatever the number (its compiled form is cached, where a chain
-    of ORs would be compiled anew per group size), then the message ids, if any, by one
+    One UPDATE built once, whatever the number of pushes (a chain of ORs, one per push, was
+    built and compiled anew for each group), then the message ids, if any, by one
     executemany in the same transaction."""
     if not sent:
         return set()
-    stmt = (
-        update(_outbox)
-        .where(_outbox.c.state == PENDING, tuple_(_outbox.c.id, _outbox.c.attempts).in_(_PAIRS))
-        .values(state=SENT, sent_at=now, updated_at=now, leased_until=None)
-        .returning(_outbox.c.id)
-    )
     pairs = [(push.id, push.attempts) for push, _ in sent]
-    marked = set((await session.execute(stmt, {"pairs": pairs})).scalars())
+    marked = set((await session.execute(_MARK_SENT, {"pairs": pairs, "now": now})).scalars())
     ids = [{"push": p.id, "message": m} for p, m in sent if m is not None and p.id in marked]
     if ids:
         await session.execute(_MESSAGE_ID, ids)
     return marked
 
 
-_PAIRS: BindParameter[Any] = bindparam("pairs", expanding=True)
+_NOW: BindParameter[datetime] = bindparam("now", type_=_outbox.c.updated_at.type)
+_MARK_SENT = (
+    update(_outbox)
+    .where(
+        _outbox.c.state == PENDING,
+        tuple_(_outbox.c.id, _outbox.c.attempts).in_(bindparam("pairs", expanding=True)),
+    )
+    .values(state=SENT, sent_at=_NOW, updated_at=_NOW, leased_until=None)
+    .returning(_outbox.c.id)
+)
 _MESSAGE_ID = (
     update(_outbox).where(_outbox.c.id == bindparam("push")).values(message_id=bindparam("message"))
 )

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from bot.core.clock import Clock
 from bot.core.ports import Cache
@@ -37,6 +38,7 @@ MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
 EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
 NO_WINDOW_SECONDS = 60  # how long the number a send without a window made up is kept
 QR_MAX_LIFE = 2592000  # 30 days: the longest a temporary QR code may live
+JSON = {"Content-Type": "application/json"}
 SHOW_QR = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
 
 
@@ -77,6 +79,7 @@ class WeChatAPI:
         self.backoff = backoff
         self._http: aiohttp.ClientSession | None = None
         self._token: tuple[str, float] | None = None  # (token, until: time.monotonic())
+        self._urls: dict[tuple[str, str | None], URL] = {}
 
     @property
     def enabled(self) -> bool:
@@ -95,14 +98,8 @@ class WeChatAPI:
         if self._http is None:
             await self.start()
         assert self._http is not None
-        params = {"access_token": token} if token else None
         body = json.dumps(payload, ensure_ascii=False).encode()
-        async with self._http.post(
-            f"{self.base}{path}",
-            params=params,
-            data=body,
-            headers={"Content-Type": "application/json"},
-        ) as resp:
+        async with self._http.post(self._url(path, token), data=body, headers=JSON) as resp:
             try:
                 data = await resp.json(content_type=None)
             except ValueError as exc:  # e.g. a gateway's HTML error page: transient
@@ -110,6 +107,18 @@ class WeChatAPI:
         if not isinstance(data, dict):
             raise WeChatAPIError(-2, "answer is not a JSON object")
         return data
+
+    def _url(self, path: str, token: str | None) -> URL:
+        """The URL of a call with its token, built once per token rather than per send."""
+        url = self._urls.get((path, token))
+        if url is None:
+            if len(self._urls) >= 32:  # tokens change every two hours: drop the old ones
+                self._urls.clear()
+            url = URL(f"{self.base}{path}")
+            if token:
+                url = url.with_query(access_token=token)
+            self._urls[(path, token)] = url
+        return url
 
     async def access_token(self, *, stale: str | None = None) -> str:
         """The shared token; `stale` is one the API just rejected, which forces a refresh once."""
