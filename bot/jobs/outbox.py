@@ -1,11 +1,14 @@
 """The outbox sender: takes due pushes, sends them through the apps' senders, marks each.
 
-Each push is marked in its own short transaction right after its app answered, so a crash
-can repeat at most the pushes in flight (at least once, never lost). What the app answered
+Each push is marked right after its app answered (bot.jobs.marks: the marks of that moment
+share one commit), before its chat's next push, so a crash can repeat at most the pushes in
+flight (at least once, never lost). What the app answered
 decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not counted as an
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
-rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded.
+rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded by
+the rules' send slots (WeChat's apart: no overall rate caps it). Due pushes are claimed a
+batch at a time, the next batch while the last is still being sent.
 A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
 the rules give a template); the outbox then sends a person's pushes through it.
 """

@@ -59,6 +59,16 @@ async def test_concurrent_increments_count_each_once_and_new_counters_get_their_
     assert await cache.incr(key, ttl=30) == 51
 
 
+async def test_counters_still_count_when_redis_has_forgotten_the_script(cache):
+    if isinstance(cache, RedisCache):
+        cache._incr.sha = "0" * 40  # as after a Redis restart: EVALSHA answers NOSCRIPT
+    key = f"{cache.keys.prefix}:n"
+
+    counts = await asyncio.gather(*(cache.incr(key, ttl=30) for _ in range(5)))
+
+    assert sorted(counts) == [1, 2, 3, 4, 5]
+
+
 async def test_set_if_absent_succeeds_only_once(cache):
     key = f"{cache.keys.prefix}:once"
     assert await cache.set_if_absent(key, "first", ttl=30) is True
