@@ -111,10 +111,10 @@ class OutboxSender:
     async def drain(self, max_batches: int = 1000) -> int:
         """Send until nothing is due (or `max_batches` claims); returns pushes handled.
 
-        Pipelined: the next batch is claimed while the last one is still being sent (one batch
-        ahead at most), so sends never wait for a claim. A chat's pushes go in claim order
-        through one task per chat, however many batches they came in; at most
-        `outbox.concurrency` chats are being sent to at once, which is what a crash can
+        Pipelined: the next batch is claimed once fewer than a batch are left to send, so sends
+        do not wait for a claim. A chat's pushes go in claim order through one task per chat,
+        however many batches they came in; at most `outbox.concurrency` chats (WeChat:
+        `outbox.wechat_concurrency`) are being sent to at once, which is what a crash can
         repeat."""
         return await self._drain(max_batches, None)
 
