@@ -15,15 +15,18 @@ local fakes, with baselines in the same run.
   inbound message opens it (WeChatAPI.open_window), sent by the same OutboxSender through
   bot.channels.wechat_sender.WeChatSender to the local fake customer-service API
   (tests/fakes/wechat.py); next to a bare aiohttp client loop posting the same JSON to the same
-  fake with as many requests in flight as the outbox sends chats at once (outbox.concurrency).
+  fake with as many requests in flight as the outbox sends to WeChat followers at once
+  (outbox.wechat_concurrency), run right before and right after the outbox (the baseline is
+  their mean, so that a machine whose load changes meanwhile favours neither side).
   Measured: pushes/s of each and their ratio. Aim: >= 0.5.
 
 Everything runs in this one process (fakes included, on 127.0.0.1). The database is a fresh
-SQLite file (in-process cache) or, with --backend postgres, a scratch PostgreSQL database with
-Redis under a unique key prefix (removed afterwards). Afterwards every push must be marked
-sent and every chat must have got exactly one message; anything else fails the run.
+SQLite file (in-process cache), a scratch PostgreSQL database with Redis under a unique key
+prefix (removed afterwards), or (--backend both, the default) one after the other. Afterwards
+every push must be marked sent and every chat must have got exactly one message; anything
+else fails the run.
 
-Usage: .venv/bin/python bench/outbox.py [--pushes 1000] [--backend sqlite|postgres]
+Usage: .venv/bin/python bench/outbox.py [--pushes 1000] [--backend both|sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -229,21 +232,19 @@ async def bench_wechat(core: Core, fake: FakeWeChat, n: int, deadline: float) ->
         await api.open_window(openid, message=True)
     await queue_pushes(core, "wechat", openids)
     await api.access_token()  # fetched once, as in a running process; not part of the timing
-    seconds = await send_all(core, "wechat", n, deadline)
-    got = Counter(str(m["touser"]) for m in fake.sent)
-    if len(got) != n or max(got.values()) != 1:
-        raise BenchError(f"wechat: {len(fake.sent)} sends to {len(got)} followers for {n}")
-    concurrency = core.services.rules.outbox.concurrency
+    _, concurrency = core.services.rules.outbox.slots("wechat")
     assert fake.token is not None
-    bare = await bare_loop(
-        fake.url, fake.token, [f"b{CHAT_BASE + i}" for i in range(n)], concurrency
+    bare = [
+        await bare_loop(fake.url, fake.token, [f"b{CHAT_BASE + i}" for i in range(n)], concurrency)
+    ]
+    seconds = await send_all(core, "wechat", n, deadline)
+    bare.append(
+        await bare_loop(fake.url, fake.token, [f"c{CHAT_BASE + i}" for i in range(n)], concurrency)
     )
-    return {
-        "rate": n / seconds,
-        "bare": n / bare,
-        "ratio": (n / seconds) / (n / bare),
-        "concurrency": concurrency,
-    }
+    got = Counter(str(m["touser"]) for m in fake.sent if str(m["touser"]).startswith("o"))
+    if len(got) != n or max(got.values()) != 1:
+        raise BenchError(f"wechat: {sum(got.values())} sends to {len(got)} followers for {n}")
+    return {"rate": n / seconds, "bare": n / (sum(bare) / len(bare)), "concurrency": concurrency}
 
 
 async def run(backend: str, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
@@ -298,7 +299,7 @@ async def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=1000, help="pushes per channel (N)")
-    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--backend", choices=("both", "sqlite", "postgres"), default="both")
     parser.add_argument(
         "--pg-dsn",
         default="postgresql://postgres@127.0.0.1:5432/test",
@@ -314,28 +315,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pushes < 1:
         print("--pushes must be positive")
         return 2
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(
         f"memberbot outbox bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, {args.backend}, "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, {' and '.join(backends)}, "
         f"{args.pushes} pushes per channel; fakes in this process"
     )
     print(box_note())
-    try:
-        telegram, wechat = asyncio.run(run(args.backend, args))
-    except (BenchError, TimeoutError) as exc:
-        print(f"FAILED: {exc or 'a phase ran past --timeout'}")
-        return 1
-    print(
-        f"telegram: {args.pushes} pushes in {telegram['seconds']:.1f} s = "
-        f"{telegram['rate']:.2f}/s ({telegram['share']:.3f} of {PER_SECOND}/s); sustained "
-        f"(full seconds): {telegram['sustained']:.3f} of {PER_SECOND}/s; "
-        f"429s: {telegram['429s']:.0f}; most accepted in any sliding second: "
-        f"{telegram['busiest']:.0f}"
-    )
-    print(
-        f"wechat: outbox {wechat['rate']:.0f} pushes/s, bare aiohttp loop {wechat['bare']:.0f}/s "
-        f"({wechat['concurrency']:.0f} in flight): ratio {wechat['ratio']:.2f}"
-    )
+    for backend in backends:
+        try:
+            telegram, wechat = asyncio.run(run(backend, args))
+        except (BenchError, TimeoutError) as exc:
+            print(f"{backend}: FAILED: {exc or 'a phase ran past --timeout'}")
+            return 1
+        print(
+            f"{backend} telegram: {args.pushes} pushes in {telegram['seconds']:.1f} s = "
+            f"{telegram['rate']:.2f}/s ({telegram['share']:.3f} of {PER_SECOND}/s); sustained "
+            f"(full seconds): {telegram['sustained']:.3f} of {PER_SECOND}/s; "
+            f"429s: {telegram['429s']:.0f}; most accepted in any sliding second: "
+            f"{telegram['busiest']:.0f}"
+        )
+        print(
+            f"{backend} wechat: outbox {wechat['rate']:.0f} pushes/s, bare aiohttp loop "
+            f"{wechat['bare']:.0f}/s ({wechat['concurrency']:.0f} in flight): "
+            f"ratio {wechat['rate'] / wechat['bare']:.2f}"
+        )
     return 0
 
 

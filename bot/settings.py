@@ -169,11 +169,19 @@ class OutboxRules(_Strict):
     backoff_cap_seconds: float = Field(default=3600, gt=0)  # ...doubling up to this
     hold_days: float = Field(default=7, gt=0)  # a push waiting for a WeChat follower to write
     degraded_after_seconds: int = Field(default=600, ge=1)  # /healthz: oldest due push's age
-    concurrency: int = Field(default=8, ge=1)  # chats sent to at once, per process
-    batch: int = Field(default=50, ge=1)  # pushes claimed at a time
+    concurrency: int = Field(default=8, ge=1)  # chats sent to at once, per process, but WeChat
+    wechat_concurrency: int = Field(default=64, ge=1)  # WeChat's own: it has no 30/s-wide cap
+    batch: int = Field(default=100, ge=1)  # pushes claimed at a time
     lease_seconds: int = Field(default=120, ge=5)  # a claimed push returns if not marked by then
     poll_seconds: float = Field(default=5, gt=0)  # look for due pushes at least this often
     shutdown_seconds: float = Field(default=10, gt=0)  # sends in flight get this long at exit
+
+    def slots(self, channel: str) -> tuple[str, int]:
+        """The pool of send slots a push of `channel` takes one of, and its size: WeChat's own
+        (nothing caps its sends across followers), the other apps share `concurrency`."""
+        if channel == "wechat":
+            return "wechat", self.wechat_concurrency
+        return "", self.concurrency
 
 
 class PrivacyRules(_Strict):

@@ -12,9 +12,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 
 class LockTimeout(Exception):
@@ -67,10 +68,9 @@ class Keys:
         return f"{self.prefix}:wechat-nonce:{timestamp}:{nonce}"
 
     def wechat_window(self, openid: str) -> str:
-        return f"{self.prefix}:wechat-window:{openid}"
-
-    def wechat_sends(self, openid: str, opened: int) -> str:
-        return f"{self.prefix}:wechat-sends:{openid}:{opened}"
+        # One number per follower (bot.channels.wechat_api.pack_window); "wechat-window" held
+        # "until:sends:opened" text before, with the sends counted under a second key.
+        return f"{self.prefix}:wechat-quota:{openid}"
 
     def outbox_held(self, channel: str, chat_id: str) -> str:
         return f"{self.prefix}:outbox-held:{channel}:{chat_id}"
@@ -186,13 +186,19 @@ return n
 
 
 class RedisCache:
-    """Cache on Redis (redis.asyncio); counters and lock release are single Lua scripts."""
+    """Cache on Redis (redis.asyncio); counters and lock release are single Lua scripts.
+
+    Counters asked for in one turn of the event loop (the outbox spending many WeChat
+    followers' windows at once) go to Redis in one pipeline: one round trip and one read for
+    all, each counter still its own atomic script call."""
 
     def __init__(self, url: str, keys: Keys | None = None) -> None:
         self.keys = keys or Keys()
         self.redis: Redis = Redis.from_url(url, decode_responses=True)
         self._release = self.redis.register_script(_RELEASE)
         self._incr = self.redis.register_script(_INCR)
+        self._counting: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> str | None:
         value = await self.redis.get(key)
@@ -208,7 +214,45 @@ class RedisCache:
         await self.redis.delete(key)
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self._incr(keys=[key], args=[_ms(ttl)]))
+        loop = asyncio.get_running_loop()
+        counted: asyncio.Future[int] = loop.create_future()
+        self._counting.append((key, _ms(ttl), counted))
+        if len(self._counting) == 1:  # the first of this turn: the others join it
+            loop.call_soon(self._flush)
+        return await counted
+
+    def _flush(self) -> None:
+        batch, self._counting = self._counting, []
+        task = asyncio.get_running_loop().create_task(self._count(batch))
+        self._flushes.add(task)  # referenced until done
+        task.add_done_callback(self._flushes.discard)
+
+    async def _count(self, batch: list[tuple[str, int, asyncio.Future[int]]]) -> None:
+        try:
+            if len(batch) == 1:
+                key, ms, _ = batch[0]
+                answers: list[object] = [await self._incr(keys=[key], args=[ms])]
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key, ms, _ in batch:
+                        pipe.evalsha(self._incr.sha, 1, key, str(ms))
+                    answers = await pipe.execute(raise_on_error=False)
+                for i, answer in enumerate(answers):
+                    if isinstance(answer, NoScriptError):  # Redis restarted: load it again
+                        key, ms, _ = batch[i]
+                        answers[i] = await self._incr(keys=[key], args=[ms])
+        except Exception as exc:
+            for *_, counted in batch:
+                if not counted.done():
+                    counted.set_exception(exc)
+            return
+        for (*_, counted), answer in zip(batch, answers, strict=True):
+            if counted.done():  # its caller gave up (cancelled)
+                continue
+            if isinstance(answer, Exception):
+                counted.set_exception(answer)
+            else:
+                counted.set_result(int(cast(int, answer)))
 
     @asynccontextmanager
     async def lock(self, name: str, ttl: float = 10, wait: float = 5) -> AsyncIterator[None]:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from storage.db import insert_ignoring, rowcount
 from storage.models import OutboxPush
@@ -219,28 +220,34 @@ async def mark_sent(
 async def mark_sent_many(
     session: AsyncSession, sent: list[tuple[Push, str | None]], now: datetime
 ) -> set[int]:
-    """mark_sent for many pushes in one statement; returns the ids still theirs (marked)."""
+    """mark_sent for many pushes; returns the ids still theirs (marked).
+
+    One UPDATE built once, whatever the number of pushes (a chain of ORs, one per push, was
+    built and compiled anew for each group), then the message ids, if any, by one
+    executemany in the same transaction."""
     if not sent:
         return set()
-    ids = {push.id: message_id for push, message_id in sent}
-    stmt = (
-        update(_outbox)
-        .where(
-            _outbox.c.state == PENDING,
-            or_(*(and_(_outbox.c.id == p.id, _outbox.c.attempts == p.attempts) for p, _ in sent)),
-        )
-        .values(
-            state=SENT,
-            sent_at=now,
-            updated_at=now,
-            leased_until=None,
-            message_id=case(ids, value=_outbox.c.id, else_=None)
-            if any(m is not None for m in ids.values())
-            else None,
-        )
-        .returning(_outbox.c.id)
+    pairs = [(push.id, push.attempts) for push, _ in sent]
+    marked = set((await session.execute(_MARK_SENT, {"pairs": pairs, "now": now})).scalars())
+    ids = [{"push": p.id, "message": m} for p, m in sent if m is not None and p.id in marked]
+    if ids:
+        await session.execute(_MESSAGE_ID, ids)
+    return marked
+
+
+_NOW: BindParameter[datetime] = bindparam("now", type_=_outbox.c.updated_at.type)
+_MARK_SENT = (
+    update(_outbox)
+    .where(
+        _outbox.c.state == PENDING,
+        tuple_(_outbox.c.id, _outbox.c.attempts).in_(bindparam("pairs", expanding=True)),
     )
-    return set((await session.execute(stmt)).scalars())
+    .values(state=SENT, sent_at=_NOW, updated_at=_NOW, leased_until=None)
+    .returning(_outbox.c.id)
+)
+_MESSAGE_ID = (
+    update(_outbox).where(_outbox.c.id == bindparam("push")).values(message_id=bindparam("message"))
+)
 
 
 async def retry(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from bot.core.clock import Clock
 from bot.core.ports import Cache
@@ -28,9 +30,15 @@ NOT_RETRIED = {45015, 45047, 43004}
 # A template message: unfollowed, or a template id the account does not have (40037).
 TEMPLATE_NOT_RETRIED = {43004, 40037}
 REFRESH_MARGIN = 300  # seconds before expiry when a cached token stops being used
+# A token read from the shared cache is reused in this process this long (real time) without
+# asking the cache again: far less than REFRESH_MARGIN, so it is always still valid; one
+# another process replaced is answered 40001 and refreshed as any rejected token.
+LOCAL_SECONDS = 30.0
 MESSAGE_WINDOW = (48 * 3600, 5)  # a message from the follower: 48 h, 5 sends
 EVENT_WINDOW = (60, 3)  # a click, follow or scan: 1 minute, 3 sends
+NO_WINDOW_SECONDS = 60  # how long the number a send without a window made up is kept
 QR_MAX_LIFE = 2592000  # 30 days: the longest a temporary QR code may live
+JSON = {"Content-Type": "application/json"}
 SHOW_QR = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
 
 
@@ -70,6 +78,8 @@ class WeChatAPI:
         self.attempts = attempts
         self.backoff = backoff
         self._http: aiohttp.ClientSession | None = None
+        self._token: tuple[str, float] | None = None  # (token, until: time.monotonic())
+        self._urls: dict[tuple[str, str | None], URL] = {}
 
     @property
     def enabled(self) -> bool:
@@ -88,14 +98,8 @@ class WeChatAPI:
         if self._http is None:
             await self.start()
         assert self._http is not None
-        params = {"access_token": token} if token else None
         body = json.dumps(payload, ensure_ascii=False).encode()
-        async with self._http.post(
-            f"{self.base}{path}",
-            params=params,
-            data=body,
-            headers={"Content-Type": "application/json"},
-        ) as resp:
+        async with self._http.post(self._url(path, token), data=body, headers=JSON) as resp:
             try:
                 data = await resp.json(content_type=None)
             except ValueError as exc:  # e.g. a gateway's HTML error page: transient
@@ -104,10 +108,31 @@ class WeChatAPI:
             raise WeChatAPIError(-2, "answer is not a JSON object")
         return data
 
+    def _url(self, path: str, token: str | None) -> URL:
+        """The URL of a call with its token, built once per token rather than per send."""
+        url = self._urls.get((path, token))
+        if url is None:
+            if len(self._urls) >= 32:  # tokens change every two hours: drop the old ones
+                self._urls.clear()
+            url = URL(f"{self.base}{path}")
+            if token:
+                url = url.with_query(access_token=token)
+            self._urls[(path, token)] = url
+        return url
+
     async def access_token(self, *, stale: str | None = None) -> str:
         """The shared token; `stale` is one the API just rejected, which forces a refresh once."""
         if not self.enabled:
             raise OutboundDisabled("WECHAT_APPID / WECHAT_SECRET are not set")
+        mine = self._token
+        if mine is not None and mine[0] != stale and time.monotonic() < mine[1]:
+            return mine[0]
+        self._token = None
+        token = await self._shared_token(stale)
+        self._token = (token, time.monotonic() + LOCAL_SECONDS)
+        return token
+
+    async def _shared_token(self, stale: str | None) -> str:
         key = self.cache.keys.wechat_token(self.appid)
         cached = await self.cache.get(key)
         if cached and cached != stale:
@@ -177,19 +202,16 @@ class WeChatAPI:
         now = int(self.clock.now().timestamp())
         key = self.cache.keys.wechat_window(openid)
         current = await self.cache.get(key)
-        if current is not None and int(current.split(":")[0]) >= now + seconds:
+        if current is not None and unpack_window(int(current))[0] >= now + seconds:
             return
-        await self.cache.set(key, f"{now + seconds}:{sends}:{now}", seconds)
+        await self.cache.set(key, str(pack_window(now + seconds, sends)), seconds)
 
     async def _spend_window(self, openid: str) -> bool:
-        current = await self.cache.get(self.cache.keys.wechat_window(openid))
-        if current is None:
-            return False
-        until, sends, opened = (int(x) for x in current.split(":"))
-        if until <= self.clock.now().timestamp():
-            return False
-        used = await self.cache.incr(self.cache.keys.wechat_sends(openid, opened), until - opened)
-        return used <= sends
+        """Take one of the window's sends: one INCR of its number, whatever the cache (a
+        follower without a window gets a number that decodes as closed, for a minute)."""
+        key = self.cache.keys.wechat_window(openid)
+        until, sends, spent = unpack_window(await self.cache.incr(key, NO_WINDOW_SECONDS))
+        return until > self.clock.now().timestamp() and spent <= sends
 
     async def send(self, openid: str, message: dict[str, Any]) -> SendResult:
         """A customer-service message inside the follower's window; transient errors are
@@ -247,6 +269,21 @@ class WeChatAPI:
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self.call("/cgi-bin/menu/create", menu)
+
+
+def pack_window(until: int, sends: int, spent: int = 0) -> int:
+    """A follower's window as one number in the cache, so that taking a send is one atomic
+    INCR: until when (Unix seconds), how many sends it allows (at most 9) and how many were
+    taken (fewer than 1,000: a refused send still counts, but a refused push is held until the
+    follower writes, which opens a new window)."""
+    return (until * 10 + sends) * 1000 + spent
+
+
+def unpack_window(number: int) -> tuple[int, int, int]:
+    """(until, sends, spent) of pack_window; a number INCR made from nothing is (0, 0, 1)."""
+    rest, spent = divmod(number, 1000)
+    until, sends = divmod(rest, 10)
+    return until, sends, spent
 
 
 def qrcode_image_url(ticket: str) -> str:

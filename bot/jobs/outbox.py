@@ -1,11 +1,14 @@
 """The outbox sender: takes due pushes, sends them through the apps' senders, marks each.
 
-Each push is marked in its own short transaction right after its app answered, so a crash
-can repeat at most the pushes in flight (at least once, never lost). What the app answered
+Each push is marked right after its app answered (bot.jobs.marks: the marks of that moment
+share one commit), before its chat's next push, so a crash can repeat at most the pushes in
+flight (at least once, never lost). What the app answered
 decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not counted as an
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
-rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded.
+rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded by
+the rules' send slots (WeChat's apart: no overall rate caps it). Due pushes are claimed a
+batch at a time, the next batch while the last is still being sent.
 A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
 the rules give a template); the outbox then sends a person's pushes through it.
 """
@@ -13,13 +16,14 @@ the rules give a template); the outbox then sends a person's pushes through it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from bot.core.context import Services
 from bot.core.messages import Reply
@@ -36,6 +40,7 @@ log = logging.getLogger("memberbot.outbox")
 METRICS_EVERY = 15.0  # seconds between the sender's reads of the outbox's depth
 NOT_THERE = "channel-off"  # no sender for the app here: says nothing about the person
 MUTED = "muted"  # the member sent /mute after a marketing push was queued
+HOLDS_EVERY = timedelta(minutes=1)  # how often held pushes past their limit are failed
 ORIGINAL_WAIT = timedelta(seconds=5)  # an edit whose message is not sent yet looks again
 # Failures that say nothing about the person: their account stays reachable.
 NOT_ABOUT_THEM = frozenset({NOT_THERE, MUTED, "invalid-template"})
@@ -52,6 +57,13 @@ class NoticePusher(Protocol):
     async def send_notice(
         self, chat_id: str, kind: str, reply: Reply, rules: Rules
     ) -> Delivery: ...
+
+
+@functools.cache
+def _has_notices(kind: type) -> bool:
+    """Whether a pusher's class has `send_notice`, asked once per class: an isinstance of a
+    runtime-checkable Protocol inspects every member on each call (tens of microseconds)."""
+    return callable(getattr(kind, "send_notice", None))
 
 
 def backoff(attempts: int, rules: OutboxRules, rng: random.Random) -> float:
@@ -77,6 +89,7 @@ class OutboxSender:
         self._in_flight: dict[int, Push] = {}
         self._claiming = 0
         self._measured = -METRICS_EVERY
+        self._holds_checked: datetime | None = None  # by the services' clock
 
     @property
     def rules(self) -> OutboxRules:
@@ -96,21 +109,30 @@ class OutboxSender:
         self._wake.set()
 
     async def drain(self, max_batches: int = 1000) -> int:
-        """Send batches until nothing is due (or `max_batches`); returns pushes handled."""
-        total = 0
-        for _ in range(max_batches):
-            handled = await self.send_due()
-            if not handled:
-                break
-            total += handled
-        return total
+        """Send until nothing is due (or `max_batches` claims); returns pushes handled.
+
+        Pipelined: the next batch is claimed once fewer than a batch are left to send, so sends
+        do not wait for a claim. A chat's pushes go in claim order through one task per chat,
+        however many batches they came in; at most `outbox.concurrency` chats (WeChat:
+        `outbox.wechat_concurrency`) are being sent to at once, which is what a crash can
+        repeat."""
+        return await self._drain(max_batches, None)
+
+    async def _drain(self, max_batches: int, stop: asyncio.Event | None) -> int:
+        """drain; with `stop` (run): no claim once it is set, the depth gauges kept fresh."""
+        run = _Drain(self, stop)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                await run.claiming(tasks, max_batches)
+        except BaseExceptionGroup as group:  # only a claim's: a push's is logged in its task
+            raise group.exceptions[0] from None
+        return run.claimed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; between batches wait for a wake-up or the poll period."""
         while not stop.is_set():
             try:
-                handled = await self.send_due()
-                await self._measure()
+                handled = await self._drain(1000, stop)
             except Exception:
                 log.exception("outbox batch failed")
                 handled = 0
@@ -124,7 +146,7 @@ class OutboxSender:
             for waiting in waits:
                 waiting.cancel()
 
-    async def _measure(self) -> None:
+    async def measure(self) -> None:
         """Refresh the depth gauges now and then (a count over the whole table)."""
         if time.monotonic() - self._measured >= METRICS_EVERY:
             self._measured = time.monotonic()
@@ -140,14 +162,16 @@ class OutboxSender:
                 await outbox.retry(session, push, now, now, "interrupted", counts=False)
         return len(left)
 
-    async def send_due(self) -> int:
-        """Claim one batch of due pushes and send them; returns how many were handled."""
+    async def claim(self) -> tuple[list[Push], set[int]]:
+        """Lease one batch of due pushes; with it, which of their members muted marketing."""
         services = self.services
         now = services.clock.now()
         self._claiming += 1  # busy from the claim on: its rows are leased before they are here
         try:
+            holds = self._holds_checked is None or now - self._holds_checked >= HOLDS_EVERY
             async with services.db.transaction() as session:
-                await outbox.expire_holds(session, now)
+                if holds:
+                    await outbox.expire_holds(session, now)
                 batch = await outbox.claim(
                     session,
                     now,
@@ -156,35 +180,35 @@ class OutboxSender:
                     channels=self.channels,
                 )
             self._in_flight.update((push.id, push) for push in batch)
+            if holds:
+                self._holds_checked = now
         finally:
             self._claiming -= 1
-        if not batch:
-            return 0
         marketing = {p.member_id for p in batch if p.marketing and p.member_id is not None}
+        if not marketing:
+            return batch, set()
         async with services.db.reader() as session:
-            muted = await nudges.muted_among(session, marketing)
-        chats: dict[tuple[str, str], list[Push]] = defaultdict(list)
-        for push in batch:
-            chats[(push.channel, push.chat_id)].append(push)
-        limit = asyncio.Semaphore(self.rules.concurrency)
-        await asyncio.gather(*(self._chat(limit, pushes, muted) for pushes in chats.values()))
-        return len(batch)
+            return batch, await nudges.muted_among(session, marketing)
 
-    async def _chat(
-        self, limit: asyncio.Semaphore, pushes: Sequence[Push], muted: set[int]
+    async def send_chat(
+        self, limit: asyncio.Semaphore, queued: deque[tuple[Push, bool]], done: Callable[[], None]
     ) -> None:
+        """Send one chat's pushes in order, more may be appended meanwhile; `done` after each."""
         async with limit:
-            for push in pushes:
+            while queued:
+                push, muted = queued[0]
                 try:
                     await self._one(push, muted)
                 except Exception:  # one push's trouble must not stop its chat's others
                     log.exception("outbox push failed id=%s kind=%s", push.id, push.kind)
                 # Not on cancellation (shutdown): `give_back` returns what is still here.
                 self._in_flight.pop(push.id, None)
+                queued.popleft()
+                done()
 
-    async def _one(self, push: Push, muted: set[int]) -> None:
+    async def _one(self, push: Push, muted: bool) -> None:
         now = self.services.clock.now()
-        if push.marketing and push.member_id in muted:
+        if muted:
             await self._settle(push, Delivery.cannot(MUTED))
             return
         morning = self._quiet_until(now) if push.quiet else None
@@ -221,9 +245,10 @@ class OutboxSender:
         try:
             if push.mode == outbox.SEND:
                 pusher = self.senders.pusher(push.channel)
-                if isinstance(pusher, NoticePusher):
+                if _has_notices(type(pusher)):
+                    notices = cast(NoticePusher, pusher)
                     rules = self.services.rules
-                    return await pusher.send_notice(push.chat_id, push.kind, reply, rules)
+                    return await notices.send_notice(push.chat_id, push.kind, reply, rules)
                 return await pusher.send(push.chat_id, reply)
             poster = self.senders.poster(push.channel)
             if push.mode == outbox.POST:
@@ -301,3 +326,71 @@ async def degraded(services: Services) -> str | None:
     if lag <= limit:
         return None
     return f"oldest due push waiting {lag:.0f} s (limit {limit} s)"
+
+
+class _Drain:
+    """One `OutboxSender.drain`: claims a batch whenever fewer than a batch are waiting or
+    being sent, hands each push to its chat's task (started when the chat has none)."""
+
+    def __init__(self, sender: OutboxSender, stop: asyncio.Event | None) -> None:
+        self.sender = sender
+        self.stop = stop
+        self.limits: dict[str, asyncio.Semaphore] = {}
+        self.chats: dict[tuple[str, str], deque[tuple[Push, bool]]] = {}
+        self.claimed = 0
+        self.open = 0  # claimed here, not handled yet
+        self.progress = asyncio.Event()
+
+    async def claiming(self, tasks: asyncio.TaskGroup, max_batches: int) -> None:
+        batch_size = self.sender.rules.batch
+        for _ in range(max_batches):
+            if self.stop is not None:
+                if self.stop.is_set():
+                    break
+                await self.sender.measure()
+            batch, muted = await self._claim()
+            if not batch:
+                if not self.open:
+                    return
+                await self._until(0)  # what is out may make more due (an edit's original)
+                continue
+            self.claimed += len(batch)
+            self.open += len(batch)
+            for push in batch:
+                self._hand(tasks, push, push.marketing and push.member_id in muted)
+            # A short batch: nothing more is due now; claim again once this one is done.
+            await self._until(batch_size - 1 if len(batch) == batch_size else 0)
+        await self._until(0)
+
+    async def _claim(self) -> tuple[list[Push], set[int]]:
+        try:
+            return await self.sender.claim()
+        except Exception:
+            await self._until(0)  # sends under way finish (and are marked) first
+            raise
+
+    def _hand(self, tasks: asyncio.TaskGroup, push: Push, muted: bool) -> None:
+        key = (push.channel, push.chat_id)
+        queued = self.chats.get(key)
+        if queued:  # the chat's task is running and will take it, after the earlier ones
+            queued.append((push, muted))
+            return
+        queued = self.chats[key] = deque([(push, muted)])
+        pool, size = self.sender.rules.slots(push.channel)
+        limit = self.limits.get(pool) or self.limits.setdefault(pool, asyncio.Semaphore(size))
+        task = tasks.create_task(self.sender.send_chat(limit, queued, self._done))
+        task.add_done_callback(lambda _: self._forget(key, queued))
+
+    def _forget(self, key: tuple[str, str], queued: deque[tuple[Push, bool]]) -> None:
+        if self.chats.get(key) is queued:
+            del self.chats[key]
+
+    def _done(self) -> None:
+        self.open -= 1
+        self.progress.set()
+
+    async def _until(self, most: int) -> None:
+        """Wait until at most `most` pushes claimed here are still to be handled."""
+        while self.open > most:
+            self.progress.clear()
+            await self.progress.wait()

@@ -7,7 +7,14 @@ import asyncio
 import pytest
 
 from bot.app import Core
-from bot.channels.wechat_api import OutboundDisabled, SendResult, WeChatAPI, WeChatAPIError
+from bot.channels.wechat_api import (
+    OutboundDisabled,
+    SendResult,
+    WeChatAPI,
+    WeChatAPIError,
+    pack_window,
+    unpack_window,
+)
 from bot.channels.wechat_menu import custom_menu
 from bot.core.clock import FixedClock
 from bot.core.i18n import Translator
@@ -94,6 +101,16 @@ async def test_cached_token_is_reused_by_later_calls(
     first = await api.access_token()
 
     assert await api.access_token() == first
+    assert fake_wechat.token_calls == [NORMAL]
+
+
+async def test_the_token_is_kept_in_the_process_between_reads_of_the_cache(
+    api: WeChatAPI, fake_wechat: FakeWeChat
+) -> None:
+    first = await api.access_token()
+    await api.cache.delete(api.cache.keys.wechat_token(api.appid))  # as if it ran out there
+
+    assert await api.access_token() == first  # no cache read, no new token for 30 s
     assert fake_wechat.token_calls == [NORMAL]
 
 
@@ -282,6 +299,14 @@ async def test_image_message_is_sent_with_its_media_id(
 
 
 # -- the sending window ----------------------------------------------------------------------
+
+
+def test_a_window_is_one_number_its_sends_taken_by_adding_one() -> None:
+    opened = pack_window(1_900_000_000, 5)
+
+    assert unpack_window(opened) == (1_900_000_000, 5, 0)
+    assert unpack_window(opened + 6) == (1_900_000_000, 5, 6)
+    assert unpack_window(1) == (0, 0, 1)  # INCR of no window: closed since 1970
 
 
 async def test_no_call_is_made_outside_the_window(

@@ -398,3 +398,111 @@ async def test_a_pusher_with_send_notice_gets_each_private_pushs_kind_and_the_ru
 
     assert app.notices == [("111", "reminder", {"reminder": "TM-1"})]
     assert [c.op for c in app.calls] == ["send", "post"]
+
+
+# -- pipelined claims, several senders, send slots per app ----------------------------------------
+
+
+class GatedApp(FakeApp):
+    """Sends (all, or those of the texts in `gated`) wait at a gate; the most sends seen
+    under way at once is kept."""
+
+    def __init__(self, channel: str, gated: set[str] | None = None) -> None:
+        super().__init__(channel)
+        self.gate = asyncio.Event()
+        self.gated = gated
+        self.under_way = 0
+        self.most = 0
+
+    async def send(self, chat_id, reply):
+        self.under_way += 1
+        self.most = max(self.most, self.under_way)
+        if self.gated is None or reply.text in self.gated:
+            await self.gate.wait()
+        self.under_way -= 1
+        return await super().send(chat_id, reply)
+
+
+async def test_the_next_batch_is_claimed_while_one_is_sent_and_a_chats_order_holds(
+    core, new_member, monkeypatch
+):
+    app = GatedApp("telegram", gated={"a1"})
+    senders = Senders()
+    senders.add(app)
+    env = JobEnv(core.services, senders, TEXTS)
+    override(env, "outbox", batch=2, concurrency=1)
+    alice, bob = await new_member("telegram", "111"), await new_member("telegram", "222")
+    for i in range(3):
+        await queue(env, alice, key=f"a{i}", text=f"a{i}")
+    await queue(env, bob, key="b0", text="b0")
+    await queue(env, alice, key="a3", text="a3")
+    claims = []
+    claim = outbox.claim
+
+    async def counted(*args, **kwargs):
+        claims.append(len(batch := await claim(*args, **kwargs)))
+        return batch
+
+    monkeypatch.setattr(outbox, "claim", counted)
+
+    draining = asyncio.create_task(env.sender.drain())
+    async with asyncio.timeout(5):
+        while app.under_way == 0 or len(claims) < 2:
+            await asyncio.sleep(0.01)
+    # a0 went, a1 is held: fewer than a batch left, so the next batch is claimed already.
+    assert (claims, [c.text for c in app.calls]) == ([2, 2], ["a0"])
+    app.gate.set()
+
+    assert await draining == 5
+    texts = [c.text for c in app.calls]
+    assert [t for t in texts if t.startswith("a")] == ["a0", "a1", "a2", "a3"]
+    assert sorted(texts) == ["a0", "a1", "a2", "a3", "b0"]
+    assert [p.state for p in await pushes(core)] == ["sent"] * 5
+
+
+async def test_several_senders_draining_at_once_send_each_push_once(
+    core, env, new_member, telegram
+):
+    override(env, "outbox", batch=7, concurrency=3)
+    for i in range(40):
+        member_id = await new_member("telegram", str(1000 + i))
+        for k in range(3):
+            await queue(env, member_id, key=f"{i}:{k}", text=f"{i}:{k}")
+
+    async def slowly(chat_id, reply):
+        await asyncio.sleep(0)  # let the other senders claim meanwhile
+        return telegram._next(Call("send", chat_id, reply.text))
+
+    telegram.send = slowly
+    others = [JobEnv(env.services, env.senders, TEXTS).sender for _ in range(3)]
+
+    handled = await asyncio.gather(env.sender.drain(), *(s.drain() for s in others))
+
+    assert sum(handled) == 120
+    assert sorted(c.text for c in telegram.calls) == sorted(
+        f"{i}:{k}" for i in range(40) for k in range(3)
+    )
+    assert [p.state for p in await pushes(core)] == ["sent"] * 120
+
+
+async def test_wechat_followers_have_send_slots_of_their_own(core, new_member):
+    telegram, wechat = GatedApp("telegram"), GatedApp("wechat")
+    senders = Senders()
+    senders.add(telegram)
+    senders.add(wechat)
+    env = JobEnv(core.services, senders, TEXTS)
+    override(env, "outbox", concurrency=2, wechat_concurrency=3)
+    for i in range(5):
+        await queue(env, await new_member("telegram", f"t{i}"), key=f"t{i}")
+        await queue(env, await new_member("wechat", f"w{i}"), key=f"w{i}")
+
+    draining = asyncio.create_task(env.sender.drain())
+    async with asyncio.timeout(5):
+        while telegram.under_way < 2 or wechat.under_way < 3:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    telegram.gate.set()
+    wechat.gate.set()
+
+    assert await draining == 10
+    assert (telegram.most, wechat.most) == (2, 3)

@@ -43,6 +43,32 @@ async def test_delete_removes_the_key(cache):
     await cache.delete(key)  # deleting what is gone is fine
 
 
+async def test_concurrent_increments_count_each_once_and_new_counters_get_their_ttl(cache):
+    key = f"{cache.keys.prefix}:n"
+    others = [f"{cache.keys.prefix}:n{i}" for i in range(5)]
+
+    counts = await asyncio.gather(
+        *(cache.incr(key, ttl=30) for _ in range(50)),
+        *(cache.incr(other, ttl=SHORT) for other in others),
+    )
+
+    assert sorted(counts[:50]) == list(range(1, 51))
+    assert counts[50:] == [1] * 5
+    await asyncio.sleep(PAST_SHORT)
+    assert [await cache.get(other) for other in others] == [None] * 5
+    assert await cache.incr(key, ttl=30) == 51
+
+
+async def test_counters_still_count_when_redis_has_forgotten_the_script(cache):
+    if isinstance(cache, RedisCache):
+        cache._incr.sha = "0" * 40  # as after a Redis restart: EVALSHA answers NOSCRIPT
+    key = f"{cache.keys.prefix}:n"
+
+    counts = await asyncio.gather(*(cache.incr(key, ttl=30) for _ in range(5)))
+
+    assert sorted(counts) == [1, 2, 3, 4, 5]
+
+
 async def test_set_if_absent_succeeds_only_once(cache):
     key = f"{cache.keys.prefix}:once"
     assert await cache.set_if_absent(key, "first", ttl=30) is True

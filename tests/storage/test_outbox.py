@@ -143,6 +143,21 @@ async def test_marking_sent_keeps_the_message_id(db):
     )
 
 
+async def test_many_marks_in_one_statement_keep_each_message_id_and_skip_lost_leases(db):
+    for key in ("a", "b", "c"):
+        await enqueue(db, key, Target("telegram", key))
+    first = await claim(db)
+    [taken_over] = await claim(db, START + LEASE, limit=1)  # "a": another sender's now
+    a, b, c = first
+    sent = [(a, "m-a"), (b, "m-b"), (c, None)]
+
+    assert await settle(db, outbox.mark_sent_many, sent, START) == {b.id, c.id}
+
+    states = [((r := await row(db, p.id)).state, r.message_id, r.attempts) for p in first]
+    assert states == [("pending", None, 2), ("sent", "m-b", 1), ("sent", None, 1)]
+    assert taken_over.id == a.id
+
+
 async def test_a_mark_with_a_lost_lease_changes_nothing(db):
     await enqueue(db, "a")
     [stale] = await claim(db)
