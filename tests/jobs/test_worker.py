@@ -82,6 +82,7 @@ async def test_a_worker_sends_the_outbox_and_ticks_the_jobs(core, env, new_membe
         "tier-review",
         "deadlines",
         "flashsales",
+        "stats",
     }
 
 
