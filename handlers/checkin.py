@@ -76,7 +76,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         invites.WAITING,
     )
     done = await checkin_fast.check_in(services.db, plan)
-    if done.status == checkin_fast.SLOW:
+    if done.status in (checkin_fast.SLOW, checkin_fast.STALE):
         return await _general(ctx)
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
         async with services.db.reader() as session:

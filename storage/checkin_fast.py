@@ -11,6 +11,13 @@ the same rules:
   concurrent link, and the lock is the only one taken (no lock-order question with merges).
   The unique (member, day) key decides between concurrent check-ins: the loser's INSERT does
   nothing and so does everything that depends on it.
+  READ COMMITTED takes the statement's snapshot BEFORE the lock is waited for: previous
+  check-ins and the invite read from it would miss what the lock's holder committed (a
+  make-up, a merge's days). The lock returns the member row's newest version; if its xmin is
+  not the snapshot's, the row changed meanwhile, nothing is written and the outcome is `STALE`
+  (the caller takes the general path, in a fresh transaction). This holds because every
+  transaction that writes check-ins also UPDATEs the member row (a check-in moves growth;
+  `storage.checkins.recount_streaks`, run by make-ups and merges, touches it on purpose).
 * SQLite: one transaction (BEGIN IMMEDIATE ... COMMIT) run whole in the driver's thread, in one
   hop: the single writer connection is held for the SQL only, never across an await (holding
   it across the event loop's other work is what made check-ins queue).
@@ -29,6 +36,7 @@ from storage.db import Database
 from storage.errors import MemberMerged
 
 CREATED, REPEAT, SLOW, CONFLICT = "created", "repeat", "slow", "conflict"
+STALE = "stale"  # PostgreSQL: the member changed after the statement's snapshot; nothing written
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # CREATED, REPEAT, SLOW (use the general path), CONFLICT (read the winner)
+    status: str  # CREATED, REPEAT, SLOW / STALE (use the general path), CONFLICT (read winner)
     streak: int = 0
     points: int = 0
     balance: int = 0
@@ -75,10 +83,15 @@ def _earned(thresholds: tuple[int, ...], growth: int) -> int:
 
 _PG = """
 WITH m AS (
-    SELECT id, tier, merged_into_id FROM members WHERE id = $1 FOR UPDATE
+    SELECT id, tier, merged_into_id, xmin FROM members WHERE id = $1 FOR UPDATE
+), snap AS (
+    -- the member's row as the statement's snapshot sees it: `m` returns the newest version
+    -- after waiting for the lock, so a different xmin means it changed meanwhile
+    SELECT xmin FROM members WHERE id = $1
 ), gate AS (
     SELECT m.id FROM m
     WHERE m.merged_into_id IS NULL
+      AND m.xmin = (SELECT xmin FROM snap)
       AND NOT EXISTS (SELECT 1 FROM invites WHERE invitee_id = $1 AND status = $9)
 ), prev AS (
     SELECT day, streak, points FROM checkins WHERE member_id = $1 ORDER BY day DESC LIMIT 1
@@ -119,6 +132,7 @@ WITH m AS (
     RETURNING badge
 )
 SELECT m.tier AS held, m.merged_into_id AS merged, EXISTS (SELECT 1 FROM gate) AS open,
+       m.xmin = (SELECT xmin FROM snap) AS fresh,
        prev.day AS prev_day, prev.streak AS prev_streak, prev.points AS prev_points,
        ins.streak, ins.points, bump.points AS balance, bump.tier AS tier,
        ARRAY(SELECT badge FROM badge) AS badges
@@ -148,6 +162,8 @@ async def _postgres(db: Database, plan: Plan) -> Outcome:
         raise LookupError(f"no member {plan.member_id}")
     if row["merged"] is not None:
         raise MemberMerged(plan.member_id)
+    if not row["fresh"]:
+        return Outcome(STALE)
     if not row["open"]:
         return Outcome(SLOW)
     if row["prev_day"] == plan.day:

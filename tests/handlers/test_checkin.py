@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.channels.console import ConsoleChat
+from storage import ledger, makeup
 from tests.conftest import PRIVACY_LINE, SHANGHAI
 from tests.handlers.conftest import Day, Entry
 
@@ -266,3 +267,38 @@ async def test_leap_day_birthday_is_celebrated_on_feb_28_in_common_years(chat, c
         "Checked in! +10 points, 2-day streak. Balance: 15.",
         "Happy birthday! Today's check-in points are doubled.",
     ]
+
+
+async def test_a_checkin_waiting_behind_a_makeup_continues_the_made_up_streak(
+    core, chat, probe, clock
+):
+    """The fast path's statement on PostgreSQL waits for the member's lock with a snapshot
+    taken before: it must not store today as a streak of 1 next to the day just made up."""
+    alice = chat("alice")
+    await alice.say("checkin")
+    clock.advance(days=2)
+    member_id = (await probe.member(alice)).id
+    held = asyncio.Event()
+
+    async def make_up() -> None:
+        async with core.services.db.transaction() as session:
+            await ledger.lock_member(session, member_id)
+            await makeup.fill(session, member_id, date(2026, 3, 11), date(2026, 3, 12), clock.now())
+            held.set()
+            await asyncio.sleep(0.5)
+
+    holder = asyncio.create_task(make_up())
+    await held.wait()
+    reply = await alice.say("checkin")
+    await holder
+
+    assert reply is not None
+    assert reply.text == (
+        "Checked in! +10 points, 3-day streak. Balance: 15.\nTomorrow: +10 points."
+    )
+    assert await probe.checkins(alice) == [
+        Day(SHANGHAI_DAY, 1, 5),
+        Day(date(2026, 3, 11), 2, 0),
+        Day(date(2026, 3, 12), 3, 10),
+    ]
+    assert await probe.balance(alice) == 15

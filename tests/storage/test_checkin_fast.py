@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from storage import checkin_fast, invites, ledger
+from storage import checkin_fast, checkins, invites, ledger, makeup, members
 from storage.checkin_fast import Outcome, Plan
 from storage.errors import MemberMerged
 from storage.models import Badge, Checkin, Invite, LedgerEntry, Member
@@ -135,3 +135,75 @@ async def test_a_later_day_already_recorded_does_not_stop_todays(db, new_member)
     done = await checkin_fast.check_in(db, plan(mid))
 
     assert (done.status, done.streak, done.balance) == ("created", 1, 10)
+
+
+async def _days(db, mid: int) -> list[tuple[object, int]]:
+    async with db.reader() as session:
+        rows = await session.execute(
+            select(Checkin.day, Checkin.streak)
+            .where(Checkin.member_id == mid)
+            .order_by(Checkin.day)
+        )
+        return [(day, streak) for day, streak in rows]
+
+
+async def _while_held(db, hold, mid: int) -> Outcome:
+    """Run today's fast check-in while another transaction, holding the member's lock, writes
+    check-in rows (`hold`) and commits half a second later: the check-in waits for the lock."""
+    held = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction() as session:
+            await hold(session)
+            held.set()
+            await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(holder())
+    await held.wait()
+    done = await checkin_fast.check_in(db, plan(mid))
+    await task
+    if done.status == checkin_fast.STALE:
+        # PostgreSQL: the statement's snapshot predates the holder's rows, so it wrote nothing
+        # and the caller (handlers.checkin) goes the general way; the next look is fresh.
+        assert db.dialect == "postgresql"
+        assert (TODAY, 1) not in await _days(db, mid) and len(await _days(db, mid)) == 2
+        done = await checkin_fast.check_in(db, plan(mid))
+    return done
+
+
+async def test_a_checkin_waiting_behind_a_makeup_counts_the_made_up_day(db, new_member):
+    mid = await new_member()
+    await checkin_fast.check_in(db, plan(mid, TODAY - timedelta(2)))
+
+    async def make_up(session) -> None:
+        await ledger.lock_member(session, mid)
+        await makeup.fill(session, mid, TODAY - timedelta(1), TODAY, START)
+
+    done = await _while_held(db, make_up, mid)
+
+    assert (done.status, done.streak, done.points) == ("created", 3, 10)
+    assert await _days(db, mid) == [
+        (TODAY - timedelta(2), 1),
+        (TODAY - timedelta(1), 2),
+        (TODAY, 3),
+    ]
+
+
+async def test_a_checkin_waiting_behind_a_merge_counts_the_merged_days(db, new_member):
+    survivor, other = await new_member(), await new_member()
+    await checkin_fast.check_in(db, plan(survivor, TODAY - timedelta(2)))
+    await checkin_fast.check_in(db, plan(other, TODAY - timedelta(1)))
+
+    async def merge(session) -> None:
+        await invites.lock_for_merge(session, survivor, other)
+        await members.merge(session, survivor, other)
+        await checkins.recount_streaks(session, survivor)
+
+    done = await _while_held(db, merge, survivor)
+
+    assert (done.status, done.streak, done.points) == ("created", 3, 10)
+    assert await _days(db, survivor) == [
+        (TODAY - timedelta(2), 1),
+        (TODAY - timedelta(1), 2),
+        (TODAY, 3),
+    ]
