@@ -28,6 +28,7 @@ general path settles the invite and pays the inviter, locking both in the merge'
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -198,10 +199,15 @@ def _sqlite_work(conn: sqlite3.Connection, plan: Plan) -> Outcome:
     conn.execute("BEGIN IMMEDIATE")
     try:
         outcome = _sqlite_steps(conn, plan, mid, now)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (a full disk, an I/O error) leaves the transaction open: on the one
+        # writer connection every later BEGIN IMMEDIATE would fail. The first error is the one
+        # to raise; a rollback that fails too is left to storage.db's reset on return.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return outcome
 
 

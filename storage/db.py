@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 from storage.errors import MemberMerged
 
@@ -47,10 +48,11 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
     # Readers: a fixed set, kept open (an overflow connection was opened, PRAGMA'd and given a
     # thread for one SELECT, then closed, whenever more than 5 reads overlapped).
     sizing = {"pool_size": 1 if immediate else READERS, "max_overflow": 0, "pool_timeout": 60}
-    # No rollback on return to the pool: on aiosqlite it is one more hop to the connection's
-    # thread per use (the profile at 500 posts in flight showed it), and there is nothing to
-    # roll back: the connection is in autocommit mode (below), reads open no transaction, and
-    # every transaction is ended where it is begun (SQLAlchemy's, storage/checkin_fast.py's).
+    # No unconditional rollback on return to the pool: on aiosqlite it is one more hop to the
+    # connection's thread per use (the profile at 500 posts in flight showed it), and there is
+    # normally nothing to roll back: the connection is in autocommit mode (below), reads open
+    # no transaction, and every transaction is ended where it is begun (SQLAlchemy's,
+    # storage/checkin_fast.py's). `_on_reset` below rolls back only what was left open.
     engine = create_async_engine(
         url,
         connect_args={"timeout": 30},
@@ -70,6 +72,13 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+        # A transaction left open (a COMMIT and then its ROLLBACK failed) would make every
+        # later BEGIN on this connection fail; sqlite3 knows without a hop to its thread.
+        if state.asyncio_safe and dbapi_conn.driver_connection.in_transaction:
+            dbapi_conn.rollback()
 
     if immediate:
 

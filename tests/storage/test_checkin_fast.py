@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -207,3 +208,49 @@ async def test_a_checkin_waiting_behind_a_merge_counts_the_merged_days(db, new_m
         (TODAY - timedelta(1), 2),
         (TODAY, 3),
     ]
+
+
+class _Failing:
+    """A sqlite3 connection whose COMMIT (and, if asked, ROLLBACK) fails, as a full disk or an
+    I/O error would make them: the transaction stays open on the one writer connection."""
+
+    def __init__(self, conn: sqlite3.Connection, *, rollback_fails: bool = False) -> None:
+        self.conn, self.rollback_fails = conn, rollback_fails
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        if sql == "ROLLBACK" and self.rollback_fails:
+            raise sqlite3.OperationalError("cannot rollback")
+        return self.conn.execute(sql, *args)
+
+
+async def _fast_on(db, conn_for, member_id: int) -> Outcome:
+    async with db.driver() as driver:
+        outcome: Outcome = await driver._execute(
+            checkin_fast._sqlite_work, conn_for(driver._conn), plan(member_id)
+        )
+        return outcome
+
+
+@pytest.mark.parametrize("rollback_fails", [False, True])
+async def test_sqlite_a_failed_commit_leaves_no_transaction_open(db, new_member, rollback_fails):
+    """The writer connection is the only one: a transaction left open on it would make every
+    later BEGIN IMMEDIATE fail until a restart. The commit's error is the one raised; a
+    rollback that fails too is left to the pool's reset on return."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's fast path is one autocommit statement")
+    mid = await new_member()
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        await _fast_on(db, lambda conn: _Failing(conn, rollback_fails=rollback_fails), mid)
+
+    done = await checkin_fast.check_in(db, plan(mid))
+    assert (done.status, done.streak, done.balance) == ("created", 1, 5)
+    async with db.reader() as session:
+        assert await ledger.ledger_sum(session, mid) == 5
+        assert len((await session.execute(select(Checkin))).all()) == 1
