@@ -8,10 +8,11 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import exc, select, update
 
 from storage import checkin_fast, checkins, invites, ledger, makeup, members
 from storage.checkin_fast import Outcome, Plan
+from storage.db import Database
 from storage.errors import MemberMerged
 from storage.models import Badge, Checkin, Invite, LedgerEntry, Member
 from tests.conftest import START
@@ -254,3 +255,17 @@ async def test_sqlite_a_failed_commit_leaves_no_transaction_open(db, new_member,
     async with db.reader() as session:
         assert await ledger.ledger_sum(session, mid) == 5
         assert len((await session.execute(select(Checkin))).all()) == 1
+
+
+async def test_sqlite_a_turn_waited_for_too_long_fails_as_the_pool_would(backend, new_member):
+    """The FIFO queue in front of SQLite's pool keeps the pool's timeout: a writer held past it
+    makes the next one fail with the pool's own error instead of waiting for ever."""
+    if not backend[0].startswith("sqlite"):
+        pytest.skip("PostgreSQL's pool has no queue in front of it")
+    db = Database(backend[0], pool_timeout=0.1)
+    try:
+        async with db.transaction():
+            with pytest.raises(exc.TimeoutError, match=r"timed out, timeout 0\.10"):
+                await asyncio.wait_for(checkin_fast.check_in(db, plan(1)), 5)
+    finally:
+        await db.close()
