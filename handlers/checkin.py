@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
 from bot.core.context import Context
@@ -170,6 +172,26 @@ def _credited(
     return Reply("\n".join(lines), private=True)
 
 
+async def _credit(
+    session: AsyncSession, ctx: Context, points: int, today: date, now: datetime
+) -> int:
+    """The check-in's lot; the balance after it. A day that pays nothing (the schedule's 0, or
+    a tier multiplier flooring it) still counts for the streak: no ledger entry of 0."""
+    me = ctx.me
+    if points <= 0:
+        return await ledger.balance_of(session, me.id)
+    moved = await ledger.earn(
+        session,
+        me.id,
+        points,
+        "checkin",
+        f"checkin:{me.id}:{today.isoformat()}",
+        now,
+        expiry_days=ctx.services.rules.points.expiry_days,
+    )
+    return moved.balance
+
+
 async def _general(ctx: Context) -> Reply:
     """The check-in that settles the member's invite (and pays the inviter) with it."""
     services, me = ctx.services, ctx.me
@@ -191,15 +213,7 @@ async def _general(ctx: Context) -> Reply:
             lambda streak: reward_for(rules, me.tier, me.birthday, streak, today),
         )
         if result.created:
-            moved = await ledger.earn(
-                session,
-                me.id,
-                result.points,
-                "checkin",
-                f"checkin:{me.id}:{today.isoformat()}",
-                now,
-                expiry_days=rules.points.expiry_days,
-            )
+            balance = await _credit(session, ctx, result.points, today, now)
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
             given = await award_streaks(session, me.id, result.streak, now)
             invite = (
@@ -212,4 +226,4 @@ async def _general(ctx: Context) -> Reply:
     if told:
         services.pushes.wake()
     services.metrics.points_issued.labels("checkin").inc(result.points)
-    return _credited(ctx, today, result.streak, result.points, moved.balance, change, given)
+    return _credited(ctx, today, result.streak, result.points, balance, change, given)

@@ -110,6 +110,7 @@ WITH m AS (
     INSERT INTO ledger_entries
         (member_id, kind, amount, reason, idempotency_key, created_at, expires_at, remaining)
     SELECT $1, 'earn', ins.points, 'checkin', $5, $3, $6, ins.points FROM ins
+    WHERE ins.points > 0  -- a day that pays nothing still counts; a lot of 0 is no lot
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING amount
 ), bump AS (
@@ -245,13 +246,15 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
         is None
     ):
         return Outcome(CONFLICT)
-    expires = _moment(plan.now + timedelta(days=plan.expiry_days))
-    entry = conn.execute(
-        "INSERT INTO ledger_entries (member_id, kind, amount, reason, idempotency_key, "
-        "created_at, expires_at, remaining) VALUES (?, 'earn', ?, 'checkin', ?, ?, ?, ?) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING amount",
-        (mid, points, plan.key, now, expires, points),
-    ).fetchone()
+    entry = None  # a day that pays nothing still counts; a lot of 0 is no lot
+    if points > 0:
+        expires = _moment(plan.now + timedelta(days=plan.expiry_days))
+        entry = conn.execute(
+            "INSERT INTO ledger_entries (member_id, kind, amount, reason, idempotency_key, "
+            "created_at, expires_at, remaining) VALUES (?, 'earn', ?, 'checkin', ?, ?, ?, ?) "
+            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING amount",
+            (mid, points, plan.key, now, expires, points),
+        ).fetchone()
     grown = max(growth + plan.growth, 0)
     names = plan.tier_names
     earned = _earned(plan.tier_thresholds, grown)

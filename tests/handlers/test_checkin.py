@@ -11,6 +11,7 @@ from bot.channels.console import ConsoleChat
 from storage import ledger, makeup
 from tests.conftest import PRIVACY_LINE, SHANGHAI
 from tests.handlers.conftest import Day, Entry
+from tests.handlers.test_invites import code_of
 
 SHANGHAI_DAY = date(2026, 3, 10)
 
@@ -302,3 +303,32 @@ async def test_a_checkin_waiting_behind_a_makeup_continues_the_made_up_streak(
         Day(date(2026, 3, 12), 3, 10),
     ]
     assert await probe.balance(alice) == 15
+
+
+@pytest.mark.parametrize("invited", [False, True], ids=["fast-path", "general-path"])
+async def test_a_reward_of_zero_records_the_day_without_a_ledger_entry(core, chat, probe, invited):
+    """A schedule may pay nothing on a day (or a multiplier floor it to 0): the check-in still
+    counts for the streak, the balance is unchanged, and no entry of 0 is written. Invited:
+    the first check-in settles the invite on the general path."""
+    rules = core.services.rules
+    checkin_rules = rules.checkin.model_copy(update={"streak_rewards": (0, 5)})
+    core.services.rules = rules.model_copy(update={"checkin": checkin_rules})
+    alice, bob = chat("alice"), chat("bob")
+    if invited:
+        await bob.say(f"invite {await code_of(alice)}")
+    else:
+        await bob.say("help")
+    before = [] if not invited else [Entry("earn", 20, "invite-welcome")]
+
+    reply = await bob.say("checkin")
+
+    assert reply is not None
+    balance = 20 if invited else 0
+    assert reply.text == (
+        f"Checked in! +0 points, 1-day streak. Balance: {balance}.\nTomorrow: +5 points."
+    )
+    assert await probe.checkins(bob) == [Day(SHANGHAI_DAY, 1, 0)]
+    assert await probe.entries(bob) == before
+    assert await probe.balance(bob) == balance
+    assert (await probe.member(bob)).growth == 1
+    assert await probe.balance(alice) == (50 if invited else 0)  # the inviter is paid all the same

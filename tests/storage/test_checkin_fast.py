@@ -269,3 +269,21 @@ async def test_sqlite_a_turn_waited_for_too_long_fails_as_the_pool_would(backend
                 await asyncio.wait_for(checkin_fast.check_in(db, plan(1)), 5)
     finally:
         await db.close()
+
+
+async def test_a_reward_of_zero_counts_the_day_and_writes_no_entry(db, new_member):
+    mid = await new_member()
+    zero = Plan(mid, TODAY, START, (0, 5), 10, 30, NAMES, THRESHOLDS, (2, 3), "waiting")
+
+    done = await checkin_fast.check_in(db, zero)
+
+    assert done == Outcome("created", 1, 0, 0, "bronze", "bronze", ())
+    async with db.reader() as session:
+        assert (await session.execute(select(LedgerEntry))).first() is None
+        row = (await session.execute(select(Checkin))).scalar_one()
+        member = await session.get(Member, mid)
+    assert (row.day, row.streak, row.points) == (TODAY, 1, 0)
+    assert member is not None
+    assert (member.points, member.growth) == (0, 10)
+    tomorrow = await checkin_fast.check_in(db, plan(mid, TODAY + timedelta(1)))
+    assert (tomorrow.streak, tomorrow.points, tomorrow.balance) == (2, 5, 5)
