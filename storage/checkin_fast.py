@@ -14,8 +14,9 @@ the same rules:
   READ COMMITTED takes the statement's snapshot BEFORE the lock is waited for: previous
   check-ins and the invite read from it would miss what the lock's holder committed (a
   make-up, a merge's days). The lock returns the member row's newest version; if its xmin is
-  not the snapshot's, the row changed meanwhile, nothing is written and the outcome is `STALE`
-  (the caller takes the general path, in a fresh transaction). This holds because every
+  not the snapshot's, the row changed meanwhile and nothing is written; the statement runs
+  once more (a fresh snapshot), and if it is stale again the outcome is `STALE` (the caller
+  takes the general path, in a fresh transaction). This holds because every
   transaction that writes check-ins also UPDATEs the member row (a check-in moves growth;
   `storage.checkins.recount_streaks`, run by make-ups and merges, touches it on purpose).
 * SQLite: one transaction (BEGIN IMMEDIATE ... COMMIT) run whole in the driver's thread, in one
@@ -289,4 +290,10 @@ async def check_in(db: Database, plan: Plan) -> Outcome:
     """Record today's check-in for `plan.member_id` (see the module's docstring)."""
     if db.dialect == "sqlite":
         return await _sqlite(db, plan)
-    return await _postgres(db, plan)
+    done = await _postgres(db, plan)
+    if done.status == STALE:
+        # Once more, with a snapshot taken after the lock's holder committed (most often a
+        # concurrent check-in of the same member: this one is then a repeat). Stale again:
+        # the caller takes the general path.
+        done = await _postgres(db, plan)
+    return done
