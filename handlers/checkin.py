@@ -17,6 +17,7 @@ from handlers.badges import STREAKS, announce, award_streaks
 from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import TierChange, apply_growth, apply_multiplier, upgrade_text
 from storage import checkin_fast, checkins, invites, ledger
+from storage.errors import MemberMerged
 
 router = Router("checkin")
 
@@ -83,7 +84,11 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
         async with services.db.reader() as session:
             won = await checkins.of_day(session, me.id, today)
-        assert won is not None  # the unique key's winner committed before we were refused
+        if won is None:
+            # The winner committed before we were refused, but its row has moved on since:
+            # the member was merged into another (linked accounts). Run again as that member
+            # (bot.core.middleware's retry).
+            raise MemberMerged(me.id)
         done = checkin_fast.Outcome(checkin_fast.REPEAT, won.streak, won.points)
     if done.status == checkin_fast.REPEAT:
         return _already(ctx, me.tier, done.streak, today)

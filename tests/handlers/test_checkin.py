@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.channels.console import ConsoleChat
-from storage import ledger, makeup
+from storage import checkin_fast, checkins, invites, ledger, makeup, members
 from tests.conftest import PRIVACY_LINE, SHANGHAI
 from tests.handlers.conftest import Day, Entry
 from tests.handlers.test_invites import code_of
@@ -332,3 +332,37 @@ async def test_a_reward_of_zero_records_the_day_without_a_ledger_entry(core, cha
     assert await probe.balance(bob) == balance
     assert (await probe.member(bob)).growth == 1
     assert await probe.balance(alice) == (50 if invited else 0)  # the inviter is paid all the same
+
+
+async def test_a_lost_race_whose_winner_was_merged_away_answers_as_the_merged_member(
+    core, chat, probe, monkeypatch
+):
+    """The concurrent check-in that won the day's key may be gone by the time it is read: its
+    member was merged into another (the accounts linked) just after. The check-in runs once
+    more as the merged member, which has the day."""
+    alice, bob = chat("alice"), chat("bob")
+    await alice.say("help")
+    await bob.say("help")
+    survivor, loser = (await probe.member(alice)).id, (await probe.member(bob)).id
+    real = checkin_fast.check_in
+
+    async def racing(db, plan):
+        if plan.member_id != loser:
+            return await real(db, plan)
+        await real(db, plan)  # the winner of the day's key...
+        async with db.transaction() as session:  # ...then Bob's accounts are linked
+            await invites.lock_for_merge(session, survivor, loser)
+            await members.merge(session, survivor, loser)
+            await checkins.recount_streaks(session, survivor)
+        return checkin_fast.Outcome(checkin_fast.CONFLICT)
+
+    monkeypatch.setattr(checkin_fast, "check_in", racing)
+
+    reply = await bob.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        "You have already checked in today (1-day streak). Come back tomorrow for 5 points."
+    )
+    assert await probe.checkins(alice) == [Day(SHANGHAI_DAY, 1, 5)]
+    assert await probe.balance(alice) == 5
