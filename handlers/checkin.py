@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
 from bot.core.context import Context
@@ -15,6 +17,7 @@ from handlers.badges import STREAKS, announce, award_streaks
 from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import TierChange, apply_growth, apply_multiplier, upgrade_text
 from storage import checkin_fast, checkins, invites, ledger
+from storage.errors import MemberMerged
 
 router = Router("checkin")
 
@@ -76,12 +79,16 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         invites.WAITING,
     )
     done = await checkin_fast.check_in(services.db, plan)
-    if done.status == checkin_fast.SLOW:
+    if done.status in (checkin_fast.SLOW, checkin_fast.STALE):
         return await _general(ctx)
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
         async with services.db.reader() as session:
             won = await checkins.of_day(session, me.id, today)
-        assert won is not None  # the unique key's winner committed before we were refused
+        if won is None:
+            # The winner committed before we were refused, but its row has moved on since:
+            # the member was merged into another (linked accounts). Run again as that member
+            # (bot.core.middleware's retry).
+            raise MemberMerged(me.id)
         done = checkin_fast.Outcome(checkin_fast.REPEAT, won.streak, won.points)
     if done.status == checkin_fast.REPEAT:
         return _already(ctx, me.tier, done.streak, today)
@@ -170,6 +177,26 @@ def _credited(
     return Reply("\n".join(lines), private=True)
 
 
+async def _credit(
+    session: AsyncSession, ctx: Context, points: int, today: date, now: datetime
+) -> int:
+    """The check-in's lot; the balance after it. A day that pays nothing (the schedule's 0, or
+    a tier multiplier flooring it) still counts for the streak: no ledger entry of 0."""
+    me = ctx.me
+    if points <= 0:
+        return await ledger.balance_of(session, me.id)
+    moved = await ledger.earn(
+        session,
+        me.id,
+        points,
+        "checkin",
+        f"checkin:{me.id}:{today.isoformat()}",
+        now,
+        expiry_days=ctx.services.rules.points.expiry_days,
+    )
+    return moved.balance
+
+
 async def _general(ctx: Context) -> Reply:
     """The check-in that settles the member's invite (and pays the inviter) with it."""
     services, me = ctx.services, ctx.me
@@ -191,15 +218,7 @@ async def _general(ctx: Context) -> Reply:
             lambda streak: reward_for(rules, me.tier, me.birthday, streak, today),
         )
         if result.created:
-            moved = await ledger.earn(
-                session,
-                me.id,
-                result.points,
-                "checkin",
-                f"checkin:{me.id}:{today.isoformat()}",
-                now,
-                expiry_days=rules.points.expiry_days,
-            )
+            balance = await _credit(session, ctx, result.points, today, now)
             change = await apply_growth(session, rules, me.id, rules.checkin.growth)
             given = await award_streaks(session, me.id, result.streak, now)
             invite = (
@@ -212,4 +231,4 @@ async def _general(ctx: Context) -> Reply:
     if told:
         services.pushes.wake()
     services.metrics.points_issued.labels("checkin").inc(result.points)
-    return _credited(ctx, today, result.streak, result.points, moved.balance, change, given)
+    return _credited(ctx, today, result.streak, result.points, balance, change, given)

@@ -11,6 +11,14 @@ the same rules:
   concurrent link, and the lock is the only one taken (no lock-order question with merges).
   The unique (member, day) key decides between concurrent check-ins: the loser's INSERT does
   nothing and so does everything that depends on it.
+  READ COMMITTED takes the statement's snapshot BEFORE the lock is waited for: previous
+  check-ins and the invite read from it would miss what the lock's holder committed (a
+  make-up, a merge's days). The lock returns the member row's newest version; if its xmin is
+  not the snapshot's, the row changed meanwhile and nothing is written; the statement runs
+  once more (a fresh snapshot), and if it is stale again the outcome is `STALE` (the caller
+  takes the general path, in a fresh transaction). This holds because every
+  transaction that writes check-ins also UPDATEs the member row (a check-in moves growth;
+  `storage.checkins.recount_streaks`, run by make-ups and merges, touches it on purpose).
 * SQLite: one transaction (BEGIN IMMEDIATE ... COMMIT) run whole in the driver's thread, in one
   hop: the single writer connection is held for the SQL only, never across an await (holding
   it across the event loop's other work is what made check-ins queue).
@@ -21,6 +29,7 @@ general path settles the invite and pays the inviter, locking both in the merge'
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +38,7 @@ from storage.db import Database
 from storage.errors import MemberMerged
 
 CREATED, REPEAT, SLOW, CONFLICT = "created", "repeat", "slow", "conflict"
+STALE = "stale"  # PostgreSQL: the member changed after the statement's snapshot; nothing written
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # CREATED, REPEAT, SLOW (use the general path), CONFLICT (read the winner)
+    status: str  # CREATED, REPEAT, SLOW / STALE (use the general path), CONFLICT (read winner)
     streak: int = 0
     points: int = 0
     balance: int = 0
@@ -75,10 +85,15 @@ def _earned(thresholds: tuple[int, ...], growth: int) -> int:
 
 _PG = """
 WITH m AS (
-    SELECT id, tier, merged_into_id FROM members WHERE id = $1 FOR UPDATE
+    SELECT id, tier, merged_into_id, xmin FROM members WHERE id = $1 FOR UPDATE
+), snap AS (
+    -- the member's row as the statement's snapshot sees it: `m` returns the newest version
+    -- after waiting for the lock, so a different xmin means it changed meanwhile
+    SELECT xmin FROM members WHERE id = $1
 ), gate AS (
     SELECT m.id FROM m
     WHERE m.merged_into_id IS NULL
+      AND m.xmin = (SELECT xmin FROM snap)
       AND NOT EXISTS (SELECT 1 FROM invites WHERE invitee_id = $1 AND status = $9)
 ), prev AS (
     SELECT day, streak, points FROM checkins WHERE member_id = $1 ORDER BY day DESC LIMIT 1
@@ -96,6 +111,7 @@ WITH m AS (
     INSERT INTO ledger_entries
         (member_id, kind, amount, reason, idempotency_key, created_at, expires_at, remaining)
     SELECT $1, 'earn', ins.points, 'checkin', $5, $3, $6, ins.points FROM ins
+    WHERE ins.points > 0  -- a day that pays nothing still counts; a lot of 0 is no lot
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING amount
 ), bump AS (
@@ -119,6 +135,7 @@ WITH m AS (
     RETURNING badge
 )
 SELECT m.tier AS held, m.merged_into_id AS merged, EXISTS (SELECT 1 FROM gate) AS open,
+       m.xmin = (SELECT xmin FROM snap) AS fresh,
        prev.day AS prev_day, prev.streak AS prev_streak, prev.points AS prev_points,
        ins.streak, ins.points, bump.points AS balance, bump.tier AS tier,
        ARRAY(SELECT badge FROM badge) AS badges
@@ -148,6 +165,8 @@ async def _postgres(db: Database, plan: Plan) -> Outcome:
         raise LookupError(f"no member {plan.member_id}")
     if row["merged"] is not None:
         raise MemberMerged(plan.member_id)
+    if not row["fresh"]:
+        return Outcome(STALE)
     if not row["open"]:
         return Outcome(SLOW)
     if row["prev_day"] == plan.day:
@@ -182,10 +201,15 @@ def _sqlite_work(conn: sqlite3.Connection, plan: Plan) -> Outcome:
     conn.execute("BEGIN IMMEDIATE")
     try:
         outcome = _sqlite_steps(conn, plan, mid, now)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (a full disk, an I/O error) leaves the transaction open: on the one
+        # writer connection every later BEGIN IMMEDIATE would fail. The first error is the one
+        # to raise; a rollback that fails too is left to storage.db's reset on return.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return outcome
 
 
@@ -223,13 +247,15 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
         is None
     ):
         return Outcome(CONFLICT)
-    expires = _moment(plan.now + timedelta(days=plan.expiry_days))
-    entry = conn.execute(
-        "INSERT INTO ledger_entries (member_id, kind, amount, reason, idempotency_key, "
-        "created_at, expires_at, remaining) VALUES (?, 'earn', ?, 'checkin', ?, ?, ?, ?) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING amount",
-        (mid, points, plan.key, now, expires, points),
-    ).fetchone()
+    entry = None  # a day that pays nothing still counts; a lot of 0 is no lot
+    if points > 0:
+        expires = _moment(plan.now + timedelta(days=plan.expiry_days))
+        entry = conn.execute(
+            "INSERT INTO ledger_entries (member_id, kind, amount, reason, idempotency_key, "
+            "created_at, expires_at, remaining) VALUES (?, 'earn', ?, 'checkin', ?, ?, ?, ?) "
+            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING amount",
+            (mid, points, plan.key, now, expires, points),
+        ).fetchone()
     grown = max(growth + plan.growth, 0)
     names = plan.tier_names
     earned = _earned(plan.tier_thresholds, grown)
@@ -264,4 +290,10 @@ async def check_in(db: Database, plan: Plan) -> Outcome:
     """Record today's check-in for `plan.member_id` (see the module's docstring)."""
     if db.dialect == "sqlite":
         return await _sqlite(db, plan)
-    return await _postgres(db, plan)
+    done = await _postgres(db, plan)
+    if done.status == STALE:
+        # Once more, with a snapshot taken after the lock's holder committed (most often a
+        # concurrent check-in of the same member: this one is then a repeat). Stale again:
+        # the caller takes the general path.
+        done = await _postgres(db, plan)
+    return done

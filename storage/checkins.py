@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring
-from storage.models import Checkin
+from storage.models import Checkin, Member
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,7 @@ async def recount_streaks(session: AsyncSession, member_id: int) -> None:
         prev_day = day
         if stored != streak:
             await session.execute(update(Checkin).where(Checkin.id == row_id).values(streak=streak))
+    # A new version of the member's row, even when no streak changed: the check-in fast path
+    # on PostgreSQL tells by the row's xmin that check-ins were written after its snapshot
+    # (storage/checkin_fast.py). Every writer of check-in rows runs this or moves growth.
+    await session.execute(update(Member).where(Member.id == member_id).values(tier=Member.tier))

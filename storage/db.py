@@ -9,12 +9,14 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Result, Table, TextualSelect, bindparam, event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 from storage.errors import MemberMerged
 
@@ -25,7 +27,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> AsyncEngine:
+POOL_TIMEOUT = 60.0  # seconds a request waits for a SQLite connection before it fails
+
+
+def make_engine(
+    url: str, *, pool_size: int = 20, immediate: bool = True, pool_timeout: float = POOL_TIMEOUT
+) -> AsyncEngine:
     """Create the engine; SQLite gets WAL, foreign keys and (`immediate`) writer transactions.
 
     No pre-ping on PostgreSQL: it costs round trips on every checkout of the hot path;
@@ -46,16 +53,18 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
     # queue in order in the pool instead of sleeping in SQLite's busy handler (long tails).
     # Readers: a fixed set, kept open (an overflow connection was opened, PRAGMA'd and given a
     # thread for one SELECT, then closed, whenever more than 5 reads overlapped).
-    sizing = {"pool_size": 1 if immediate else READERS, "max_overflow": 0, "pool_timeout": 60}
-    # No rollback on return to the pool: on aiosqlite it is one more hop to the connection's
-    # thread per use (the profile at 500 posts in flight showed it), and there is nothing to
-    # roll back: the connection is in autocommit mode (below), reads open no transaction, and
-    # every transaction is ended where it is begun (SQLAlchemy's, storage/checkin_fast.py's).
+    sizing = {"pool_size": 1 if immediate else READERS, "max_overflow": 0}
+    # No unconditional rollback on return to the pool: on aiosqlite it is one more hop to the
+    # connection's thread per use (the profile at 500 posts in flight showed it), and there is
+    # normally nothing to roll back: the connection is in autocommit mode (below), reads open
+    # no transaction, and every transaction is ended where it is begun (SQLAlchemy's,
+    # storage/checkin_fast.py's). `_on_reset` below rolls back only what was left open.
     engine = create_async_engine(
         url,
         connect_args={"timeout": 30},
         hide_parameters=True,
         pool_reset_on_return=None,
+        pool_timeout=pool_timeout,
         **sizing,
     )
 
@@ -71,6 +80,13 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+        # A transaction left open (a COMMIT and then its ROLLBACK failed) would make every
+        # later BEGIN on this connection fail; sqlite3 knows without a hop to its thread.
+        if state.asyncio_safe and dbapi_conn.driver_connection.in_transaction:
+            dbapi_conn.rollback()
+
     if immediate:
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -80,37 +96,70 @@ def make_engine(url: str, *, pool_size: int = 20, immediate: bool = True) -> Asy
     return engine
 
 
+class _Turn:
+    """A FIFO semaphore whose wait fails after `timeout` seconds with the error the pool itself
+    raises when it times out (so it is answered as any failure to get a connection)."""
+
+    __slots__ = ("_free", "_size", "_timeout")
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self._free = asyncio.Semaphore(size)
+        self._size, self._timeout = size, timeout
+
+    async def __aenter__(self) -> None:
+        if not self._free.locked():  # a free turn and nobody queued: no timer to arm
+            await self._free.acquire()
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._free.acquire()
+        except TimeoutError:
+            raise PoolTimeout(
+                f"QueuePool limit of size {self._size} overflow 0 reached, "
+                f"connection timed out, timeout {self._timeout:.2f}",
+                code="3o7r",
+            ) from None
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._free.release()
+
+
 class Database:
     """The engine plus a session factory; `transaction()` is the unit of work."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, pool_timeout: float = POOL_TIMEOUT
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.pool_timeout = pool_timeout  # SQLite: the wait for a turn (see `_turn`)
+        self.engine = make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.dialect = "sqlite" if is_sqlite(url) else "postgresql"
         # Reads take no write lock on SQLite (WAL lets them run beside the one writer) and run
         # in autocommit on PostgreSQL (no BEGIN/ROLLBACK round trips around one SELECT).
         if self.dialect == "sqlite":
-            self._read_engine = make_engine(url, immediate=False)
+            self._read_engine = make_engine(url, immediate=False, pool_timeout=pool_timeout)
             reads: AsyncEngine = self._read_engine
         else:
             self._read_engine = self.engine
             reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._readers = async_sessionmaker(reads, expire_on_commit=False)
-        self._turns: dict[bool, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self._turns: dict[bool, tuple[asyncio.AbstractEventLoop, _Turn]] = {}
 
-    def _turn(self, read: bool) -> AsyncExitStack | asyncio.Semaphore:
+    def _turn(self, read: bool) -> AsyncExitStack | _Turn:
         """SQLite: connections in arrival order. The pool's own queue lets a newcomer take a
         connection just handed to a waiter, which then queues again at the back: with 500
         posts in flight some waited seconds for the one writer (issue 15.12). A semaphore
         (FIFO) in front of each pool, as large as the pool, keeps the order. PostgreSQL's
-        pool is left as it is (a reader opened inside a transaction holds two connections)."""
+        pool is left as it is (a reader opened inside a transaction holds two connections).
+        The wait is bounded as the pool's own was (`pool_timeout`): the pool, behind the
+        semaphore, never waits itself."""
         if self.dialect != "sqlite":
             return AsyncExitStack()  # nothing to wait for
         loop = asyncio.get_running_loop()
         held = self._turns.get(read)
         if held is None or held[0] is not loop:  # a semaphore belongs to one event loop
-            held = (loop, asyncio.Semaphore(READERS if read else 1))
+            held = (loop, _Turn(READERS if read else 1, self.pool_timeout))
             self._turns[read] = held
         return held[1]
 

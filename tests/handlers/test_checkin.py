@@ -8,8 +8,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.channels.console import ConsoleChat
+from storage import checkin_fast, checkins, invites, ledger, makeup, members
 from tests.conftest import PRIVACY_LINE, SHANGHAI
 from tests.handlers.conftest import Day, Entry
+from tests.handlers.test_invites import code_of
 
 SHANGHAI_DAY = date(2026, 3, 10)
 
@@ -266,3 +268,101 @@ async def test_leap_day_birthday_is_celebrated_on_feb_28_in_common_years(chat, c
         "Checked in! +10 points, 2-day streak. Balance: 15.",
         "Happy birthday! Today's check-in points are doubled.",
     ]
+
+
+async def test_a_checkin_waiting_behind_a_makeup_continues_the_made_up_streak(
+    core, chat, probe, clock
+):
+    """The fast path's statement on PostgreSQL waits for the member's lock with a snapshot
+    taken before: it must not store today as a streak of 1 next to the day just made up."""
+    alice = chat("alice")
+    await alice.say("checkin")
+    clock.advance(days=2)
+    member_id = (await probe.member(alice)).id
+    held = asyncio.Event()
+
+    async def make_up() -> None:
+        async with core.services.db.transaction() as session:
+            await ledger.lock_member(session, member_id)
+            await makeup.fill(session, member_id, date(2026, 3, 11), date(2026, 3, 12), clock.now())
+            held.set()
+            await asyncio.sleep(0.5)
+
+    holder = asyncio.create_task(make_up())
+    await held.wait()
+    reply = await alice.say("checkin")
+    await holder
+
+    assert reply is not None
+    assert reply.text == (
+        "Checked in! +10 points, 3-day streak. Balance: 15.\nTomorrow: +10 points."
+    )
+    assert await probe.checkins(alice) == [
+        Day(SHANGHAI_DAY, 1, 5),
+        Day(date(2026, 3, 11), 2, 0),
+        Day(date(2026, 3, 12), 3, 10),
+    ]
+    assert await probe.balance(alice) == 15
+
+
+@pytest.mark.parametrize("invited", [False, True], ids=["fast-path", "general-path"])
+async def test_a_reward_of_zero_records_the_day_without_a_ledger_entry(core, chat, probe, invited):
+    """A schedule may pay nothing on a day (or a multiplier floor it to 0): the check-in still
+    counts for the streak, the balance is unchanged, and no entry of 0 is written. Invited:
+    the first check-in settles the invite on the general path."""
+    rules = core.services.rules
+    checkin_rules = rules.checkin.model_copy(update={"streak_rewards": (0, 5)})
+    core.services.rules = rules.model_copy(update={"checkin": checkin_rules})
+    alice, bob = chat("alice"), chat("bob")
+    if invited:
+        await bob.say(f"invite {await code_of(alice)}")
+    else:
+        await bob.say("help")
+    before = [] if not invited else [Entry("earn", 20, "invite-welcome")]
+
+    reply = await bob.say("checkin")
+
+    assert reply is not None
+    balance = 20 if invited else 0
+    assert reply.text == (
+        f"Checked in! +0 points, 1-day streak. Balance: {balance}.\nTomorrow: +5 points."
+    )
+    assert await probe.checkins(bob) == [Day(SHANGHAI_DAY, 1, 0)]
+    assert await probe.entries(bob) == before
+    assert await probe.balance(bob) == balance
+    assert (await probe.member(bob)).growth == 1
+    assert await probe.balance(alice) == (50 if invited else 0)  # the inviter is paid all the same
+
+
+async def test_a_lost_race_whose_winner_was_merged_away_answers_as_the_merged_member(
+    core, chat, probe, monkeypatch
+):
+    """The concurrent check-in that won the day's key may be gone by the time it is read: its
+    member was merged into another (the accounts linked) just after. The check-in runs once
+    more as the merged member, which has the day."""
+    alice, bob = chat("alice"), chat("bob")
+    await alice.say("help")
+    await bob.say("help")
+    survivor, loser = (await probe.member(alice)).id, (await probe.member(bob)).id
+    real = checkin_fast.check_in
+
+    async def racing(db, plan):
+        if plan.member_id != loser:
+            return await real(db, plan)
+        await real(db, plan)  # the winner of the day's key...
+        async with db.transaction() as session:  # ...then Bob's accounts are linked
+            await invites.lock_for_merge(session, survivor, loser)
+            await members.merge(session, survivor, loser)
+            await checkins.recount_streaks(session, survivor)
+        return checkin_fast.Outcome(checkin_fast.CONFLICT)
+
+    monkeypatch.setattr(checkin_fast, "check_in", racing)
+
+    reply = await bob.say("checkin")
+
+    assert reply is not None
+    assert reply.text == (
+        "You have already checked in today (1-day streak). Come back tomorrow for 5 points."
+    )
+    assert await probe.checkins(alice) == [Day(SHANGHAI_DAY, 1, 5)]
+    assert await probe.balance(alice) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gettext
 import logging
 import re
@@ -275,3 +276,20 @@ async def test_the_deployment_default_is_used_only_without_a_hint(
 
     assert reply is not None
     assert reply.text.splitlines()[0] == f"[{locale}] Your points: 0"
+
+
+async def test_a_database_queue_waited_on_too_long_is_answered_with_an_apology(core, chat):
+    """SQLite: the writer held past the pool's timeout fails the request, it does not hang."""
+    alice = chat("alice")
+    await alice.say("help")
+    db = core.services.db
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's pool has no queue in front of it")
+    db.pool_timeout = 0.1
+    db._turns.clear()  # the queues are made with the timeout of their time
+
+    async with db.transaction():  # (the dispatcher only: the door would drain pushes after)
+        reply = await asyncio.wait_for(core.dispatcher.handle(alice.inbound("checkin")), 5)
+
+    assert reply is not None
+    assert reply.text == APOLOGY
