@@ -8,7 +8,9 @@ from storage import ledger
 
 async def run(env: JobEnv) -> int:
     """Expire every lot past its date; returns the points expired. The ledger's keys make a
-    repeat (or two processes at once) expire nothing twice."""
+    repeat (or two processes at once) expire nothing twice. Each member's entries carry the
+    time of their own transaction, not the run's start: a long run would otherwise write
+    into hours the stats roll-up has already closed."""
     services = env.services
     now = services.clock.now()
     total, seen = 0, set[int]()
@@ -20,4 +22,4 @@ async def run(env: JobEnv) -> int:
         for member_id in due:
             seen.add(member_id)
             async with services.db.transaction() as session:
-                total += await ledger.expire_due(session, member_id, now)
+                total += await ledger.expire_due(session, member_id, services.clock.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.jobs import birthdays, dormant, expiry, reminders, tier_review
-from storage import checkins, ledger, members, nudges
+from storage import checkins, ledger, ledger_reads, members, nudges
 from tests.conftest import SHANGHAI, START
 from tests.jobs.conftest import pushes
 
@@ -35,6 +35,36 @@ async def test_expiry_takes_points_past_their_date_once(core, env, new_member):
     async with core.services.db.reader() as session:
         assert await ledger.balance_of(session, member_id) == 30
         assert await ledger.ledger_sum(session, member_id) == 30
+
+
+async def test_a_long_expiry_run_stamps_each_entry_with_its_own_time(
+    core, env, new_member, clock, monkeypatch
+):
+    """Entries stamped with the run's start would land in hours the stats roll-up closed
+    while the run went on, and vanish from the points figures."""
+    first, second = await new_member(), await new_member()
+    await earn(core, first, 100, "a", START - YEAR)
+    await earn(core, second, 40, "b", START - YEAR)
+    real = ledger.expire_due
+
+    async def slow(session, member_id, now):
+        expired = await real(session, member_id, now)
+        clock.advance(minutes=80)  # a run slowed down by a crowd
+        return expired
+
+    monkeypatch.setattr(ledger, "expire_due", slow)
+    assert await expiry.run(env) == 140
+
+    async with core.services.db.reader() as session:
+        stamps = [
+            e.created_at.replace(tzinfo=None)
+            for m in (first, second)
+            for e in await ledger_reads.recent(session, m)
+            if e.kind == ledger.EXPIRE
+        ]
+    # The second member's transaction came 80 minutes after the first's.
+    assert len(stamps) == 2
+    assert abs(stamps[1] - stamps[0]) == timedelta(minutes=80)
 
 
 # --- reminders -----------------------------------------------------------------------------
