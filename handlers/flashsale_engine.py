@@ -54,6 +54,7 @@ WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[Note | None]]
 WIN_HOOKS: list[WinHook] = []
 
 
+FINAL = (flashsales.SOLD_OUT, flashsales.CLOSED)  # what the database never takes back
 LIMIT_REFUSAL = N_("You already have {limit} of {title}: that is the limit per member.")
 
 
@@ -259,9 +260,10 @@ async def _decide(
             pushed = await _push_code(session, services, me, sale, won, text, door)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
-    except BaseException:
-        if fast is not None:
-            await fast.give_back(sale.id, me.id, code)
+    except BaseException as failed:
+        if fast is not None:  # the database's "over" is final: Redis is made final, not given back
+            over = failed.reason if isinstance(failed, flashsales.Refused) else ""
+            await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
         raise
     if won.sold_out:
         known.over = flashsales.SOLD_OUT
@@ -269,7 +271,7 @@ async def _decide(
         known.holders.add(me.id)
     if fast is not None:
         try:
-            await fast.confirm(sale.id, me.id, code)
+            await fast.confirm(sale.id, me.id, code, sold_out=won.sold_out)
         except Exception:  # won all the same: its mark runs out and a reconcile finds the row
             log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
     return text, pushed
