@@ -204,7 +204,12 @@ async def claim(
             break
         if message_key is not None:
             won = await session.execute(
-                select(FlashClaim.claim_code).where(FlashClaim.message_key == message_key)
+                select(FlashClaim.claim_code).where(
+                    FlashClaim.message_key == message_key,
+                    # Only this member's unit of this sale is theirs to answer again.
+                    FlashClaim.sale_id == sale.id,
+                    FlashClaim.member_id == member_id,
+                )
             )
             earlier = won.scalar_one_or_none()
             if earlier is not None:
