@@ -18,12 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, insert_ignoring, rowcount
+from storage.errors import MemberMerged
 from storage.models import (
     Community,
     CommunityMember,
     FlashClaim,
     FlashSale,
     Identity,
+    Member,
     OutboxPush,
     UTCDateTime,
 )
@@ -215,6 +217,8 @@ async def claim(
             if earlier is not None:
                 raise Again(earlier)
         unit += 1
+    if await _merged_away(session, member_id):
+        raise MemberMerged(member_id)
     taken = await session.execute(
         update(FlashSale)
         .where(
@@ -246,6 +250,15 @@ async def claim(
         raise Refused(SOLD_OUT)
     claimed, stock = int(row[0]), int(row[1])
     return Won(code, unit, claimed, claimed >= stock, row[2] is not None)
+
+
+async def _merged_away(session: AsyncSession, member_id: int) -> bool:
+    """Read after the claim row is written: a merge (/link) folding this member away locks its
+    row first, so the row's foreign-key check waited for that merge to commit, and this fresh
+    read sees it (the claim rolls back and runs again as the survivor). A merge locking later
+    waits for this claim instead, and moves its row."""
+    found = await session.execute(select(Member.merged_into_id).where(Member.id == member_id))
+    return found.scalar_one_or_none() is not None
 
 
 async def cancel(session: AsyncSession, sale_id: int, now: datetime) -> bool:
