@@ -132,7 +132,7 @@ async def _read(services: Services, code: str, found: Known | None) -> Known | N
 
 def sale_closed(services: Services, code: str) -> None:
     """This process cancelled the sale: refuse it at once here (other processes learn it
-    from Redis, whose counts a cancel forgets, or from the SQL step)."""
+    from Redis, where a cancel ends the sale, or from the SQL step)."""
     found = _KNOWN.get(services.db, {}).get(flashsales.normalise_code(code))
     if found is not None:
         found.over = flashsales.CLOSED

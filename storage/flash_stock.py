@@ -134,6 +134,13 @@ redis.call('PEXPIREAT', KEYS[2], expire)
 return #left
 """
 
+# A cancel: the sale's counts stay (a member holding a unit is still told so), the end is now.
+# KEYS: state.
+_CLOSE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'ends', 0) end
+return 1
+"""
+
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
@@ -149,6 +156,7 @@ class RedisStock:
         self._give_back = redis.register_script(_GIVE_BACK)
         self._load = redis.register_script(_LOAD)
         self._reconcile = redis.register_script(_RECONCILE)
+        self._close = redis.register_script(_CLOSE)
 
     def _keys(self, sale_id: int) -> list[str]:
         prefix = self.cache.keys.prefix
@@ -281,9 +289,20 @@ class RedisStock:
             left,
         )
 
-    async def forget(self, sale_id: int) -> None:
-        """The sale changed (cancelled): the next claim rebuilds from the database."""
-        await self.cache.redis.delete(*self._keys(sale_id))
+    async def close(self, sale_id: int) -> None:
+        """The sale was cancelled (committed): every take is refused from now on.
+
+        Under the rebuild lock, and the counts kept with their end set to 0 rather than
+        deleted: a rebuild that read the sale before the cancel committed has loaded it by
+        then (and is closed here), and one after it reads the cancel; deleting the keys instead
+        could let that stale rebuild load the sale as open after the delete."""
+        try:
+            async with self.cache.lock(f"fs-rebuild:{sale_id}", ttl=10, wait=10):
+                await self._close(keys=self._keys(sale_id))
+        except LockTimeout:  # a repair stuck: close anyway (should it load the sale as open
+            # after this, the SQL step refuses, and its refusal makes Redis final then)
+            log.warning("flash sale closed without the rebuild lock sale=%s", sale_id)
+            await self._close(keys=self._keys(sale_id))
 
 
 def fast_path(cache: Cache) -> RedisStock | None:

@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from bot.admin import flashsales as admin_sales
 from bot.core.i18n import Translator
 from handlers import flashsale_engine
-from storage import flashsales, members
+from storage import flash_stock, flashsales, members
 from storage.cache import LockTimeout
 from storage.flash_stock import RedisStock, fast_path
 from storage.models import FlashClaim
@@ -262,3 +263,36 @@ async def test_a_claim_committing_during_a_reconcile_is_still_counted(
     # The database: b, a, c; in flight: x. Nothing left.
     assert await claimed_in_db(core) == 3
     assert await claimed_in_redis(stock, sid) == 4
+
+
+async def test_a_cancel_racing_a_rebuild_that_read_the_sale_open_still_closes_it(
+    core, stock, monkeypatch
+):
+    [who] = await people(core, 1)
+    posted = await sale(core, stock=2)
+    sid = await sale_id(core, posted["code"])
+    await stock.cache.redis.flushdb()
+    real_counts = flash_stock.counts
+    cancelling: list[asyncio.Task] = []
+
+    async def cancel_meanwhile(session, sale_id):
+        found = await real_counts(session, sale_id)  # the rebuild read the sale open...
+        cancelling.append(
+            asyncio.create_task(admin_sales.cancel_sale(core.services, posted["code"]))
+        )
+        while True:  # ...and the cancel commits (and reaches Redis) before it loads the counts
+            async with core.services.db.reader() as other:
+                row = await flashsales.by_code(other, posted["code"])
+            if row is not None and row.state == flashsales.CANCELLED:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        return found
+
+    monkeypatch.setattr(flash_stock, "counts", cancel_meanwhile)
+    await stock.rebuild(core.services.db, sid)
+    await cancelling[0]
+    monkeypatch.undo()
+
+    now = core.services.clock.now()
+    assert await stock.take(core.services.db, sid, who.id, now, now, "LATE000001") == "closed"
