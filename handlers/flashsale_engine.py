@@ -65,7 +65,8 @@ class Door:
     `group_account` (channel, external id): a button pressed in a group. The answer there is
     only a toast, given at once; the claim code goes to that account's private chat as an
     outbox push written in the claim's transaction (a crash after the commit cannot lose it),
-    unless the app refused to deliver there before. (A member whose first contact is the press
+    when the person wrote there before and the app did not refuse a delivery since; else the
+    toast opens that chat by a deep link. (A member whose first contact is the press
     cannot win: they are in no community yet.)"""
 
     group_account: tuple[str, str] | None = None
@@ -286,14 +287,14 @@ async def _push_code(
     text: str,
     door: Door,
 ) -> bool:
-    """A group press's code, queued for the presser's private chat; False when the bot cannot
-    write there as far as the database knows (the app refused it before: blocked, or a
-    private chat never opened)."""
+    """A group press's code, queued for the presser's private chat; False (the deep link)
+    unless the person is known to have written there (private_chat_at) and the app did not
+    refuse a delivery since (blocked)."""
     if door.group_account is None:
         return False
     channel, external_id = door.group_account
     account = await identities.get(session, channel, external_id)
-    if account is None or account.unreachable:
+    if account is None or account.unreachable or account.private_chat_at is None:
         return False
     target = outbox.Target(channel, external_id, me.id, outbox.SEND)
     key = f"flashsale:{sale.id}:code:{won.claim_code}"
