@@ -54,6 +54,7 @@ WinHook = Callable[[AsyncSession, Services, int, int], Awaitable[Note | None]]
 WIN_HOOKS: list[WinHook] = []
 
 
+FINAL = (flashsales.SOLD_OUT, flashsales.CLOSED)  # what the database never takes back
 LIMIT_REFUSAL = N_("You already have {limit} of {title}: that is the limit per member.")
 
 
@@ -64,7 +65,8 @@ class Door:
     `group_account` (channel, external id): a button pressed in a group. The answer there is
     only a toast, given at once; the claim code goes to that account's private chat as an
     outbox push written in the claim's transaction (a crash after the commit cannot lose it),
-    unless the app refused to deliver there before. (A member whose first contact is the press
+    when the person wrote there before and the app did not refuse a delivery since; else the
+    toast opens that chat by a deep link. (A member whose first contact is the press
     cannot win: they are in no community yet.)"""
 
     group_account: tuple[str, str] | None = None
@@ -131,7 +133,7 @@ async def _read(services: Services, code: str, found: Known | None) -> Known | N
 
 def sale_closed(services: Services, code: str) -> None:
     """This process cancelled the sale: refuse it at once here (other processes learn it
-    from Redis, whose counts a cancel forgets, or from the SQL step)."""
+    from Redis, where a cancel ends the sale, or from the SQL step)."""
     found = _KNOWN.get(services.db, {}).get(flashsales.normalise_code(code))
     if found is not None:
         found.over = flashsales.CLOSED
@@ -259,9 +261,10 @@ async def _decide(
             pushed = await _push_code(session, services, me, sale, won, text, door)
             if won.sold_out:
                 await end_sale(session, services, sale.id, now)
-    except BaseException:
-        if fast is not None:
-            await fast.give_back(sale.id, me.id, code)
+    except BaseException as failed:
+        if fast is not None:  # the database's "over" is final: Redis is made final, not given back
+            over = failed.reason if isinstance(failed, flashsales.Refused) else ""
+            await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
         raise
     if won.sold_out:
         known.over = flashsales.SOLD_OUT
@@ -269,7 +272,7 @@ async def _decide(
         known.holders.add(me.id)
     if fast is not None:
         try:
-            await fast.confirm(sale.id, me.id, code)
+            await fast.confirm(sale.id, me.id, code, sold_out=won.sold_out)
         except Exception:  # won all the same: its mark runs out and a reconcile finds the row
             log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
     return text, pushed
@@ -284,14 +287,14 @@ async def _push_code(
     text: str,
     door: Door,
 ) -> bool:
-    """A group press's code, queued for the presser's private chat; False when the bot cannot
-    write there as far as the database knows (the app refused it before: blocked, or a
-    private chat never opened)."""
+    """A group press's code, queued for the presser's private chat; False (the deep link)
+    unless the person is known to have written there (private_chat_at) and the app did not
+    refuse a delivery since (blocked)."""
     if door.group_account is None:
         return False
     channel, external_id = door.group_account
     account = await identities.get(session, channel, external_id)
-    if account is None or account.unreachable:
+    if account is None or account.unreachable or account.private_chat_at is None:
         return False
     target = outbox.Target(channel, external_id, me.id, outbox.SEND)
     key = f"flashsale:{sale.id}:code:{won.claim_code}"

@@ -2,7 +2,8 @@
 and stock without touching the database for the many who lose.
 
 Redis is never the record: a unit it grants is only won once the SQL claim row and the
-conditional UPDATE commit (storage/flashsales.py), and a failed SQL write gives the unit back.
+conditional UPDATE commit (storage/flashsales.py), and a failed SQL write gives the unit back
+(unless the database said sold out or closed, final there: then Redis is made final too).
 When the sale's keys are missing (a restart, a flush, an eviction) the script answers
 "rebuild", and the counts are rebuilt from the database before anything more is decided.
 Anything Redis gets wrong after a flush (a claim in flight while it was rebuilt) only lets
@@ -37,6 +38,7 @@ log = logging.getLogger("memberbot.flashsales")
 
 OK, REBUILD, RECONCILE, BUSY = "ok", "rebuild", "reconcile", "busy"
 SOLD_OUT = "sold_out"
+WON_LAST = "won_last"  # give_back's `over` for the unit that sold the sale out
 SQL_ONLY = "sql-only"  # no unit held in Redis: the SQL step decides (and nothing to give back)
 KEEP_AFTER_END_MS = 3_600_000  # the counts outlive the sale by an hour, then expire
 PENDING_MS = 5_000  # a granted unit's SQL step is over long before; past it, a crash is assumed
@@ -72,13 +74,29 @@ return 'ok'
 """
 
 # A unit granted here whose SQL write failed goes back, once, and only while its mark is
-# there (a rebuild or a reconcile since counted it from the database already).
-# KEYS: state, members, pending. ARGV: member id, mark.
+# there (a rebuild or a reconcile since counted it from the database already). When the
+# database said the sale is over (sold out or closed: final there), Redis is made final too
+# instead: whatever it counted (a claim missed by a reconcile, a mark run out while its claim
+# waited for the database), no later take is granted, so it cannot stay below the database
+# and send every press to the SQL step. The marks left belong to claims the database will
+# refuse: dropped, so the crowd hears "sold out" at once rather than "busy".
+# KEYS: state, members, pending. ARGV: member id, mark, "" / "sold_out" / "closed" /
+# "won_last" (the unit won the last one: only made final, the member keeps it).
 _GIVE_BACK = """
-if redis.call('ZREM', KEYS[3], ARGV[2]) == 1 and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'claimed', -1)
-  redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+local mine = redis.call('ZREM', KEYS[3], ARGV[2]) == 1
+if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+if mine and ARGV[3] ~= 'won_last' then redis.call('HINCRBY', KEYS[2], ARGV[1], -1) end
+if ARGV[3] == '' then
+  if mine then redis.call('HINCRBY', KEYS[1], 'claimed', -1) end
+  return 1
 end
+if ARGV[3] == 'closed' then
+  redis.call('HSET', KEYS[1], 'ends', 0)
+else
+  local s = redis.call('HMGET', KEYS[1], 'stock', 'claimed')
+  if tonumber(s[2]) < tonumber(s[1]) then redis.call('HSET', KEYS[1], 'claimed', s[1]) end
+end
+redis.call('DEL', KEYS[3])
 return 1
 """
 
@@ -116,6 +134,13 @@ redis.call('PEXPIREAT', KEYS[2], expire)
 return #left
 """
 
+# A cancel: the sale's counts stay (a member holding a unit is still told so), the end is now.
+# KEYS: state.
+_CLOSE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'ends', 0) end
+return 1
+"""
+
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
@@ -131,6 +156,7 @@ class RedisStock:
         self._give_back = redis.register_script(_GIVE_BACK)
         self._load = redis.register_script(_LOAD)
         self._reconcile = redis.register_script(_RECONCILE)
+        self._close = redis.register_script(_CLOSE)
 
     def _keys(self, sale_id: int) -> list[str]:
         prefix = self.cache.keys.prefix
@@ -182,13 +208,23 @@ class RedisStock:
         args: list[int | str] = [member_id, _ms(now), _ms(opens_at), claim_code, _ms(deadline)]
         return str(await self._take(keys=self._keys(sale_id), args=args))
 
-    async def confirm(self, sale_id: int, member_id: int, claim_code: str) -> None:
-        """The unit's claim row committed: it is no longer in flight."""
+    async def confirm(
+        self, sale_id: int, member_id: int, claim_code: str, sold_out: bool = False
+    ) -> None:
+        """The unit's claim row committed: it is no longer in flight (and when it was the
+        last unit, the sale is sold out for good in Redis too)."""
+        if sold_out:
+            await self.give_back(sale_id, member_id, claim_code, WON_LAST)
+            return
         await self.cache.redis.zrem(self._keys(sale_id)[2], f"{member_id}:{claim_code}")
 
-    async def give_back(self, sale_id: int, member_id: int, claim_code: str) -> None:
+    async def give_back(
+        self, sale_id: int, member_id: int, claim_code: str, over: str = ""
+    ) -> None:
+        """The unit's SQL step failed: the unit goes back, unless the database said why it
+        never will again (`over`: sold_out or closed), which makes Redis final instead."""
         await self._give_back(
-            keys=self._keys(sale_id), args=[member_id, f"{member_id}:{claim_code}"]
+            keys=self._keys(sale_id), args=[member_id, f"{member_id}:{claim_code}", over]
         )
 
     async def rebuild(self, db: Database, sale_id: int) -> None:
@@ -216,26 +252,29 @@ class RedisStock:
         """The sale looks sold out but some units were taken by claims that never reached the
         database (their process died): count again from the database.
 
-        While it looks sold out no claim takes a unit, and marks are read after the rows are
-        counted: a mark found committed is counted as its row, one run out without a row is
-        dropped (its unit is free again), any other stays a claim in flight. A claim that
-        commits meanwhile can only be missed (Redis then lets one more request through to
-        the SQL step, which refuses past the stock), never counted twice."""
+        The rows are read in ONE statement (one snapshot), before the marks: a mark whose
+        code is among them is counted as its row, one run out without a row is dropped (its
+        unit is free again), any other stays a claim in flight, counted by its mark. A claim
+        committing after that read is thus still counted by its mark, never dropped (unless
+        its confirm removes the mark before the script runs: then Redis counts one unit
+        short, lets one more press through to the SQL step, whose refusal makes Redis final);
+        never counted twice."""
         keys = self._keys(sale_id)
         async with self.cache.lock(f"fs-rebuild:{sale_id}", ttl=10, wait=10):
             async with db.reader() as session:
-                claimed, per_member = await counts(session, sale_id)
-            marks = await self.cache.redis.zrange(keys[2], 0, -1, withscores=True)
-            codes = {str(mark).partition(":")[2]: str(mark) for mark, _ in marks}
-            committed: set[str] = set()
-            if codes:
-                async with db.reader() as session:
-                    rows = await session.execute(
-                        select(FlashClaim.claim_code).where(
-                            FlashClaim.sale_id == sale_id, FlashClaim.claim_code.in_(codes)
-                        )
+                rows = await session.execute(
+                    select(FlashClaim.member_id, FlashClaim.claim_code).where(
+                        FlashClaim.sale_id == sale_id
                     )
-                    committed = {codes[code] for code in rows.scalars()}
+                )
+                per_member: dict[int, int] = {}
+                won: set[str] = set()  # by code: a row moved by a merge changed its member
+                for member_id, claim_code in rows.all():
+                    per_member[int(member_id)] = per_member.get(int(member_id), 0) + 1
+                    won.add(str(claim_code))
+            claimed = sum(per_member.values())
+            marks = await self.cache.redis.zrange(keys[2], 0, -1, withscores=True)
+            committed = {str(mark) for mark, _ in marks if str(mark).partition(":")[2] in won}
             ran_out = {str(mark) for mark, at in marks if at <= _ms(now)} - committed
             drop = sorted(committed | ran_out)
             args: list[int | str] = [claimed, len(drop), *drop]
@@ -250,9 +289,20 @@ class RedisStock:
             left,
         )
 
-    async def forget(self, sale_id: int) -> None:
-        """The sale changed (cancelled): the next claim rebuilds from the database."""
-        await self.cache.redis.delete(*self._keys(sale_id))
+    async def close(self, sale_id: int) -> None:
+        """The sale was cancelled (committed): every take is refused from now on.
+
+        Under the rebuild lock, and the counts kept with their end set to 0 rather than
+        deleted: a rebuild that read the sale before the cancel committed has loaded it by
+        then (and is closed here), and one after it reads the cancel; deleting the keys instead
+        could let that stale rebuild load the sale as open after the delete."""
+        try:
+            async with self.cache.lock(f"fs-rebuild:{sale_id}", ttl=10, wait=10):
+                await self._close(keys=self._keys(sale_id))
+        except LockTimeout:  # a repair stuck: close anyway (should it load the sale as open
+            # after this, the SQL step refuses, and its refusal makes Redis final then)
+            log.warning("flash sale closed without the rebuild lock sale=%s", sale_id)
+            await self._close(keys=self._keys(sale_id))
 
 
 def fast_path(cache: Cache) -> RedisStock | None:

@@ -18,12 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, insert_ignoring, rowcount
+from storage.errors import MemberMerged
 from storage.models import (
     Community,
     CommunityMember,
     FlashClaim,
     FlashSale,
     Identity,
+    Member,
     OutboxPush,
     UTCDateTime,
 )
@@ -204,12 +206,19 @@ async def claim(
             break
         if message_key is not None:
             won = await session.execute(
-                select(FlashClaim.claim_code).where(FlashClaim.message_key == message_key)
+                select(FlashClaim.claim_code).where(
+                    FlashClaim.message_key == message_key,
+                    # Only this member's unit of this sale is theirs to answer again.
+                    FlashClaim.sale_id == sale.id,
+                    FlashClaim.member_id == member_id,
+                )
             )
             earlier = won.scalar_one_or_none()
             if earlier is not None:
                 raise Again(earlier)
         unit += 1
+    if await _merged_away(session, member_id):
+        raise MemberMerged(member_id)
     taken = await session.execute(
         update(FlashSale)
         .where(
@@ -241,6 +250,15 @@ async def claim(
         raise Refused(SOLD_OUT)
     claimed, stock = int(row[0]), int(row[1])
     return Won(code, unit, claimed, claimed >= stock, row[2] is not None)
+
+
+async def _merged_away(session: AsyncSession, member_id: int) -> bool:
+    """Read after the claim row is written: a merge (/link) folding this member away locks its
+    row first, so the row's foreign-key check waited for that merge to commit, and this fresh
+    read sees it (the claim rolls back and runs again as the survivor). A merge locking later
+    waits for this claim instead, and moves its row."""
+    found = await session.execute(select(Member.merged_into_id).where(Member.id == member_id))
+    return found.scalar_one_or_none() is not None
 
 
 async def cancel(session: AsyncSession, sale_id: int, now: datetime) -> bool:

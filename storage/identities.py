@@ -75,3 +75,18 @@ async def record_send_error(
 async def get(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
     stmt = select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def private_chat_opened(
+    session: AsyncSession, channel: str, external_id: str, now: datetime
+) -> None:
+    """The person wrote in a private chat: the bot may write there (kept from the first time)."""
+    await session.execute(
+        update(Identity)
+        .where(
+            Identity.channel == channel,
+            Identity.external_id == external_id,
+            Identity.private_chat_at.is_(None),
+        )
+        .values(private_chat_at=now)
+    )

@@ -100,6 +100,9 @@ class Identity(Base):
     # The app's last refusal to deliver to this person (e.g. WeChat 45015, Telegram Forbidden).
     send_error: Mapped[str | None] = mapped_column(String(64))
     send_error_at: Mapped[datetime | None] = mapped_column()
+    # When the person first wrote to the bot in a private chat (None: never, as far as known):
+    # before that Telegram refuses the bot's messages, so a group press gets a deep link.
+    private_chat_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_ext"),)
 

@@ -195,7 +195,7 @@ async def cancel_sale(services: Services, code: str) -> dict[str, Any]:
     sale_closed(services, sale.code)
     fast = fast_path(services.cache)
     if fast is not None:
-        await fast.forget(sale.id)
+        await fast.close(sale.id)
     return await get_sale(services, code)
 
 

@@ -7,14 +7,15 @@ Each has the one signature `(handler, msg, ctx)`; a feature router may add its o
 from __future__ import annotations
 
 import logging
+from weakref import WeakKeyDictionary
 
 from bot.core.context import Context
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
-from storage import members, roles
-from storage.db import once_more_if_needed
+from storage import identities, members, roles
+from storage.db import Database, once_more_if_needed
 
 log = logging.getLogger("memberbot.handlers")
 
@@ -69,6 +70,35 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
         return await handler(msg, ctx)
 
     return await once_more_if_needed(as_member)
+
+
+# Per database (tests run many in one process): the accounts this process recorded a private
+# chat of, so only a person's first private message here costs a write.
+_PRIVATE_SEEN: WeakKeyDictionary[Database, set[tuple[str, str]]] = WeakKeyDictionary()
+_PRIVATE_SEEN_MAX = 100_000
+
+
+async def private_chat(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
+    """A message written in a private chat (not in a group, not an app's event) shows the bot
+    may write there: recorded on the account, so a group press queues the claim code for that
+    chat instead of sending the person there by a deep link."""
+    if msg.event is None and not msg.is_group:
+        services = ctx.services
+        seen = _PRIVATE_SEEN.setdefault(services.db, set())
+        account = (msg.channel, msg.external_id)
+        if account not in seen:
+            try:
+                async with services.db.transaction() as session:
+                    await identities.private_chat_opened(
+                        session, msg.channel, msg.external_id, services.clock.now()
+                    )
+            except Exception:  # the answer matters more; the next message tries again
+                log.exception("recording a private chat failed channel=%s", msg.channel)
+            else:
+                if len(seen) >= _PRIVATE_SEEN_MAX:
+                    seen.clear()
+                seen.add(account)
+    return await handler(msg, ctx)
 
 
 async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
@@ -131,6 +161,7 @@ DEFAULT_MIDDLEWARES: tuple[Middleware, ...] = (
     error_replies,
     held_pushes,
     member_lookup,
+    private_chat,
     locale,
     flood_limit,
 )

@@ -30,7 +30,8 @@ fast_private_chats = base.fast_private_chats
 timedelta_retry_after = base.timedelta_retry_after
 
 
-async def in_coffee(tg: TelegramBot, *users: int) -> None:
+async def in_coffee(tg: TelegramBot, *users: int, opened: bool = True) -> None:
+    """The users in the group; `opened`: each wrote to the bot privately before."""
     services = tg.core.services
     now = services.clock.now()
     async with services.db.transaction() as session:
@@ -41,6 +42,8 @@ async def in_coffee(tg: TelegramBot, *users: int) -> None:
         member, _ = await members.get_or_create(services.db, "telegram", str(user_id), now)
         async with services.db.transaction() as session:
             await communities.join(session, found.id, member.id, "telegram", now)
+            if opened:
+                await identities.private_chat_opened(session, "telegram", str(user_id), now)
 
 
 async def claim_codes(tg: TelegramBot) -> list[str]:
@@ -160,8 +163,8 @@ async def test_a_member_the_bot_cannot_write_to_gets_the_deep_link(
 async def test_a_code_telegram_refuses_to_deliver_is_shown_through_the_deep_link(
     tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
 ) -> None:
-    """Bob never opened a private chat: the push of his code fails, which marks him
-    unreachable; pressing again (at the limit) opens the private chat with his code."""
+    """Bob wrote privately once, then blocked the bot: the push of his code fails, which
+    marks him unreachable; pressing again (at the limit) opens the private chat with his code."""
     bob = new_user()
     await in_coffee(tg, bob)
     sale = await admin_sales.create_sale(
@@ -238,3 +241,49 @@ async def test_a_press_redelivered_after_a_crash_answers_the_same_claim(
     ] * 2
     [_, private] = fake.sent  # the code went privately once
     assert private.chat_id == dan and code in private.text
+
+
+async def test_a_member_who_never_wrote_privately_gets_the_deep_link_until_they_do(
+    tg: TelegramBot, fake: FakeTelegram, outbox: OutboxSender
+) -> None:
+    """Erin joined through the group and never opened a private chat: Telegram would refuse
+    the code's push, so her press sends her there by the deep link; once she has written
+    there, a press's code follows privately."""
+    erin = new_user()
+    await in_coffee(tg, erin, opened=False)
+    sale = await admin_sales.create_sale(
+        tg.core.services,
+        {"community": "coffee", "title": "Geisha beans", "price": "9", "stock": 3,
+         "per_member_limit": 2, "duration_minutes": 30},
+    )  # fmt: skip
+    await outbox_idle(tg.core)
+    fake.refuse(erin)  # no private chat yet
+
+    assert await tg.post(callback_update(erin, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+    await outbox_idle(tg.core)
+    [first] = fake.answered
+    assert first["text"] == "You got Geisha beans! Open our private chat to see your claim code."
+    assert first["url"] == f"https://t.me/{BOT_USERNAME}?start=fs_{sale['code']}"
+    assert [s.chat_id for s in fake.sent] == [GROUP]  # no push tried
+    [code] = await claim_codes(tg)
+
+    fake.allow(erin)  # she follows the link: her code, not a second unit
+    assert await tg.post(message_update(erin, f"/start fs_{sale['code']}")) == 200
+    await fake.wait_sent(2)
+    await tg.idle()
+    assert await claim_codes(tg) == [code]
+    assert fake.sent[-1].chat_id == erin
+    assert fake.sent[-1].text == (
+        f"Your claim codes for Geisha beans: {code}\nShow one at the shop to buy it for 9.00."
+    )
+
+    assert await tg.post(callback_update(erin, f"fs:{sale['code']}", chat_id=GROUP)) == 200
+    await tg.idle()
+    await outbox_idle(tg.core)
+    second = fake.answered[-1]
+    assert second["text"] == "You got Geisha beans! Your claim code is in our private chat."
+    assert "url" not in second
+    first_code, second_code = await claim_codes(tg)
+    assert first_code == code
+    assert fake.sent[-1].chat_id == erin and second_code in fake.sent[-1].text

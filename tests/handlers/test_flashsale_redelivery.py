@@ -124,3 +124,20 @@ async def test_erasure_drops_the_message_key_and_keeps_the_claim(core: Core) -> 
     async with core.services.db.reader() as session:
         [claim] = (await session.execute(select(FlashClaim))).scalars()
     assert (claim.member_id, claim.message_key) == (ann, None)
+
+
+async def test_a_message_key_won_elsewhere_never_answers_another_members_code(core: Core) -> None:
+    community = await coffee(core)
+    for who in ("ann", "bob"):
+        await join(core, community, "wechat", who)
+    first = await sale(core, stock=2)
+    second = await sale(core, stock=2, title="Kenya beans")
+    await answer(core, first["code"], "ann", "msg-1")
+    [ann_code] = await claim_codes(core)
+
+    # The same message key (the app reused an id) claiming for Bob in another sale.
+    text = await answer(core, second["code"], "bob", "msg-1")
+
+    # Refused (the key is taken, so no unit of Bob's can be keyed on it), never Ann's code.
+    assert text == "You already have 1 of Kenya beans: that is the limit per member."
+    assert await claim_codes(core) == [ann_code]

@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from bot.admin import flashsales as admin_sales
 from bot.core.i18n import Translator
 from handlers import flashsale_engine
-from storage import flashsales, members
+from storage import flash_stock, flashsales, members
 from storage.cache import LockTimeout
 from storage.flash_stock import RedisStock, fast_path
 from storage.models import FlashClaim
@@ -178,3 +179,120 @@ async def test_dead_claims_and_lost_confirms_heal_under_a_crowd_without_a_unit_t
     assert len(claims) == 10
     assert max(Counter(c.member_id for c in claims).values()) == 1
     assert await claimed_in_redis(stock, sid) == 10
+
+
+async def commit_claim(core, who, code: str, claim_code: str) -> None:
+    """A claim's SQL step committing (the engine's, run by hand at a chosen moment)."""
+    now = core.services.clock.now()
+    async with core.services.db.transaction() as session:
+        found = await flashsales.by_code(session, code)
+        assert found is not None
+        await flashsales.claim(session, found, who.id, now, now, claim_code)
+
+
+async def test_a_sql_refusal_makes_redis_final_instead_of_giving_the_unit_back(
+    core, stock, clock, monkeypatch
+):
+    slow, b, c, *later = await people(core, 8)
+    posted = await sale(core, stock=2)
+    sid = await sale_id(core, posted["code"])
+    now = core.services.clock.now()
+    # slow's claim took a unit in Redis, then waited for a database connection for long.
+    assert await stock.take(core.services.db, sid, slow.id, now, now, "SLOW000001") == "ok"
+    assert await attempt(core, b, posted["code"])
+    clock.advance(seconds=6)  # slow's mark runs out while its claim still waits
+    real_take = RedisStock.take
+
+    async def slow_commits_after(self, *args, **kwargs):
+        verdict = await real_take(self, *args, **kwargs)
+        await commit_claim(core, slow, posted["code"], "SLOW000001")
+        return verdict
+
+    monkeypatch.setattr(RedisStock, "take", slow_commits_after)
+    assert not await attempt(core, c, posted["code"])  # c got the freed unit in Redis, then SQL
+    monkeypatch.undo()
+
+    assert await claimed_in_db(core) == 2
+    assert await claimed_in_redis(stock, sid) == 2
+    now = core.services.clock.now()
+    takes = [await stock.take(core.services.db, sid, w.id, now, now, "LATER00001") for w in later]
+    assert takes == ["sold_out"] * 5
+
+
+async def test_the_last_unit_won_makes_redis_final(core, stock):
+    b, c, *later = await people(core, 5)
+    posted = await sale(core, stock=2)
+    sid = await sale_id(core, posted["code"])
+    assert await attempt(core, b, posted["code"])
+    # Redis missed b's unit (a count one short, as a lost race could leave it)...
+    await stock.cache.redis.hset(stock._keys(sid)[0], "claimed", 0)
+    assert await attempt(core, c, posted["code"])  # ...and c's unit sold the last one
+
+    assert await claimed_in_db(core) == 2
+    assert await claimed_in_redis(stock, sid) == 2
+    now = core.services.clock.now()
+    takes = [await stock.take(core.services.db, sid, w.id, now, now, "LATER00001") for w in later]
+    assert takes == ["sold_out"] * 3
+
+
+async def test_a_claim_committing_during_a_reconcile_is_still_counted(
+    core, stock, clock, monkeypatch
+):
+    dead, b, a, x, c = await people(core, 5)
+    posted = await sale(core, stock=4)
+    sid = await sale_id(core, posted["code"])
+    db = core.services.db
+    now = core.services.clock.now()
+    assert await stock.take(db, sid, dead.id, now, now, "DEAD000001") == "ok"
+    clock.advance(seconds=6)  # dead's mark runs out
+    assert await attempt(core, b, posted["code"])
+    now = core.services.clock.now()
+    assert await stock.take(db, sid, a.id, now, now, "INFLIGHT01") == "ok"
+    assert await stock.take(db, sid, x.id, now, now, "INFLIGHT02") == "ok"
+    redis = stock.cache.redis
+    real_zrange = redis.zrange
+
+    async def a_commits_meanwhile(*args, **kwargs):
+        await commit_claim(core, a, posted["code"], "INFLIGHT01")
+        return await real_zrange(*args, **kwargs)
+
+    monkeypatch.setattr(redis, "zrange", a_commits_meanwhile)
+    assert await attempt(core, c, posted["code"])  # sold out in Redis but for dead's unit
+    monkeypatch.undo()
+
+    # The database: b, a, c; in flight: x. Nothing left.
+    assert await claimed_in_db(core) == 3
+    assert await claimed_in_redis(stock, sid) == 4
+
+
+async def test_a_cancel_racing_a_rebuild_that_read_the_sale_open_still_closes_it(
+    core, stock, monkeypatch
+):
+    [who] = await people(core, 1)
+    posted = await sale(core, stock=2)
+    sid = await sale_id(core, posted["code"])
+    await stock.cache.redis.flushdb()
+    real_counts = flash_stock.counts
+    cancelling: list[asyncio.Task] = []
+
+    async def cancel_meanwhile(session, sale_id):
+        found = await real_counts(session, sale_id)  # the rebuild read the sale open...
+        cancelling.append(
+            asyncio.create_task(admin_sales.cancel_sale(core.services, posted["code"]))
+        )
+        while True:  # ...and the cancel commits (and reaches Redis) before it loads the counts
+            async with core.services.db.reader() as other:
+                row = await flashsales.by_code(other, posted["code"])
+            if row is not None and row.state == flashsales.CANCELLED:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        return found
+
+    monkeypatch.setattr(flash_stock, "counts", cancel_meanwhile)
+    await stock.rebuild(core.services.db, sid)
+    await cancelling[0]
+    monkeypatch.undo()
+
+    now = core.services.clock.now()
+    assert await stock.take(core.services.db, sid, who.id, now, now, "LATE000001") == "closed"

@@ -12,7 +12,8 @@ from bot.app import Core
 from bot.core.errors import DomainError
 from bot.core.i18n import Translator
 from handlers.flashsale_engine import claim_sale
-from storage import members
+from storage import flashsales, invites, members
+from storage.errors import MemberMerged
 from storage.models import FlashClaim, FlashSale
 from tests.handlers.flashsale_support import coffee, join, join_chat, sale
 
@@ -99,3 +100,49 @@ async def test_linked_accounts_share_one_limit(core):
         await claim_sale(core.services, survivor, posted["code"], t)
     claims = await all_claims(core)
     assert sorted((c.member_id, c.unit) for c in claims) == [(on_telegram, 1), (on_telegram, 2)]
+
+
+async def test_a_claim_by_an_account_merged_away_raises_member_merged(core):
+    community = await coffee(core)
+    survivor = await join(core, community, "telegram", "777")
+    loser = await join(core, community, "wechat", "openid-a")
+    posted = await sale(core, stock=2)
+    async with core.services.db.transaction() as session:
+        await members.merge(session, survivor, loser)
+    now = core.services.clock.now()
+
+    with pytest.raises(MemberMerged):
+        async with core.services.db.transaction() as session:
+            found = await flashsales.by_code(session, posted["code"])
+            assert found is not None
+            await flashsales.claim(session, found, loser, now, now)
+    assert await all_claims(core) == []
+
+
+async def test_a_claim_racing_a_merge_runs_again_as_the_survivor(core, chat, backend, monkeypatch):
+    if backend[1] is None:
+        pytest.skip("SQLite has one writer: a merge cannot commit inside a claim")
+    community = await coffee(core)
+    alice, bob = chat("alice"), chat("bob")
+    survivor = await join_chat(core, community, alice)
+    loser = await join_chat(core, community, bob)
+    posted = await sale(core, stock=2)
+    real = flashsales.claim
+
+    async def merged_meanwhile(session, sale, member_id, *args, **kwargs):
+        if member_id == loser:  # Bob's accounts are linked while his claim is under way
+            async with core.services.db.transaction() as other:
+                await invites.lock_for_merge(other, survivor, loser)
+                await members.merge(other, survivor, loser)
+        return await real(session, sale, member_id, *args, **kwargs)
+
+    monkeypatch.setattr(flashsales, "claim", merged_meanwhile)
+    reply = await bob.say(f"claim {posted['code']}")
+
+    [claim] = await all_claims(core)
+    assert claim.member_id == survivor
+    assert reply is not None and reply.text.startswith(
+        f"You got Geisha beans! Your claim code: {claim.claim_code}"
+    )
+    row = await sale_row(core, posted["code"])
+    assert row.claimed == 1
