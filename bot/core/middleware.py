@@ -82,7 +82,9 @@ async def private_chat(handler: Next, msg: Inbound, ctx: Context) -> Reply | Non
     """A message written in a private chat (not in a group, not an app's event) shows the bot
     may write there: recorded on the account, so a group press queues the claim code for that
     chat instead of sending the person there by a deep link."""
-    if msg.event is None and not msg.is_group:
+    # Only Telegram has group chats whose members may never have written to the bot: a
+    # WeChat follower's (or the terminal's) private chat is always open, so they pay nothing.
+    if msg.channel == "telegram" and msg.event is None and not msg.is_group:
         services = ctx.services
         seen = _PRIVATE_SEEN.setdefault(services.db, set())
         account = (msg.channel, msg.external_id)

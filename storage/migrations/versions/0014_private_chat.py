@@ -1,13 +1,13 @@
 """identities: when the person first wrote to the bot in a private chat
 
-Revision ID: private_chat
+Revision ID: 0014
 Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "private_chat"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
