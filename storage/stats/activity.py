@@ -36,24 +36,26 @@ async def retention(session: AsyncSession, window: Window) -> dict[str, dict[str
     """For D in 30 and 90: the members who joined in the `days`-long stretch ending D days ago
     (`cohort`), and how many of them were active in the last min(days, D) days (`active`),
     i.e. after their first weeks, so joining itself does not count as staying."""
+    return {str(ago): await cohort(session, window, ago) for ago in COHORTS}
+
+
+async def cohort(session: AsyncSession, window: Window, ago: int) -> dict[str, Any]:
+    """Retention of the members who were new `ago` days ago (one of `COHORTS`)."""
     reach = await rollup.reach_for(session, window)
-    found: dict[str, dict[str, Any]] = {}
-    for ago in COHORTS:
-        end = window.now - timedelta(days=ago)
-        start = end - timedelta(days=window.days)
-        since = window.now - timedelta(days=min(window.days, ago))
-        if reach is not None:
-            cohort, active = await _cohort_rolled_up(session, start, end, since, reach)
-        else:
-            cohort, active = await _cohort(session, start, end, since)
-        found[str(ago)] = {
-            "joined_from": start.isoformat(),
-            "joined_to": end.isoformat(),
-            "cohort": cohort,
-            "active": active,
-            "rate": rate(active, cohort),
-        }
-    return found
+    end = window.now - timedelta(days=ago)
+    start = end - timedelta(days=window.days)
+    since = window.now - timedelta(days=min(window.days, ago))
+    if reach is not None:
+        size, active = await _cohort_rolled_up(session, start, end, since, reach)
+    else:
+        size, active = await _cohort(session, start, end, since)
+    return {
+        "joined_from": start.isoformat(),
+        "joined_to": end.isoformat(),
+        "cohort": size,
+        "active": active,
+        "rate": rate(active, size),
+    }
 
 
 async def _cohort(
