@@ -108,7 +108,8 @@ def _parts(window: Window, tiers: tuple[str, ...]) -> dict[str, Part]:
         f"benefit:{name}": partial(members.benefit, window=window, name=name)
         for name in members.BENEFITS
     }
-    parts["activity"] = lambda s: activity.summary(s, window)
+    parts["late"] = lambda s: activity.late(s, window)
+    parts["activity"] = lambda s: activity.rolled(s, window)
     parts["orders"] = lambda s: orders.fetch(s, window)
     parts["counted"] = lambda s: members.counted(s, window, tiers)
     for ago in activity.COHORTS:
@@ -138,10 +139,13 @@ async def collect(
         "period": window.json(),
         "members": {
             **counted.counts,
-            **got["activity"],
+            **activity.add_late(got["activity"], got["late"]),
             "by_tier": by_tier,
             "by_channel": got["by_channel"],
-            "retention": {str(ago): got[f"retention:{ago}"] for ago in activity.COHORTS},
+            "retention": {
+                str(ago): activity.shape_cohort(window, ago, got[f"retention:{ago}"], got["late"])
+                for ago in activity.COHORTS
+            },
         },
         "checkins": got["checkins"],
         "points": spent,
