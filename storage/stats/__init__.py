@@ -116,7 +116,7 @@ def _parts(window: Window, tiers: tuple[str, ...]) -> dict[str, Part]:
         parts[f"retention:{ago}"] = partial(activity.cohort, window=window, ago=ago)
     parts["by_channel"] = members.by_channel
     parts["points"] = lambda s: points.totals(s, window)
-    parts["checkins"] = lambda s: checkins.summary(s, window)
+    parts["checkins"] = lambda s: checkins.per_day(s, window)
     parts["invites"] = lambda s: invites.summary(s, window)
     parts["communities"] = lambda s: communities.summary(s, window)
     parts["flash_sales"] = lambda s: flash_sales.summary(s, window)
@@ -147,7 +147,7 @@ async def collect(
                 for ago in activity.COHORTS
             },
         },
-        "checkins": got["checkins"],
+        "checkins": checkins.summary(window, got["checkins"], sum(benefits["checked_in"].values())),
         "points": spent,
         "invites": got["invites"],
         "communities": got["communities"],
