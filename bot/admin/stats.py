@@ -30,14 +30,10 @@ async def figures(services: Services, days: int) -> dict[str, Any]:
     """Every figure of the last `days` days, under the SPEC's keys."""
     tiers = tuple(t.name for t in services.rules.tiers)
     period = window(services, days)
-    if services.db.dialect != "postgresql":
-        async with services.db.reader() as session:
-            return await stats.collect(session, period, tiers)
-    # One read-only transaction on PostgreSQL: the figures agree with each other (SQLite's
-    # reader is one snapshot already; a transaction there would take the write lock).
-    async with services.db.transaction() as session:
-        await stats.read_only_report(session)
-        return await stats.collect(session, period, tiers)
+    # PostgreSQL: read-only transactions on one snapshot, so the figures agree with each
+    # other, several at once; SQLite: one reader (storage/stats/__init__.py).
+    async with stats.report(services.db) as sessions:
+        return await stats.collect(sessions, period, tiers)
 
 
 async def communities(services: Services, days: int) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Checkin, CommunityMember, Identity, LedgerEntry, Member
@@ -14,26 +14,25 @@ from storage.stats.window import Window, rate
 _LIVE = Member.merged_into_id.is_(None)  # a linked-away account is not a member of its own
 
 
-@dataclass(frozen=True)
-class Overview:
-    """What one pass over the members gives: `counts` (total, new), `by_tier` (every tier
-    of the rules, in order), `outstanding` (points held now), `benefits` per tier."""
-
-    counts: dict[str, int]
-    by_tier: dict[str, int]
-    outstanding: int
-    benefits: dict[str, dict[str, Any]]
-
-
 def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-async def overview(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> Overview:
-    """One scan of the members grouped by tier (counts, tiers, balances), then per tier the
-    members among the period's check-in members, points spenders and community members: each
-    a semi-join, which hashes the set once (a join of all three at once hashed each set in
-    every parallel worker, four times slower on a million members)."""
+BENEFITS = ("checked_in", "redeemed", "in_community")  # the benefit-use figures, in order
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one pass over the members gives: `counts` (total, new), `by_tier` (every tier
+    of the rules, in order), `outstanding` (points held now)."""
+
+    counts: dict[str, int]
+    by_tier: dict[str, int]
+    outstanding: int
+
+
+async def counted(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> Counted:
+    """One scan of the members grouped by tier (counts, tiers, balances)."""
     joined = and_(_LIVE, Member.created_at <= window.now)
     stmt = select(
         Member.tier,
@@ -51,25 +50,33 @@ async def overview(session: AsyncSession, window: Window, tiers: tuple[str, ...]
         outstanding += int(points)
     ordered = {tier: live.pop(tier, 0) for tier in tiers}
     by_tier = {**ordered, **live}  # tiers since removed from the rules still show
-    sets = {
-        "checked_in": select(Checkin.member_id).where(
+    return Counted({"total": total, "new": new}, by_tier, outstanding)
+
+
+async def benefit(session: AsyncSession, window: Window, name: str) -> dict[str, int]:
+    """Per tier, the members among the period's check-in members (`checked_in`), points
+    spenders (`redeemed`) or community members (`in_community`): a semi-join, which hashes
+    the set once (a join of all three at once hashed each set in every parallel worker, four
+    times slower on a million members). Each is its own statement so the three can run on
+    separate connections at once (storage/stats/__init__.py)."""
+    ids: Select[tuple[int]]
+    if name == "checked_in":
+        ids = select(Checkin.member_id).where(
             Checkin.day >= window.first_day, Checkin.day <= window.today
-        ),
-        "redeemed": select(LedgerEntry.member_id).where(
+        )
+    elif name == "redeemed":
+        ids = select(LedgerEntry.member_id).where(
             LedgerEntry.kind == "spend",
             LedgerEntry.created_at >= window.start,
             LedgerEntry.created_at <= window.now,
-        ),
-        "in_community": select(CommunityMember.member_id).where(CommunityMember.status == "joined"),
-    }
-    figures: dict[str, dict[str, int]] = {}
-    for name, ids in sets.items():
-        per_tier = select(Member.tier, func.count()).where(Member.id.in_(ids)).group_by(Member.tier)
-        figures[name] = {tier: int(n) for tier, n in await session.execute(per_tier)}
-    return Overview({"total": total, "new": new}, by_tier, outstanding, _benefits(by_tier, figures))
+        )
+    else:
+        ids = select(CommunityMember.member_id).where(CommunityMember.status == "joined")
+    per_tier = select(Member.tier, func.count()).where(Member.id.in_(ids)).group_by(Member.tier)
+    return {tier: int(n) for tier, n in await session.execute(per_tier)}
 
 
-def _benefits(
+def benefits(
     tiers: dict[str, int], figures: dict[str, dict[str, int]]
 ) -> dict[str, dict[str, Any]]:
     """Per tier: members, and how many of them checked in, spent points (redemptions) in the

@@ -7,6 +7,7 @@ taken off the spend.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,24 @@ def _per(total: Decimal, count: int) -> str | None:
 
 
 async def summary(session: AsyncSession, window: Window, tiers: dict[str, int]) -> dict[str, Any]:
+    return shape(await fetch(session, window), tiers)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The period's orders as the database sums them: totals, and per tier (the member's tier
+    now) buyers, repeat buyers and spend. `shape` adds the tiers' sizes."""
+
+    count: int
+    refunds: int
+    gross: Decimal
+    given_back: Decimal
+    rows: dict[str, tuple[int, int, Decimal]]
+
+
+async def fetch(session: AsyncSession, window: Window) -> Fetched:
+    """The two statements, which need nothing of the other figures (so they may run beside
+    them on another connection)."""
     in_period = (Order.created_at >= window.start, Order.created_at <= window.now)
     refunded = Order.status == "refunded"
     totals = select(
@@ -61,6 +80,12 @@ async def summary(session: AsyncSession, window: Window, tiers: dict[str, int]) 
     rows = {
         tier: (int(b), int(r), Decimal(str(s))) for tier, b, r, s in await session.execute(per_tier)
     }
+    return Fetched(int(count), int(refunds), Decimal(str(gross)), Decimal(str(given_back)), rows)
+
+
+def shape(fetched: Fetched, tiers: dict[str, int]) -> dict[str, Any]:
+    """The orders' figures, per tier with its members (`tiers`: every tier of the rules)."""
+    rows = fetched.rows
     by_tier: dict[str, dict[str, Any]] = {}
     for tier in dict.fromkeys([*tiers, *rows]):
         b, r, spend = rows.get(tier, (0, 0, Decimal(0)))
@@ -76,10 +101,10 @@ async def summary(session: AsyncSession, window: Window, tiers: dict[str, int]) 
         }
     all_buyers = sum(v["buyers"] for v in by_tier.values())
     repeat = sum(v["repeat_buyers"] for v in by_tier.values())
-    gross_d, back_d = Decimal(str(gross)), Decimal(str(given_back))
+    gross_d, back_d = fetched.gross, fetched.given_back
     return {
-        "count": int(count),
-        "refunded": int(refunds),
+        "count": fetched.count,
+        "refunded": fetched.refunds,
         "amount": money(gross_d),
         "refunded_amount": money(back_d),
         "net": money(gross_d - back_d),

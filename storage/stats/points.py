@@ -13,10 +13,10 @@ from storage.stats import rollup
 from storage.stats.window import Window
 
 
-async def totals(session: AsyncSession, window: Window, outstanding: int) -> dict[str, int]:
+async def totals(session: AsyncSession, window: Window) -> dict[str, int]:
     """`earned`, `spent`, `expired`, `reversed` (refunds) as positive numbers; `adjusted` is
-    the operators' net correction (signed); `outstanding` the members' balances now (summed
-    in the members' one pass, storage/stats/members.py)."""
+    the operators' net correction (signed). The members' balances now (`outstanding`) are
+    summed in the members' one pass (storage/stats/members.py): `collect` adds them."""
     reach = await rollup.reach_for(session, window)
     created = LedgerEntry.created_at
     if reach is None:
@@ -44,7 +44,6 @@ async def totals(session: AsyncSession, window: Window, outstanding: int) -> dic
         "expired": -by_kind.get("expire", 0),
         "reversed": -by_kind.get("reverse", 0),
         "adjusted": by_kind.get("adjust", 0),
-        "outstanding": outstanding,
     }
 
 

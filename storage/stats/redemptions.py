@@ -20,9 +20,9 @@ def _tally(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-async def summary(
-    session: AsyncSession, window: Window, tiers: tuple[str, ...], points_spent: int
-) -> dict[str, Any]:
+async def summary(session: AsyncSession, window: Window, tiers: tuple[str, ...]) -> dict[str, Any]:
+    """Vouchers by when they moved, in total and by tier; `collect` puts the points spent
+    (the ledger's, storage/stats/points.py) in front as `points_spent`."""
     issued = _within(Voucher.issued_at, window)
     used = _within(Voucher.used_at, window)
     cancelled = _within(Voucher.cancelled_at, window)
@@ -49,7 +49,6 @@ async def summary(
     }
     totals = {key: sum(v[key] for v in by_tier.values()) for key in keys}
     return {
-        "points_spent": points_spent,  # every spend in the ledger (vouchers, draws, make-ups)
         "vouchers": {
             "issued": totals["issued"],
             "used": totals["used"],

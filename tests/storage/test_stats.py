@@ -268,3 +268,30 @@ async def test_the_figures_take_as_many_queries_for_many_members_as_for_few(core
 
     assert got["members"]["total"] == 45
     assert len(statements) == few
+
+
+async def test_the_report_reads_every_lane_on_one_snapshot(core):
+    """PostgreSQL runs the figures on several connections at once: each sees the data as
+    the first did, so a member who joins meanwhile counts in none of them. SQLite reads on
+    one connection."""
+    from sqlalchemy import func, select
+
+    from storage import stats as storage_stats
+    from storage.models import Member
+    from tests.stats_seed import ago
+
+    db = core.services.db
+    await seed(db)
+    count = select(func.count()).select_from(Member)
+    async with storage_stats.report(db) as sessions:
+        first = (await sessions[0].execute(count)).scalar_one()
+        async with db.transaction() as s:
+            s.add(Member(created_at=ago(0), invite_code="LATE0001", tier="bronze"))
+        seen = [(await s.execute(count)).scalar_one() for s in sessions]
+
+    if db.dialect == "sqlite":
+        assert len(sessions) == 1
+        return
+    assert len(sessions) == storage_stats.LANES
+    assert first == 6  # 5 members and the linked-away shell
+    assert seen == [6] * storage_stats.LANES
