@@ -23,6 +23,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -167,12 +168,25 @@ class RedisStock:
             if repairs > 3:
                 return SQL_ONLY
             try:
-                if verdict == REBUILD:
-                    await self.rebuild(db, sale_id)
-                else:
-                    await self.reconcile(db, sale_id, now)
+                await self._repair_once(db, sale_id, now, verdict)
             except LockTimeout:
                 return SQL_ONLY  # a repair stuck behind a crowd: the SQL step decides meanwhile
+
+    async def _repair_once(self, db: Database, sale_id: int, now: datetime, verdict: str) -> None:
+        """Rebuild or reconcile, once per process however many claims ask at the same time:
+        a crowd arriving at a sale whose keys are missing all hear "rebuild", and each taking
+        the Redis lock in turn (polled) only to find the work done queued them for seconds."""
+        under_way = _REPAIRS.setdefault(self.cache, {})
+        key = (verdict, sale_id)
+        task = under_way.get(key)
+        if task is None:
+            if verdict == REBUILD:
+                task = asyncio.ensure_future(self.rebuild(db, sale_id))
+            else:
+                task = asyncio.ensure_future(self.reconcile(db, sale_id, now))
+            under_way[key] = task
+            task.add_done_callback(lambda _: under_way.pop(key, None))
+        await asyncio.shield(task)
 
     async def script_once(
         self, sale_id: int, member_id: int, now: datetime, opens_at: datetime, claim_code: str
@@ -253,6 +267,12 @@ class RedisStock:
     async def forget(self, sale_id: int) -> None:
         """The sale changed (cancelled): the next claim rebuilds from the database."""
         await self.cache.redis.delete(*self._keys(sale_id))
+
+
+# The repairs under way in this process, per cache (tests run many) and (verdict, sale).
+_REPAIRS: WeakKeyDictionary[RedisCache, dict[tuple[str, int], asyncio.Future[None]]] = (
+    WeakKeyDictionary()
+)
 
 
 def fast_path(cache: Cache) -> RedisStock | None:
