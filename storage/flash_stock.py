@@ -275,7 +275,15 @@ _REPAIRS: WeakKeyDictionary[RedisCache, dict[tuple[str, int], asyncio.Future[Non
 )
 
 
+_STOCKS: WeakKeyDictionary[RedisCache, RedisStock] = WeakKeyDictionary()
+
+
 def fast_path(cache: Cache) -> RedisStock | None:
     """The Redis fast path when the cache is Redis; None on the embedded default."""
-    # Cheap to make: registering a script only hashes it; Redis loads it on first use.
-    return RedisStock(cache) if isinstance(cache, RedisCache) else None
+    if not isinstance(cache, RedisCache):
+        return None
+    # One per cache: registering the scripts hashes each, which every claim paid for before.
+    stock = _STOCKS.get(cache)
+    if stock is None:
+        stock = _STOCKS[cache] = RedisStock(cache)
+    return stock
