@@ -343,16 +343,63 @@ async def _after_win(
             await fast.confirm(sale.id, me.id, code)
         except Exception:  # won all the same: its mark runs out and a reconcile finds the row
             log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
-    if not ended and (won.announced or won.sold_out):
+    if not ended and won.sold_out:
         try:
             async with services.db.transaction() as session:
-                if won.announced:
-                    await counter_edit(session, services, sale, now, known.community)
-                if won.sold_out:
-                    await end_sale(session, services, sale.id, now)
+                await end_sale(session, services, sale.id, now)  # (its final counter edit too)
         except Exception:  # the claim stands; see above for who catches up
-            log.warning("flash sale counter/end failed sale=%s", sale.id, exc_info=True)
+            log.warning("flash sale end failed sale=%s", sale.id, exc_info=True)
+    elif not ended and won.announced:
+        await _count_in_group(services, known, now)
     return text, pushed
+
+
+@dataclass
+class _Counting:
+    """The group counter's edit under way in this process for a sale, and whether claims won
+    since it read the count (it then edits once more)."""
+
+    task: asyncio.Future[None]
+    again: bool = False
+
+
+_COUNTING: WeakKeyDictionary[Database, dict[int, _Counting]] = WeakKeyDictionary()
+
+
+async def _count_in_group(services: Services, known: Known, now: datetime) -> None:
+    """Edit the group's counter, coalesced: every winner's edit is a transaction on the same
+    outbox row, and 200 winners queued on its lock held their answers for seconds. The claim
+    that starts an edit waits for it; one arriving meanwhile only asks for one more edit (run
+    after it, reading the count then) and answers at once."""
+    under_way = _COUNTING.setdefault(services.db, {})
+    sale_id = known.sale.id
+    counting = under_way.get(sale_id)
+    if counting is not None and not counting.task.done():
+        counting.again = True
+        return
+    first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def edits() -> None:
+        at, again = now, True
+        try:
+            while again:
+                try:
+                    async with services.db.transaction() as session:
+                        await counter_edit(session, services, known.sale, at, known.community)
+                except Exception:  # the claim stands: a later edit or the end's final one counts
+                    log.warning("flash sale counter failed sale=%s", sale_id, exc_info=True)
+                if not first.done():
+                    first.set_result(None)
+                at, again, current.again = services.clock.now(), current.again, False
+        finally:
+            if not first.done():
+                first.set_result(None)
+            if under_way.get(sale_id) is current:
+                del under_way[sale_id]
+
+    current = _Counting(asyncio.ensure_future(edits()))
+    under_way[sale_id] = current
+    await asyncio.shield(first)
 
 
 async def _decide_in_one(
