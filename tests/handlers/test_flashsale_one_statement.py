@@ -208,3 +208,33 @@ async def test_refusals_say_why(core, clock):
     assert (ended.status, ended.reason) == (flash_fast.REFUSED, "sold_out")  # sold out first
     assert (closed.status, closed.reason) == (flash_fast.REFUSED, "closed")
     assert flashsale_engine.WIN_BADGES  # the badge goes through the statement, not a hook
+
+
+async def test_the_group_counter_ends_at_the_count_after_a_crowd(core):
+    community = await coffee(core)  # with a Telegram group: the sale is announced there
+    people = [await join(core, community, "console", f"m{i}") for i in range(30)]
+    posted = await sale(core, stock=50, per_member_limit=1)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        found = [await members.get(session, p) for p in people]
+
+    async def press(i: int) -> None:
+        me = found[i]
+        assert me is not None
+        await claim_sale(core.services, me, posted["code"], t)
+
+    # The winners' counter edits are coalesced: the last one reads the count after them all.
+    await asyncio.gather(*(press(i) for i in range(30)))
+    # An edit asked for by the last winners may still be running: wait for it.
+    for counting in list(flashsale_engine._COUNTING.get(core.services.db, {}).values()):
+        await counting.task
+
+    row = await sale_row(core, posted["code"])
+    async with core.services.db.reader() as session:
+        texts = [
+            push.payload["text"]
+            for push in (await session.execute(select(OutboxPush))).scalars()
+            if push.kind == "flashsale-announce"
+        ]
+    assert row.claimed == 30 and row.announce_id is not None
+    assert texts and all("20 of 50 left" in text for text in texts), texts
