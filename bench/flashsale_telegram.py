@@ -8,7 +8,9 @@ community with a Telegram group chat id, N members in it (as first contact on "t
 create them) and a live sale of S units (bot.admin.flashsales.create_sale, as the API does).
 
 A press's answer time runs from the start of its POST to the arrival of answerCallbackQuery for
-its callback id at the fake; the POST's own latency (the webhook answers 200 after the update
+its callback id at the fake, or to the POST's response when that carries the answer (a Bot API
+call in a webhook's response, which Telegram makes: how memberbot answers a press in a group);
+the POST's own latency (the webhook answers 200 after the update
 is handled) is reported too. The run fails unless every press got exactly one answer, every
 POST a 200, memberbot logged no handler error, exactly min(N, S) units were won (toasts, claim
 rows and the sale's counter agree) and no member holds more than one.
@@ -19,7 +21,7 @@ limit) no longer hold the answers back. `--no-rate-limit` lifts that limit in th
 bench/telegram.py does).
 
 Usage: .venv/bin/python bench/flashsale_telegram.py [--members 2000] [--concurrency 200]
-       [--stock 200] [--backend both] [--no-rate-limit]
+       [--stock 200] [--backend both] [--no-rate-limit] [--workers 1]
 Only the given DSN / Redis URL and 127.0.0.1 are contacted; every phase has a deadline.
 """
 
@@ -116,22 +118,28 @@ class FakeFlashAPI(FakeBotAPI):
         at = time.perf_counter()
         if request.match_info["method"].lower() != "answercallbackquery":
             return await super()._handle(request)
-        self.calls["answercallbackquery"] += 1
         if request.content_type == "application/json":
             params = await request.json()
         else:
             params = {k: _decode(v) for k, v in (await request.post()).items()}
+        self.note_answer(params, at)
+        return _reply({"ok": True, "result": True})
+
+    def note_answer(self, params: dict[str, object], at: float) -> None:
+        """An answerCallbackQuery: called by the bot, or made by Telegram from the webhook's
+        response (which is how memberbot answers a press in a group)."""
+        self.calls["answercallbackquery"] += 1
         query_id = str(params.get("callback_query_id"))
         self.answers.setdefault(query_id, []).append(str(params.get("text") or ""))
         future = self.answered.pop(query_id, None)
         if future is not None and not future.done():
             future.set_result(at)
-        return _reply({"ok": True, "result": True})
 
 
 def child(config: dict[str, object]) -> int:
     patch = _lift_rate_limits if config["no_rate_limit"] else None
-    return serve_memberbot(int(str(config["port"])), str(config["prefix"]), patch)
+    workers = int(str(config.get("workers", 1)))
+    return serve_memberbot(int(str(config["port"])), str(config["prefix"]), patch, workers)
 
 
 _update_ids = itertools.count(1)
@@ -191,9 +199,14 @@ async def drive(
             async with session.post(
                 f"{server.url}/telegram", data=bodies[i], headers=headers
             ) as response:
-                await response.read()
+                body = await response.read()
                 if response.status != 200:
                     refused.append(f"{users[i]}: HTTP {response.status}")
+                elif response.content_type == "application/json":
+                    # A Bot API call in the webhook's response: Telegram would make it now.
+                    call = json.loads(body)
+                    if call.get("method") == "answerCallbackQuery":
+                        fake.note_answer(call, time.perf_counter())
             posts.append(time.perf_counter() - started)
             try:
                 at = await asyncio.wait_for(answered, 60)
@@ -295,7 +308,7 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> Result:
     await fake.start()
     try:
         code = await _prepare(url, redis_url, prefix, users, args.stock)
-        config = {"prefix": prefix, "no_rate_limit": args.no_rate_limit}
+        config = {"prefix": prefix, "no_rate_limit": args.no_rate_limit, "workers": args.workers}
         server = Server(SCRIPT, config, {})
         server.env = child_env(
             {
@@ -359,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.set_defaults(concurrency=200)
     parser.add_argument("--stock", type=int, default=200, help="units on sale (S)")
+    parser.add_argument("--workers", type=int, default=1, help="memberbot serve --workers N")
     parser.add_argument(
         "--no-rate-limit",
         action="store_true",

@@ -73,7 +73,9 @@ HOOKS: list[tuple[str, Hook]] = [
     ("deadlines", gifts.give_gifts),
     ("flashsales", flashsales.hook),
 ]
-# Inside a won claim's transaction: the first flash-sale win's badge.
-flashsale_engine.WIN_HOOKS.append(badges.on_flash_win)
+# Written with a won claim: the first flash-sale win's badge.
+flashsale_engine.WIN_BADGES.append(
+    flashsale_engine.WinBadge(badges.FIRST_FLASH_SALE, badges.flash_win_note)
+)
 
 __all__ = ["FALLBACK", "HOOKS", "ROUTERS", "Hook"]

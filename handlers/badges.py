@@ -4,13 +4,12 @@ check-in leaderboard with masked names and the member's own rank."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
-from bot.core.context import Context, Services
+from bot.core.context import Context
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
@@ -121,11 +120,7 @@ async def top(msg: Inbound, ctx: Context) -> Reply:
     return Reply("\n".join(lines), private=True)
 
 
-async def on_flash_win(
-    session: AsyncSession, services: Services, member_id: int, sale_id: int
-) -> Callable[[Translator], list[str]] | None:
-    """A flash-sale win hook (handlers/__init__.py registers it): the first win's badge,
-    given inside the claim's transaction and announced in the claim's reply."""
-    if await badges.award(session, member_id, FIRST_FLASH_SALE, services.clock.now()):
-        return lambda t: announce(t, [FIRST_FLASH_SALE])
-    return None
+def flash_win_note(t: Translator) -> list[str]:
+    """The first flash-sale win's badge, as the winner's reply announces it (the claim engine
+    gives the badge with the claim: handlers/__init__.py registers it)."""
+    return announce(t, [FIRST_FLASH_SALE])

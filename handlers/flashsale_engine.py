@@ -28,7 +28,8 @@ from bot.core.context import Services
 from bot.core.errors import DomainError
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Reply
-from bot.jobs.pushes import push_to_chat
+from bot.jobs.pushes import policy, push_to_chat
+from bot.jobs.quiet import quiet_until
 from handlers.communities import name_of
 from handlers.flashsale_posts import (
     counter_edit,
@@ -38,9 +39,10 @@ from handlers.flashsale_posts import (
     opens_for,
 )
 from handlers.tiers import tier_label
-from storage import flash_claims, flashsales, identities, outbox
+from storage import badges as badge_rows
+from storage import flash_claims, flash_fast, flashsales, identities, outbox
 from storage.db import Database
-from storage.flash_stock import OK, SQL_ONLY, fast_path
+from storage.flash_stock import OK, SQL_ONLY, RedisStock, fast_path
 from storage.flashsales import Won
 from storage.models import Community, FlashSale, Member
 
@@ -55,6 +57,21 @@ WIN_HOOKS: list[WinHook] = []
 
 
 FINAL = (flashsales.SOLD_OUT, flashsales.CLOSED)  # what the database never takes back
+
+
+@dataclass(frozen=True)
+class WinBadge:
+    """A badge a won unit gives (once per member), written with the claim itself (on
+    PostgreSQL in its one statement, which a WinHook would prevent); `note`: the lines the
+    winner's reply adds when it is given now."""
+
+    badge: str
+    note: Callable[[Translator], list[str]]
+
+
+WIN_BADGES: list[WinBadge] = []
+
+
 LIMIT_REFUSAL = N_("You already have {limit} of {title}: that is the limit per member.")
 
 
@@ -237,35 +254,91 @@ async def _decide(
             reason, plus, _ = verdict.partition("+")
             raise flashsales.Refused(reason, held=bool(plus))
     try:
-        async with services.db.transaction() as session:
-            if known.over is not None:  # learnt while this claim waited (SQLite's one writer)
-                raise flashsales.Refused(known.over)
-            if not await flashsales.is_member(session, sale.community_id, me.id):
-                raise flashsales.Refused(flashsales.NOT_MEMBER)
-            try:
-                won = await flashsales.claim(
-                    session, sale, me.id, now, opens_at, code, door.message_key
-                )
-            except flashsales.Refused as refused:
-                if refused.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
-                    known.over = refused.reason
-                raise
-            if won.announced:
-                await counter_edit(session, services, sale, now, known.community)
-            notes = []
-            for on_win in WIN_HOOKS:
-                note = await on_win(session, services, me.id, sale.id)
-                if note is not None:
-                    notes.append(note)
-            text = _won_text(t, sale, won, notes)
-            pushed = await _push_code(session, services, me, sale, won, text, door)
-            if won.sold_out:
-                await end_sale(session, services, sale.id, now)
+        if now < opens_at:  # (the SQL step's first check; the one statement leaves it here)
+            raise flashsales.Refused(flashsales.NOT_STARTED)
+        # PostgreSQL: one statement (win hooks need the general path's transaction).
+        if services.db.dialect == "postgresql" and not WIN_HOOKS and len(WIN_BADGES) <= 1:
+            done = await _decide_in_one(services, known, me, now, t, door, code)
+        else:
+            done = None
+        if done is not None:
+            text, pushed, won = done
+        else:
+            text, pushed, won = await _decide_in_transaction(
+                services, known, me, now, t, door, code, opens_at
+            )
     except BaseException as failed:
         if fast is not None:  # the database's "over" is final: Redis is made final, not given back
             over = failed.reason if isinstance(failed, flashsales.Refused) else ""
             await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
         raise
+    return await _after_win(
+        services, known, me, now, won, fast, code, text, pushed, ended=done is None
+    )
+
+
+async def _decide_in_transaction(
+    services: Services,
+    known: Known,
+    me: Member,
+    now: datetime,
+    t: Translator,
+    door: Door,
+    code: str,
+    opens_at: datetime,
+) -> tuple[str, bool, Won]:
+    """The SQL step as a transaction of statements (SQLite; PostgreSQL with win hooks, or
+    after the one statement met a unique key taken meanwhile)."""
+    sale = known.sale
+    async with services.db.transaction() as session:
+        if known.over is not None:  # learnt while this claim waited (SQLite's one writer)
+            raise flashsales.Refused(known.over)
+        if not await flashsales.is_member(session, sale.community_id, me.id):
+            raise flashsales.Refused(flashsales.NOT_MEMBER)
+        try:
+            won = await flashsales.claim(
+                session, sale, me.id, now, opens_at, code, door.message_key
+            )
+        except flashsales.Refused as refused:
+            if refused.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
+                known.over = refused.reason
+            raise
+        if won.announced:
+            await counter_edit(session, services, sale, now, known.community)
+        notes = []
+        for on_win in WIN_HOOKS:
+            note = await on_win(session, services, me.id, sale.id)
+            if note is not None:
+                notes.append(note)
+        for given in WIN_BADGES:
+            if await badge_rows.award(session, me.id, given.badge, now):
+                notes.append(given.note)
+        text = _won_text(t, sale, won, notes)
+        pushed = await _push_code(session, services, me, sale, won, text, door)
+        if won.sold_out:
+            await end_sale(session, services, sale.id, now)
+    return text, pushed, won
+
+
+async def _after_win(
+    services: Services,
+    known: Known,
+    me: Member,
+    now: datetime,
+    won: Won,
+    fast: RedisStock | None,
+    code: str,
+    text: str,
+    pushed: bool,
+    *,
+    ended: bool = False,
+) -> tuple[str, bool]:
+    """What follows a committed claim. After the one-statement claim (`ended` False) the
+    group's counter edit and, for the last unit, the sale's end run in a transaction of their
+    own, out of the claim's lock: a crash in between loses no unit nor code (the next claim's
+    edit, or the end's final one, carries the count; the every-minute job ends a sold-out
+    sale that was not ended)."""
+    sale = known.sale
     if won.sold_out:
         known.over = flashsales.SOLD_OUT
     if known.holders is not None:
@@ -275,7 +348,125 @@ async def _decide(
             await fast.confirm(sale.id, me.id, code, sold_out=won.sold_out)
         except Exception:  # won all the same: its mark runs out and a reconcile finds the row
             log.warning("flash sale confirm failed sale=%s", sale.id, exc_info=True)
+    if not ended and won.sold_out:
+        try:
+            async with services.db.transaction() as session:
+                await end_sale(session, services, sale.id, now)  # (its final counter edit too)
+        except Exception:  # the claim stands; see above for who catches up
+            log.warning("flash sale end failed sale=%s", sale.id, exc_info=True)
+    elif not ended and won.announced:
+        await _count_in_group(services, known, now)
     return text, pushed
+
+
+@dataclass
+class _Counting:
+    """The group counter's edit under way in this process for a sale, and whether claims won
+    since it read the count (it then edits once more)."""
+
+    task: asyncio.Future[None]
+    again: bool = False
+
+
+_COUNTING: WeakKeyDictionary[Database, dict[int, _Counting]] = WeakKeyDictionary()
+
+
+async def _count_in_group(services: Services, known: Known, now: datetime) -> None:
+    """Edit the group's counter, coalesced: every winner's edit is a transaction on the same
+    outbox row, and 200 winners queued on its lock held their answers for seconds. The claim
+    that starts an edit waits for it; one arriving meanwhile only asks for one more edit (run
+    after it, reading the count then) and answers at once."""
+    under_way = _COUNTING.setdefault(services.db, {})
+    sale_id = known.sale.id
+    counting = under_way.get(sale_id)
+    if counting is not None and not counting.task.done():
+        counting.again = True
+        return
+    first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def edits() -> None:
+        at, again = now, True
+        try:
+            while again:
+                try:
+                    async with services.db.transaction() as session:
+                        await counter_edit(session, services, known.sale, at, known.community)
+                except Exception:  # the claim stands: a later edit or the end's final one counts
+                    log.warning("flash sale counter failed sale=%s", sale_id, exc_info=True)
+                if not first.done():
+                    first.set_result(None)
+                at, again, current.again = services.clock.now(), current.again, False
+        finally:
+            if not first.done():
+                first.set_result(None)
+            if under_way.get(sale_id) is current:
+                del under_way[sale_id]
+
+    current = _Counting(asyncio.ensure_future(edits()))
+    under_way[sale_id] = current
+    await asyncio.shield(first)
+
+
+async def _decide_in_one(
+    services: Services,
+    known: Known,
+    me: Member,
+    now: datetime,
+    t: Translator,
+    door: Door,
+    code: str,
+) -> tuple[str, bool, Won] | None:
+    """PostgreSQL: the SQL step as one statement (storage/flash_fast.py); None when a unique
+    key raced it (the general path sorts that out, with the same unit and code)."""
+    sale = known.sale
+    if known.over is not None:
+        raise flashsales.Refused(known.over)
+    won = Won(code, 0, 0, False)
+    text = _won_text(t, sale, won, [])
+    badge = WIN_BADGES[0] if WIN_BADGES else None
+    badged = _won_text(t, sale, won, [badge.note]) if badge else text
+    push = None
+    if door.group_account is not None:
+        channel, external_id = door.group_account
+        rule = policy("flashsale-code")
+        later = None
+        if rule.quiet:
+            nudges = services.rules.nudges
+            tz = services.settings.tz
+            later = quiet_until(now, tz, nudges.quiet_start, nudges.quiet_end)
+        push = flash_fast.CodePush(
+            channel,
+            external_id,
+            f"flashsale:{sale.id}:code:{code}",
+            Reply(text, private=True).to_json(),
+            Reply(badged, private=True).to_json(),
+            rule.marketing,
+            rule.quiet,
+            later or now,
+        )
+    done = await flash_fast.claim(
+        services.db,
+        sale.id,
+        sale.community_id,
+        me.id,
+        now,
+        code,
+        door.message_key,
+        push,
+        badge.badge if badge else None,
+    )
+    if done.status == flash_fast.CONFLICT:
+        return None
+    if done.status == flash_fast.AGAIN:
+        raise flashsales.Again(done.claim_code)
+    if done.status == flash_fast.REFUSED:
+        if done.reason in (flashsales.SOLD_OUT, flashsales.CLOSED):
+            known.over = done.reason
+        # None: the statement's snapshot may predate this very message's win (a redelivery
+        # racing it), so the refusal looks it up.
+        raise flashsales.Refused(done.reason, held=True if done.held > 0 else None)
+    won = Won(code, done.unit, done.claimed, done.sold_out, done.announced)
+    return badged if done.badged else text, done.pushed, won
 
 
 async def _push_code(

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -193,12 +194,25 @@ class RedisStock:
             if repairs > 3:
                 return SQL_ONLY
             try:
-                if verdict == REBUILD:
-                    await self.rebuild(db, sale_id)
-                else:
-                    await self.reconcile(db, sale_id, now)
+                await self._repair_once(db, sale_id, now, verdict)
             except LockTimeout:
                 return SQL_ONLY  # a repair stuck behind a crowd: the SQL step decides meanwhile
+
+    async def _repair_once(self, db: Database, sale_id: int, now: datetime, verdict: str) -> None:
+        """Rebuild or reconcile, once per process however many claims ask at the same time:
+        a crowd arriving at a sale whose keys are missing all hear "rebuild", and each taking
+        the Redis lock in turn (polled) only to find the work done queued them for seconds."""
+        under_way = _REPAIRS.setdefault(self.cache, {})
+        key = (verdict, sale_id)
+        task = under_way.get(key)
+        if task is None:
+            if verdict == REBUILD:
+                task = asyncio.ensure_future(self.rebuild(db, sale_id))
+            else:
+                task = asyncio.ensure_future(self.reconcile(db, sale_id, now))
+            under_way[key] = task
+            task.add_done_callback(lambda _: under_way.pop(key, None))
+        await asyncio.shield(task)
 
     async def script_once(
         self, sale_id: int, member_id: int, now: datetime, opens_at: datetime, claim_code: str
@@ -305,7 +319,21 @@ class RedisStock:
             await self._close(keys=self._keys(sale_id))
 
 
+# The repairs under way in this process, per cache (tests run many) and (verdict, sale).
+_REPAIRS: WeakKeyDictionary[RedisCache, dict[tuple[str, int], asyncio.Future[None]]] = (
+    WeakKeyDictionary()
+)
+
+
+_STOCKS: WeakKeyDictionary[RedisCache, RedisStock] = WeakKeyDictionary()
+
+
 def fast_path(cache: Cache) -> RedisStock | None:
     """The Redis fast path when the cache is Redis; None on the embedded default."""
-    # Cheap to make: registering a script only hashes it; Redis loads it on first use.
-    return RedisStock(cache) if isinstance(cache, RedisCache) else None
+    if not isinstance(cache, RedisCache):
+        return None
+    # One per cache: registering the scripts hashes each, which every claim paid for before.
+    stock = _STOCKS.get(cache)
+    if stock is None:
+        stock = _STOCKS[cache] = RedisStock(cache)
+    return stock

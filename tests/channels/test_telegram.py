@@ -258,6 +258,8 @@ class TelegramBot:
     channel: TelegramChannel
     session: ClientSession
     inbounds: list[Inbound] = field(default_factory=list)
+    # Bot API calls the app made in its webhook responses (Telegram makes them; so does post).
+    webhook_calls: list[dict[str, Any]] = field(default_factory=list)
 
     async def post(
         self, body: dict[str, Any] | bytes | str, *, secret: str | None = SECRET, **headers: str
@@ -269,7 +271,18 @@ class TelegramBot:
         headers.setdefault("Content-Type", "application/json")
         async with self.session.post("/telegram", data=data, headers=headers) as response:
             await response.read()
-            return response.status
+            status = response.status
+            call = await response.json() if response.content_type == "application/json" else None
+        if (
+            status == 200 and isinstance(call, dict) and "method" in call
+        ):  # a Bot API call in the webhook's response: Telegram makes it
+            self.webhook_calls.append(dict(call))
+            method = call.pop("method")
+            async with self.session.post(
+                f"{self.fake.url}/bot{self.fake.token}/{method}", json=call
+            ) as made:
+                await made.read()
+        return status
 
     async def identity(self, user_id: int) -> Any:
         async with self.core.services.db.sessions() as session:
