@@ -87,6 +87,9 @@ class OutboxSender:
         self.marks = SentMarks(services.db)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, Push] = {}
+        # When each claimed push's lease runs out ((id, attempts) → time): a push still queued
+        # then is not sent, as the next claim (here or elsewhere) takes it again.
+        self._lease_ends: dict[tuple[int, int], datetime] = {}
         self._claiming = 0
         self._measured = -METRICS_EVERY
         self._holds_checked: datetime | None = None  # by the services' clock
@@ -156,6 +159,7 @@ class OutboxSender:
         """Return pushes claimed but not marked (shutdown cut their send short): due now."""
         await self.marks.flushed()  # a push marked sent meanwhile is not given back
         left, self._in_flight = list(self._in_flight.values()), {}
+        self._lease_ends.clear()
         now = self.services.clock.now()
         async with self.services.db.transaction() as session:
             for push in left:
@@ -180,6 +184,9 @@ class OutboxSender:
                     channels=self.channels,
                 )
             self._in_flight.update((push.id, push) for push in batch)
+            # A send may take a while: a push is only started with a quarter of its lease left.
+            ends = now + timedelta(seconds=self.rules.lease_seconds * 3 / 4)
+            self._lease_ends.update(((push.id, push.attempts), ends) for push in batch)
             if holds:
                 self._holds_checked = now
         finally:
@@ -202,12 +209,20 @@ class OutboxSender:
                 except Exception:  # one push's trouble must not stop its chat's others
                     log.exception("outbox push failed id=%s kind=%s", push.id, push.kind)
                 # Not on cancellation (shutdown): `give_back` returns what is still here.
-                self._in_flight.pop(push.id, None)
+                if self._in_flight.get(push.id) is push:  # (not a later claim's copy of it)
+                    del self._in_flight[push.id]
+                self._lease_ends.pop((push.id, push.attempts), None)
                 queued.popleft()
                 done()
 
     async def _one(self, push: Push, muted: bool) -> None:
         now = self.services.clock.now()
+        ends = self._lease_ends.get((push.id, push.attempts))
+        if ends is not None and now >= ends:
+            # Waited in its chat's queue too long (slow sends ahead of it): the lease is
+            # (nearly) gone and a later claim takes the push again; sending now could repeat it.
+            log.warning("outbox push not sent, its lease ran out while queued id=%s", push.id)
+            return
         if muted:
             await self._settle(push, Delivery.cannot(MUTED))
             return

@@ -506,3 +506,26 @@ async def test_wechat_followers_have_send_slots_of_their_own(core, new_member):
 
     assert await draining == 10
     assert (telegram.most, wechat.most) == (2, 3)
+
+
+async def test_a_push_whose_lease_ran_out_while_queued_goes_once(
+    core, env, new_member, telegram, clock
+):
+    """Slow sends ahead of it: a claimed push still waiting when its lease runs out is left
+    to the next claim, never sent by both."""
+    override(env, "outbox", batch=2, concurrency=1, lease_seconds=5)
+    for i in range(3):
+        await queue(env, await new_member("telegram", f"t{i}"), key=f"k{i}", text=f"t{i}")
+    real = telegram.send
+
+    async def slow(chat_id, reply):
+        clock.advance(seconds=10)
+        return await real(chat_id, reply)
+
+    telegram.send = slow
+    for _ in range(10):
+        if not await env.sender.drain():
+            break
+
+    assert [call.chat_id for call in telegram.calls] == ["t0", "t1", "t2"]
+    assert [push.state for push in await pushes(core)] == ["sent"] * 3
