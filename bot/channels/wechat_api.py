@@ -271,17 +271,20 @@ class WeChatAPI:
         await self.call("/cgi-bin/menu/create", menu)
 
 
+SPENT_SPAN = 1_000_000
+
+
 def pack_window(until: int, sends: int, spent: int = 0) -> int:
     """A follower's window as one number in the cache, so that taking a send is one atomic
     INCR: until when (Unix seconds), how many sends it allows (at most 9) and how many were
-    taken (fewer than 1,000: a refused send still counts, but a refused push is held until the
-    follower writes, which opens a new window)."""
-    return (until * 10 + sends) * 1000 + spent
+    taken (fewer than a million: a refused send still counts, and a thousand refusals would carry
+    into `sends` and open the window again; the number stays far below Redis's 2**63)."""
+    return (until * 10 + sends) * SPENT_SPAN + spent
 
 
 def unpack_window(number: int) -> tuple[int, int, int]:
     """(until, sends, spent) of pack_window; a number INCR made from nothing is (0, 0, 1)."""
-    rest, spent = divmod(number, 1000)
+    rest, spent = divmod(number, SPENT_SPAN)
     until, sends = divmod(rest, 10)
     return until, sends, spent
 
