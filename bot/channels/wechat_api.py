@@ -271,14 +271,15 @@ class WeChatAPI:
         await self.call("/cgi-bin/menu/create", menu)
 
 
-SPENT_SPAN = 1_000_000
+SPENT_SPAN = 100_000
 
 
 def pack_window(until: int, sends: int, spent: int = 0) -> int:
     """A follower's window as one number in the cache, so that taking a send is one atomic
     INCR: until when (Unix seconds), how many sends it allows (at most 9) and how many were
-    taken (fewer than a million: a refused send still counts, and a thousand refusals would carry
-    into `sends` and open the window again; the number stays far below Redis's 2**63)."""
+    taken (fewer than 100,000: a refused send still counts, and a thousand refusals would carry
+    into `sends` and open the window again). The number stays below 2**53, which the cache's
+    Lua scripts hold exactly (their numbers are doubles)."""
     return (until * 10 + sends) * SPENT_SPAN + spent
 
 
