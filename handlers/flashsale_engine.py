@@ -206,8 +206,22 @@ async def _won_by_message(
         return None
     if refused.reason not in (flashsales.LIMIT, flashsales.SOLD_OUT, flashsales.CLOSED):
         return None
-    async with services.db.reader() as session:
-        return await flash_claims.by_message(session, known.sale.id, me.id, door.message_key)
+    sale_id = known.sale.id
+    for delay in REDELIVERY_WAITS:
+        async with services.db.reader() as session:
+            code = await flash_claims.by_message(session, sale_id, me.id, door.message_key)
+            # Redis says the member holds a unit, the database shows none yet: it is in flight,
+            # very likely this message's first copy, whose answer this copy must repeat.
+            if code is not None or refused.held is not True:
+                return code
+            if await flash_claims.claims_held(session, sale_id, me.id):
+                return None
+        await asyncio.sleep(delay)
+    return None
+
+
+# How long a redelivered copy waits, at most, for its first copy's unit to commit (about 3 s).
+REDELIVERY_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 async def _again(
