@@ -177,15 +177,23 @@ class TelegramChannel:
         leased waits for the end; one whose first handler died (its lease lapsed) does it."""
         update_id = str(update.update_id)
         while True:
-            if await self.deliveries.stored(update_id) is not None:
+            stored = await self.deliveries.stored(update_id)
+            if stored is not None:
+                _answer_again(stored)
                 return
             async with self.deliveries.take(update_id) as mine:
                 if mine:
                     await self._dispatch(update)
-                    await self.deliveries.store(update_id, "done")
+                    # A toast that went as the webhook's response is kept as the answer: if
+                    # Telegram never got that response it redelivers, and the toast goes again.
+                    call = _WEBHOOK_CALL.get()
+                    await self.deliveries.store(update_id, json.dumps(call[0]) if call else "done")
                     return
             waited = await self.deliveries.wait(update_id, 2 * self.deliveries.lease)
-            if waited.answer is not None or not waited.free:
+            if waited.answer is not None:
+                _answer_again(waited.answer)
+                return
+            if not waited.free:
                 return
 
     async def _dispatch(self, update: Update) -> None:
@@ -371,3 +379,10 @@ def _in_chat(member: ChatMember) -> bool:
     if isinstance(member, ChatMemberRestricted):
         return member.is_member
     return member.status in IN_CHAT
+
+
+def _answer_again(stored: str) -> None:
+    """A redelivered update's webhook response: the call its first delivery answered with."""
+    call = _WEBHOOK_CALL.get()
+    if stored.startswith("{") and call is not None and not call:
+        call.append(json.loads(stored))
