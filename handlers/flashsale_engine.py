@@ -212,7 +212,8 @@ async def _won_by_message(
             code = await flash_claims.by_message(session, sale_id, me.id, door.message_key)
             # Redis says the member holds a unit, the database shows none yet: it is in flight,
             # very likely this message's first copy, whose answer this copy must repeat.
-            if code is not None or refused.held is not True:
+            # (Only "sold out"/"closed": a limit refusal says held of every holder's press.)
+            if code is not None or refused.held is not True or refused.reason == flashsales.LIMIT:
                 return code
             if await flash_claims.claims_held(session, sale_id, me.id):
                 return None

@@ -222,6 +222,9 @@ class OutboxSender:
             # Waited in its chat's queue too long (slow sends ahead of it): the lease is
             # (nearly) gone and a later claim takes the push again; sending now could repeat it.
             log.warning("outbox push not sent, its lease ran out while queued id=%s", push.id)
+            # Given back due now, its try not counted (a queue slow for long must not use up
+            # its attempts); if another sender took it meanwhile this matches nothing.
+            await self._later(push, now, "lease-ran-out")
             return
         if muted:
             await self._settle(push, Delivery.cannot(MUTED))
