@@ -121,14 +121,9 @@ async def test_one_message_delivered_ten_times_at_once_claims_once(core, stateme
     assert statements[flash_fast.WON] == 6
 
 
-async def test_the_statement_writes_claim_count_push_and_badge_together(core, clock):
-    community = await coffee(core)
-    ann = await join(core, community, "telegram", "ann")
-    await members.get_or_create(core.services.db, "telegram", "bob", clock.now())
-    posted = await sale(core, stock=2, per_member_limit=1)
-    sale_id = (await sale_row(core, posted["code"])).id
-    now = clock.now()
-    push = flash_fast.CodePush(
+def ann_code_push(sale_id, now):
+    """The push of ann's claim code AAAAAAAAAA, as the engine hands it to the statement."""
+    return flash_fast.CodePush(
         channel="telegram",
         chat_id="ann",
         dedupe_key=f"flashsale:{sale_id}:code:AAAAAAAAAA",
@@ -138,6 +133,16 @@ async def test_the_statement_writes_claim_count_push_and_badge_together(core, cl
         quiet=False,
         not_before=now,
     )
+
+
+async def test_the_statement_writes_claim_count_push_and_badge_together(core, clock):
+    community = await coffee(core)
+    ann = await join(core, community, "telegram", "ann")
+    await members.get_or_create(core.services.db, "telegram", "bob", clock.now())
+    posted = await sale(core, stock=2, per_member_limit=1)
+    sale_id = (await sale_row(core, posted["code"])).id
+    now = clock.now()
+    push = ann_code_push(sale_id, now)
     db = core.services.db
     async with db.transaction() as session:  # ann has written to the bot privately
         await identities.private_chat_opened(session, "telegram", "ann", now)
@@ -251,16 +256,7 @@ async def test_no_code_is_queued_for_a_chat_never_opened(core, clock):
     posted = await sale(core, stock=2, per_member_limit=1)
     sale_id = (await sale_row(core, posted["code"])).id
     now = clock.now()
-    push = flash_fast.CodePush(
-        channel="telegram",
-        chat_id="ann",
-        dedupe_key=f"flashsale:{sale_id}:code:AAAAAAAAAA",
-        payload={"text": "plain"},
-        payload_badged={"text": "with badge"},
-        marketing=False,
-        quiet=False,
-        not_before=now,
-    )
+    push = ann_code_push(sale_id, now)
 
     won = await flash_fast.claim(
         core.services.db, sale_id, community, ann, now, "AAAAAAAAAA", "tg:1", push
