@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -441,6 +442,7 @@ class Server:
         self.log = Path(name)
         self.script, self.env = script, dict(env)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.spy: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -476,6 +478,7 @@ class Server:
                 try:
                     async with session.get(f"{self.url}/healthz") as response:
                         if response.status == 200:
+                            self._profile()
                             return
                 except (aiohttp.ClientError, TimeoutError):
                     pass
@@ -483,7 +486,29 @@ class Server:
                     raise BenchError(f"server {self.config['mode']} not ready in {timeout:.0f} s")
                 await asyncio.sleep(0.1)
 
+    def _profile(self) -> None:
+        """With BENCH_PROFILE=<folder> (and py-spy installed next to this Python): py-spy
+        samples the server and its children until it stops, as collapsed stacks in
+        <folder>/<mode>-<pid>.txt (for a flame graph, or `sort | uniq`-style summaries)."""
+        folder = os.environ.get("BENCH_PROFILE")
+        if not folder or self.proc is None:
+            return
+        spy = Path(sys.executable).with_name("py-spy")
+        out = Path(folder) / f"{self.config.get('mode', self.script.stem)}-{self.proc.pid}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        options = ["--subprocesses", "--format", "raw", "--rate", "250", "--output", str(out)]
+        self.spy = subprocess.Popen(
+            [str(spy), "record", *options, "--pid", str(self.proc.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def stop(self, timeout: float = 20) -> None:
+        if self.spy is not None:
+            self.spy.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.spy.wait(10)
+            self.spy = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -82,6 +82,27 @@ class Keys:
         return f"{self.prefix}:lock:{name}"
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A key that keeps the first value written to it for `ttl` seconds, checked in the same
+    call as a lease: a later value that differs is refused (a signature serving one body)."""
+
+    key: str
+    value: str
+    ttl: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What `take_lease` found: the answer stored for the work, or the lease taken, or
+    neither (another holder has it); `refused`: the guard holds another value (nothing else
+    was looked at or taken)."""
+
+    taken: bool = False
+    answer: str | None = None
+    refused: bool = False
+
+
 class Cache(Protocol):
     keys: Keys
 
@@ -91,6 +112,23 @@ class Cache(Protocol):
     async def delete(self, key: str) -> None: ...
     async def incr(self, key: str, ttl: float) -> int: ...
     async def compare_and_delete(self, key: str, value: str) -> None: ...
+    async def extend(self, key: str, value: str, ttl: float) -> bool:
+        """Reset the key's TTL if it still holds `value`; False (nothing done) if not."""
+        ...
+
+    async def take_lease(
+        self, key: str, token: str, ttl: float, answer_key: str, guard: Guard | None = None
+    ) -> Lease:
+        """In one step: the guard checked (and set if absent), then the answer at
+        `answer_key` if there is one, else the lease `key` set to `token` if absent."""
+        ...
+
+    async def answer_and_release(
+        self, answer_key: str, answer: str, ttl: float, key: str, token: str
+    ) -> None:
+        """In one step: the answer stored for `ttl`, the lease deleted if still `token`."""
+        ...
+
     def lock(
         self, name: str, ttl: float = 10, wait: float = 5
     ) -> AbstractAsyncContextManager[None]: ...
@@ -166,6 +204,39 @@ class MemoryCache:
         if self._alive(key) == value:
             del self._data[key]
 
+    async def extend(self, key: str, value: str, ttl: float) -> bool:
+        if self._alive(key) != value:
+            return False
+        self._data[key] = (value, self._clock() + ttl)
+        return True
+
+    async def take_lease(
+        self, key: str, token: str, ttl: float, answer_key: str, guard: Guard | None = None
+    ) -> Lease:
+        if guard is not None:
+            seen = self._alive(guard.key)
+            if seen is None:
+                self._data[guard.key] = (guard.value, self._clock() + guard.ttl)
+                self._wrote()
+            elif seen != guard.value:
+                return Lease(refused=True)
+        answer = self._alive(answer_key)
+        if answer is not None:
+            return Lease(answer=answer)
+        if self._alive(key) is not None:
+            return Lease()
+        self._data[key] = (token, self._clock() + ttl)
+        self._wrote()
+        return Lease(taken=True)
+
+    async def answer_and_release(
+        self, answer_key: str, answer: str, ttl: float, key: str, token: str
+    ) -> None:
+        self._data[answer_key] = (answer, self._clock() + ttl)
+        self._wrote()
+        if self._alive(key) == token:
+            del self._data[key]
+
     async def ping(self) -> None:
         return None
 
@@ -178,6 +249,34 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# KEYS: lease, answer[, guard]; ARGV: token, lease ms[, guard value, guard ms]
+_TAKE = """
+if KEYS[3] then
+  local seen = redis.call('get', KEYS[3])
+  if not seen then
+    redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4])
+  elseif seen ~= ARGV[3] then
+    return {'refused'}
+  end
+end
+local answer = redis.call('get', KEYS[2])
+if answer then return {'answer', answer} end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'taken'} end
+return {'busy'}
+"""
+
+# KEYS: answer, lease; ARGV: answer, answer ms, token
+_ANSWER = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+return 1
+"""
+
 _INCR = """
 local n = redis.call('incr', KEYS[1])
 if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
@@ -186,7 +285,8 @@ return n
 
 
 class RedisCache:
-    """Cache on Redis (redis.asyncio); counters and lock release are single Lua scripts.
+    """Cache on Redis (redis.asyncio); counters, lock release and the lease steps are single
+    Lua scripts (one round trip each).
 
     Counters asked for in one turn of the event loop (the outbox spending many WeChat
     followers' windows at once) go to Redis in one pipeline: one round trip and one read for
@@ -197,6 +297,9 @@ class RedisCache:
         self.redis: Redis = Redis.from_url(url, decode_responses=True)
         self._release = self.redis.register_script(_RELEASE)
         self._incr = self.redis.register_script(_INCR)
+        self._extend = self.redis.register_script(_EXTEND)
+        self._take = self.redis.register_script(_TAKE)
+        self._answer = self.redis.register_script(_ANSWER)
         self._counting: list[tuple[str, int, asyncio.Future[int]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -261,6 +364,26 @@ class RedisCache:
 
     async def compare_and_delete(self, key: str, value: str) -> None:
         await self._release(keys=[key], args=[value])
+
+    async def extend(self, key: str, value: str, ttl: float) -> bool:
+        return bool(await self._extend(keys=[key], args=[value, _ms(ttl)]))
+
+    async def take_lease(
+        self, key: str, token: str, ttl: float, answer_key: str, guard: Guard | None = None
+    ) -> Lease:
+        keys, args = [key, answer_key], [token, _ms(ttl)]
+        if guard is not None:
+            keys.append(guard.key)
+            args += [guard.value, _ms(guard.ttl)]
+        found = await self._take(keys=keys, args=args)
+        if found[0] == "answer":
+            return Lease(answer=str(found[1]))
+        return Lease(taken=found[0] == "taken", refused=found[0] == "refused")
+
+    async def answer_and_release(
+        self, answer_key: str, answer: str, ttl: float, key: str, token: str
+    ) -> None:
+        await self._answer(keys=[answer_key, key], args=[answer, _ms(ttl), token])
 
     async def ping(self) -> None:
         await self.redis.ping()

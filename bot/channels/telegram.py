@@ -177,17 +177,16 @@ class TelegramChannel:
         leased waits for the end; one whose first handler died (its lease lapsed) does it."""
         update_id = str(update.update_id)
         while True:
-            stored = await self.deliveries.stored(update_id)
-            if stored is not None:
-                _answer_again(stored)
-                return
-            async with self.deliveries.take(update_id) as mine:
-                if mine:
+            async with self.deliveries.lease_on(update_id) as held:
+                if held.answer is not None:
+                    _answer_again(held.answer)
+                    return
+                if held.taken:
                     await self._dispatch(update)
                     # A toast that went as the webhook's response is kept as the answer: if
                     # Telegram never got that response it redelivers, and the toast goes again.
                     call = _WEBHOOK_CALL.get()
-                    await self.deliveries.store(update_id, json.dumps(call[0]) if call else "done")
+                    await held.done(json.dumps(call[0]) if call else "done")
                     return
             waited = await self.deliveries.wait(update_id, 2 * self.deliveries.lease)
             if waited.answer is not None:

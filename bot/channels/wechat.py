@@ -28,7 +28,7 @@ from bot.channels.wechat_xml import (
     parse_xml,
     read_message,
 )
-from bot.core.deliveries import Deliveries
+from bot.core.deliveries import Deliveries, Guard, Held
 from bot.core.events import Subscribed, Unsubscribed
 from bot.core.messages import Inbound, Reply, clean_text, numbered_text
 from bot.core.options import NumberedOptions
@@ -108,15 +108,20 @@ class WeChatChannel:
             return False
         return abs(self.now() - int(timestamp)) <= window
 
-    async def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
-        """A signature (timestamp + nonce) serves one body: WeChat's retry of it, no other."""
+    def _seal(self, timestamp: str, nonce: str, body: bytes) -> Guard:
+        """A signature (timestamp + nonce) serves one body: WeChat's retry of it, no other.
+        The first body to arrive with it is remembered for twice the window (and a minute)."""
         cache = self.core.services.cache
         window = self.core.services.rules.wechat.signature_window_seconds
         key = cache.keys.wechat_nonce(timestamp, nonce)
-        digest = hashlib.sha256(body).hexdigest()
-        if await cache.set_if_absent(key, digest, 2 * window + 60):
+        return Guard(key, hashlib.sha256(body).hexdigest(), 2 * window + 60)
+
+    async def _first_use(self, seal: Guard) -> bool:
+        """The seal on its own (a post refused before its delivery's lease is looked at)."""
+        cache = self.core.services.cache
+        if await cache.set_if_absent(seal.key, seal.value, seal.ttl):
             return True
-        return await cache.get(key) == digest
+        return await cache.get(seal.key) == seal.value
 
     async def receive(self, request: web.Request) -> web.Response:
         if (request.content_length or 0) > MAX_BODY:
@@ -138,9 +143,9 @@ class WeChatChannel:
         if not encrypted and self.mode == "safe":
             return web.Response(status=403, text="safe mode: plain posts are refused")
         body = await read_body(request)
-        if not await self._first_use(timestamp, nonce, body):
-            log.warning("wechat post refused: a signature reused for another body")
-            return web.Response(status=403, text="signature already used")
+        # The signature is bound to the first body it came with, also when that body is
+        # refused: checked here for a refused one, with the delivery's lease for the others.
+        seal = self._seal(timestamp, nonce, body)
         try:
             root = parse_xml(body)
             if encrypted:
@@ -149,13 +154,19 @@ class WeChatChannel:
                 if not signature_ok(
                     q.get("msg_signature", ""), self.token, timestamp, nonce, sealed
                 ):
+                    if not await self._first_use(seal):
+                        return _reused()
                     return web.Response(status=403, text="bad msg_signature")
                 root = parse_xml(self.cipher.decrypt(sealed).encode())
             message = read_message(root)
         except (BadRequest, CryptoError) as exc:
+            if not await self._first_use(seal):
+                return _reused()
             log.info("wechat post rejected: %s", exc)
             return web.Response(status=400, text="bad request")
-        answer = await self._answer_once(root, message)
+        answer = await self._answer_once(root, message, seal)
+        if answer is None:
+            return _reused()
         return self._respond(answer, encrypted, nonce)
 
     def _respond(self, answer: str, encrypted: bool, nonce: str) -> web.Response:
@@ -173,8 +184,9 @@ class WeChatChannel:
         )
         return web.Response(text=xml, content_type="application/xml")
 
-    async def _answer_once(self, root: Element, message: WeChatMessage) -> str:
-        """Handle a delivery once; WeChat's retries of it get the same answer.
+    async def _answer_once(self, root: Element, message: WeChatMessage, seal: Guard) -> str | None:
+        """Handle a delivery once; WeChat's retries of it get the same answer. None: the
+        signature came with another body before (nothing done).
 
         A retry that finds the first delivery still leased waits for its answer. The living
         owner stores one by the deadline (at worst "success", replying later), so a wait past
@@ -182,31 +194,33 @@ class WeChatChannel:
         """
         did = delivery_id(root)
         while True:
-            stored = await self.deliveries.stored(did)
-            if stored is not None:
-                return stored
-            async with self.deliveries.take(did) as mine:
-                if mine:
-                    return await self._work(did, message)
+            async with self.deliveries.lease_on(did, seal) as held:
+                if held.refused:
+                    return None
+                if held.answer is not None:
+                    return held.answer
+                if held.taken:
+                    return await self._work(held, message)
             waited = await self.deliveries.wait(did, self.deadline + self.deliveries.lease)
             if waited.answer is not None:
                 return waited.answer
             if not waited.free:
                 return SUCCESS  # an owner alive but stalled past its lease: it replies late
 
-    async def _work(self, did: str, message: WeChatMessage) -> str:
+    async def _work(self, held: Held, message: WeChatMessage) -> str:
+        did = held.delivery_id
         work = asyncio.create_task(self._handle(message, did))
         try:
             reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
         except TimeoutError:
-            await self.deliveries.store(did, SUCCESS)
+            await held.done(SUCCESS)
             late = asyncio.create_task(self._deliver_late(work, message.source, did))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
         # An exception leaves no answer: the lease is given back and a retry tries again.
         answer = _render(reply, message) if reply is not None else SUCCESS
-        await self.deliveries.store(did, answer)
+        await held.done(answer)
         return answer
 
     async def _deliver_late(
@@ -268,6 +282,11 @@ class WeChatChannel:
             return Inbound(**base, menu_key=message.key or "HELP")
         referral = message.scene_id or None
         return Inbound(**base, event=Subscribed(), menu_key="HELP", referral=referral)
+
+
+def _reused() -> web.Response:
+    log.warning("wechat post refused: a signature reused for another body")
+    return web.Response(status=403, text="signature already used")
 
 
 def _render(reply: Reply, message: WeChatMessage) -> str:

@@ -1,13 +1,15 @@
 """Exactly-once handling of webhook deliveries that the apps may repeat.
 
-Telegram (`claim`): the first delivery of an update id claims it for the TTL; a redelivery
-is dropped.
+WeChat and Telegram webhooks (`lease` / `wait`): the first delivery takes a short *lease* on
+the delivery id, renewed while it is being worked on, and stores its answer when done; a
+repeat that arrives meanwhile waits for that answer, and a later one gets it. If the owner
+dies (kill -9, a crash), the lease runs out within `lease` seconds and the app's next retry
+takes it and does the work: nothing is lost, and the database's unique keys (one check-in a
+day, ledger idempotency keys) keep the effects single.
 
-WeChat (`take` / `wait`): the first delivery takes a short *lease* on the message id, renewed
-while it is being worked on, and stores its answer when done; a repeat that arrives meanwhile
-waits for that answer. If the owner dies (kill -9, a crash), the lease runs out within
-`lease` seconds and WeChat's next retry takes it and does the work: nothing is lost, and the
-database's unique keys (one check-in a day, ledger idempotency keys) keep the effects single.
+Two cache calls per delivery: one to take the lease or find the answer (with a guard, e.g.
+the signature's nonce, checked in the same call), one to store the answer and give the lease
+back. The lease is renewed only for work still running after a third of the lease.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from storage.cache import Cache
+from storage.cache import Cache, Guard, Lease
+
+__all__ = ["LEASE_SECONDS", "Deliveries", "Guard", "Held", "Waited"]
 
 LEASE_SECONDS = 6.0  # shorter than WeChat's ~5 s between retries plus its 5 s deadline
 
@@ -47,50 +51,38 @@ class Deliveries:
     def _reply_key(self, delivery_id: str) -> str:
         return self.cache.keys.inbound_reply(self.channel, delivery_id)
 
-    async def claim(self, delivery_id: str) -> bool:
-        """True for the first delivery of this id within the TTL."""
-        return await self.cache.set_if_absent(self._claim_key(delivery_id), "1", self.ttl)
-
-    async def release(self, delivery_id: str) -> None:
-        """Give up a claim whose handling failed, so that a later repeat is handled afresh."""
-        await self.cache.delete(self._claim_key(delivery_id))
-
-    async def store(self, delivery_id: str, answer: str) -> None:
-        await self.cache.set(self._reply_key(delivery_id), answer, self.ttl)
-
     async def stored(self, delivery_id: str) -> str | None:
         return await self.cache.get(self._reply_key(delivery_id))
 
-    async def answer(self, delivery_id: str, timeout: float) -> str | None:
-        """The first delivery's answer, waiting up to `timeout` for it to be stored."""
-        return (await self.wait(delivery_id, timeout)).answer
-
     @contextlib.asynccontextmanager
     async def take(self, delivery_id: str) -> AsyncIterator[bool]:
-        """Take the lease on a delivery (yields False if another holder has it); renewed in
-        the background while the block runs, given back when it ends."""
+        """Take the lease on a delivery (yields False if another holder has it, or if an
+        answer is stored); renewed while the block runs, given back when it ends."""
+        async with self.lease_on(delivery_id) as held:
+            yield held.taken
+
+    @contextlib.asynccontextmanager
+    async def lease_on(self, delivery_id: str, guard: Guard | None = None) -> AsyncIterator[Held]:
+        """One cache call: the guard checked, then the stored answer if any, else the lease
+        taken. A lease taken is renewed while the block runs; `Held.done` stores the answer
+        and gives the lease back in one call; a block left without it gives the lease back
+        (an exception: no answer, so a repeat does the work afresh)."""
         key = self._claim_key(delivery_id)
         token = secrets.token_hex(8)
-        if not await self.cache.set_if_absent(key, token, self.lease):
-            yield False
+        found = await self.cache.take_lease(
+            key, token, self.lease, self._reply_key(delivery_id), guard
+        )
+        held = Held(self, delivery_id, key, token, found)
+        if not found.taken:
+            yield held
             return
-        renewing = asyncio.create_task(self._renew(key, token))
+        held.start_renewing()
         try:
-            yield True
+            yield held
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-            await self.cache.compare_and_delete(key, token)
-
-    async def _renew(self, key: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            # Only while it is still ours: a lease that lapsed (a stalled process) and was
-            # taken by a retry stays with the retry.
-            if await self.cache.get(key) != token:
-                return
-            await self.cache.set(key, token, self.lease)
+            await held.stop_renewing()
+            if not held.released:
+                await self.cache.compare_and_delete(key, token)
 
     async def wait(self, delivery_id: str, timeout: float) -> Waited:
         """Wait up to `timeout` for the first delivery's answer; stop early if its lease is
@@ -109,3 +101,57 @@ class Deliveries:
                 return Waited(None, free=False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+
+class Held:
+    """A delivery's lease as `Deliveries.lease_on` found it."""
+
+    def __init__(
+        self, deliveries: Deliveries, delivery_id: str, key: str, token: str, found: Lease
+    ) -> None:
+        self._deliveries = deliveries
+        self.delivery_id = delivery_id
+        self._key = key
+        self._token = token
+        self.taken = found.taken
+        self.answer = found.answer
+        self.refused = found.refused
+        self.released = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._renewing: asyncio.Task[None] | None = None
+
+    def start_renewing(self) -> None:
+        """Renewal begins a third of the lease from now: most work is done by then, and
+        costs neither a task nor a cache call for it."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._deliveries.lease / 3, self._renew_from_now)
+
+    def _renew_from_now(self) -> None:
+        self._timer = None
+        self._renewing = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _renew(self) -> None:
+        cache, lease = self._deliveries.cache, self._deliveries.lease
+        # Only while it is still ours: a lease that lapsed (a stalled process) and was taken
+        # by a retry stays with the retry.
+        while await cache.extend(self._key, self._token, lease):
+            await asyncio.sleep(lease / 3)
+
+    async def stop_renewing(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        renewing, self._renewing = self._renewing, None
+        if renewing is not None:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def done(self, answer: str) -> None:
+        """Store the answer (repeats get it for the TTL) and give the lease back, in one call."""
+        await self.stop_renewing()
+        deliveries = self._deliveries
+        await deliveries.cache.answer_and_release(
+            deliveries._reply_key(self.delivery_id), answer, deliveries.ttl, self._key, self._token
+        )
+        self.released = True

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from storage.cache import Keys, LockTimeout, MemoryCache, RedisCache, make_cache
+from storage.cache import Guard, Keys, Lease, LockTimeout, MemoryCache, RedisCache, make_cache
 
 SHORT = 0.05  # seconds
 PAST_SHORT = 0.12
@@ -121,6 +121,104 @@ async def test_compare_and_delete_deletes_only_with_the_matching_value(cache):
     assert await cache.get(key) == "token-a"
     await cache.compare_and_delete(key, "token-a")
     assert await cache.get(key) is None
+
+
+async def test_extend_renews_only_the_holders_key(cache):
+    key = f"{cache.keys.prefix}:lease"
+    await cache.set(key, "token-a", ttl=SHORT)
+
+    assert await cache.extend(key, "token-b", ttl=30) is False
+    assert await cache.extend(key, "token-a", ttl=30) is True
+    await asyncio.sleep(PAST_SHORT)
+    assert await cache.get(key) == "token-a"
+    await cache.delete(key)
+    assert await cache.extend(key, "token-a", ttl=30) is False
+    assert await cache.get(key) is None  # a lapsed lease is not brought back
+
+
+async def test_take_lease_takes_a_free_lease_once(cache):
+    p = cache.keys.prefix
+    first = await cache.take_lease(f"{p}:lease", "t1", 30, f"{p}:answer")
+    second = await cache.take_lease(f"{p}:lease", "t2", 30, f"{p}:answer")
+
+    assert first == Lease(taken=True)
+    assert second == Lease()
+    assert await cache.get(f"{p}:lease") == "t1"
+
+
+async def test_concurrent_take_lease_has_exactly_one_winner(cache):
+    p = cache.keys.prefix
+    found = await asyncio.gather(
+        *(cache.take_lease(f"{p}:lease", f"t{i}", 30, f"{p}:answer") for i in range(20))
+    )
+    assert sum(lease.taken for lease in found) == 1
+
+
+async def test_take_lease_gives_the_stored_answer_and_takes_nothing(cache):
+    p = cache.keys.prefix
+    await cache.set(f"{p}:answer", "the answer", ttl=30)
+
+    found = await cache.take_lease(f"{p}:lease", "t1", 30, f"{p}:answer")
+
+    assert found == Lease(answer="the answer")
+    assert await cache.get(f"{p}:lease") is None
+
+
+async def test_the_lease_lapses_with_its_ttl(cache):
+    p = cache.keys.prefix
+    assert (await cache.take_lease(f"{p}:lease", "t1", SHORT, f"{p}:answer")).taken
+    await asyncio.sleep(PAST_SHORT)
+    assert (await cache.take_lease(f"{p}:lease", "t2", 30, f"{p}:answer")).taken
+
+
+async def test_take_lease_keeps_the_guards_first_value_and_refuses_another(cache):
+    p = cache.keys.prefix
+    guard = Guard(f"{p}:nonce", "body-1", 30)
+
+    first = await cache.take_lease(f"{p}:lease-1", "t1", 30, f"{p}:answer-1", guard)
+    again = await cache.take_lease(f"{p}:lease-1", "t2", 30, f"{p}:answer-1", guard)
+    other = Guard(f"{p}:nonce", "body-2", 30)
+    refused = await cache.take_lease(f"{p}:lease-2", "t3", 30, f"{p}:answer-2", other)
+
+    assert first == Lease(taken=True)
+    assert again == Lease()  # the same body: the guard lets it through, the lease is held
+    assert refused == Lease(refused=True)
+    assert await cache.get(f"{p}:nonce") == "body-1"
+    assert await cache.get(f"{p}:lease-2") is None  # nothing taken for a refused guard
+
+
+async def test_the_guard_is_kept_for_its_own_ttl(cache):
+    p = cache.keys.prefix
+    await cache.take_lease(f"{p}:lease", "t1", 30, f"{p}:answer", Guard(f"{p}:g", "a", SHORT))
+    await asyncio.sleep(PAST_SHORT)
+    found = await cache.take_lease(f"{p}:lease-2", "t2", 30, f"{p}:a2", Guard(f"{p}:g", "b", 30))
+    assert found == Lease(taken=True)
+
+
+async def test_answer_and_release_stores_and_releases_only_the_holders_lease(cache):
+    p = cache.keys.prefix
+    await cache.take_lease(f"{p}:lease", "t1", 30, f"{p}:answer")
+
+    await cache.answer_and_release(f"{p}:answer", "early", 30, f"{p}:lease", "t-other")
+    assert await cache.get(f"{p}:lease") == "t1"
+    await cache.answer_and_release(f"{p}:answer", "done", SHORT, f"{p}:lease", "t1")
+
+    assert await cache.get(f"{p}:lease") is None
+    assert await cache.take_lease(f"{p}:lease", "t2", 30, f"{p}:answer") == Lease(answer="done")
+    await asyncio.sleep(PAST_SHORT)
+    assert await cache.get(f"{p}:answer") is None
+
+
+async def test_the_lease_scripts_run_again_after_redis_forgot_them(cache):
+    if isinstance(cache, RedisCache):
+        for script in (cache._take, cache._answer, cache._extend):
+            script.sha = "0" * 40  # as after a Redis restart: EVALSHA answers NOSCRIPT
+    p = cache.keys.prefix
+
+    assert (await cache.take_lease(f"{p}:lease", "t1", 30, f"{p}:answer")).taken
+    assert await cache.extend(f"{p}:lease", "t1", 30) is True
+    await cache.answer_and_release(f"{p}:answer", "done", 30, f"{p}:lease", "t1")
+    assert await cache.get(f"{p}:answer") == "done"
 
 
 async def test_lock_gives_mutual_exclusion_to_many_tasks(cache):
