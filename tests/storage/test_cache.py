@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from storage.cache import Guard, Keys, Lease, LockTimeout, MemoryCache, RedisCache, make_cache
+from tests.conftest import REDIS_URL
 
 SHORT = 0.05  # seconds
 PAST_SHORT = 0.12
@@ -305,3 +306,31 @@ async def test_make_cache_picks_redis_with_a_url():
         assert isinstance(made, RedisCache)
     finally:
         await made.close()
+
+
+async def test_a_redis_connection_closed_by_the_server_is_opened_afresh(cache):
+    if not isinstance(cache, RedisCache):
+        pytest.skip("Redis only")
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v", ttl=30)
+    killer = make_cache(REDIS_URL)
+    assert isinstance(killer, RedisCache)
+    try:
+        await killer.redis.client_kill_filter(_id=await cache.redis.client_id())
+    finally:
+        await killer.close()
+    await asyncio.sleep(0.05)  # the event loop sees the close
+
+    assert await cache.get(key) == "v"
+
+
+async def test_a_redis_connection_holding_unread_data_is_not_used(cache):
+    if not isinstance(cache, RedisCache):
+        pytest.skip("Redis only")
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v", ttl=30)
+    (connection,) = cache.redis.connection_pool._available_connections
+    connection._reader.feed_data(b"$5\r\nstale\r\n")  # a reply nobody read
+
+    assert await cache.get(key) == "v"
+    assert await cache.get(key) == "v"
