@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,6 +156,11 @@ def engine_connections(db: Database) -> int:
 def writer_connections(url: str) -> int:
     """engine_connections() of the engine memberbot would build for `url` (none opened)."""
     return engine_connections(Database(url))
+
+
+def unique_prefix() -> str:
+    """A Redis key prefix of this run's own; MEMBERBOT_REDIS_PREFIX takes 32 characters."""
+    return f"mbbench:{uuid.uuid4().hex[:20]}"
 
 
 async def forget_keys(redis_url: str, prefix: str) -> int:
@@ -547,7 +553,7 @@ def serve_memberbot(
 ) -> int:
     """In a child: `memberbot serve --workers N` (bot.cli.main, settings from MEMBERBOT_* in
     the environment), its Redis keys under `prefix` so the parent can remove them afterwards
-    (the serving processes are forked from this one: the patch holds in them too)."""
+    (and through MEMBERBOT_REDIS_PREFIX in the serving processes of --workers N)."""
     from functools import partial
 
     from bot import cli
@@ -555,6 +561,11 @@ def serve_memberbot(
     from storage.cache import Keys
 
     runtime.build_core = partial(runtime.build_core, keys=Keys(prefix=prefix))  # type: ignore[assignment]
+    # With --workers N the serving processes are started afresh (python -m bot.cli serve
+    # --reuse-port): the patch does not reach them, the inherited setting does. Without it
+    # they wrote under the default prefix, where an earlier run's stored answers for the same
+    # update ids made a new press look like a redelivery (and go unanswered).
+    os.environ["MEMBERBOT_REDIS_PREFIX"] = prefix
     if patch is not None:
         patch()
     return cli.main(

@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +73,7 @@ from bench._common import (
     scratch_sqlite,
     serve_memberbot,
     sizes_ok,
+    unique_prefix,
     with_database,
 )
 from bench.telegram import (
@@ -202,6 +202,11 @@ async def drive(
                 body = await response.read()
                 if response.status != 200:
                     refused.append(f"{users[i]}: HTTP {response.status}")
+                    # No answer will come for it: say so now, with the server's last words.
+                    raise BenchError(
+                        f"press {ids[i]}: HTTP {response.status} {body[:200]!r}\n"
+                        + server.log_tail()
+                    )
                 elif response.content_type == "application/json":
                     # A Bot API call in the webhook's response: Telegram would make it now.
                     call = json.loads(body)
@@ -211,7 +216,10 @@ async def drive(
             try:
                 at = await asyncio.wait_for(answered, 60)
             except TimeoutError:
-                raise BenchError(f"press {ids[i]} not answered within 60 s") from None
+                raise BenchError(
+                    f"press {ids[i]} not answered within 60 s (its POST: HTTP 200 "
+                    f"{body[:200]!r})\n" + server.log_tail()
+                ) from None
             return at - started
 
         usage = Usage(server.pid)
@@ -302,7 +310,7 @@ async def _prepare(
 async def _bench(backend: str, url: str, args: argparse.Namespace) -> Result:
     await migrate(url)
     redis_url = args.redis_url if backend == "postgres" else None
-    prefix = f"mbbench:{uuid.uuid4().hex}"
+    prefix = unique_prefix()
     users = [USER_BASE + i for i in range(args.members)]
     fake = FakeFlashAPI()
     await fake.start()
@@ -382,6 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return child(json.loads(args.child))
     if not sizes_ok(args) or args.stock < 1:
+        return 2
+    if args.no_rate_limit and args.workers > 1:
+        # The lift is a patch of the serving process; --workers N starts its own afresh.
+        print("--no-rate-limit works with --workers 1 only")
         return 2
     print(
         f"memberbot flash-sale button bench {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "

@@ -49,7 +49,6 @@ import json
 import os
 import platform
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +87,7 @@ from bench._common import (
     serve_app,
     serve_memberbot,
     sizes_ok,
+    unique_prefix,
     with_database,
 )
 from bot.core.clock import local_day
@@ -417,7 +417,7 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Outco
     measured = [MEASURED_BASE + i for i in range(args.members)]
     await create_members(url, CHANNEL, [str(u) for u in warm + measured], now, args.concurrency)
     redis_url = args.redis_url if backend == "postgres" else None
-    prefix = f"mbbench:{uuid.uuid4().hex}"
+    prefix = unique_prefix()
     fake = FakeBotAPI()
     await fake.start()
     outcomes: list[Outcome] = []

@@ -49,7 +49,6 @@ import os
 import platform
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +89,7 @@ from bench._common import (
     serve_app,
     serve_memberbot,
     sizes_ok,
+    unique_prefix,
     with_database,
     writer_connections,
 )
@@ -369,7 +369,7 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
     everyone = warm + measured + spread_warm + spread_measured
     await create_members(url, CHANNEL, everyone, now, args.concurrency)
     redis_url = args.redis_url if backend == "postgres" else None
-    prefix = f"mbbench:{uuid.uuid4().hex}"
+    prefix = unique_prefix()
     env = child_env(
         {
             "MEMBERBOT_DATABASE_URL": url,
@@ -396,7 +396,7 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> list[Measu
         assert redis_url is not None
         # The serving processes are started afresh (python -m bot.cli serve --reuse-port):
         # their keys go under MEMBERBOT_REDIS_PREFIX rather than the patch's prefix.
-        prefix = f"mbbench:{uuid.uuid4().hex[:20]}"  # the setting takes 32 characters
+        prefix = unique_prefix()
         config = {"mode": "memberbot", "prefix": prefix, "workers": spread}
         server = Server(SCRIPT, config, env | {"MEMBERBOT_REDIS_PREFIX": prefix})
         variant = f"memberbot --workers {spread} ({cache})"
