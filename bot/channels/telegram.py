@@ -62,6 +62,9 @@ GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 _WEBHOOK_CALL: ContextVar[list[dict[str, Any]] | None] = ContextVar(
     "telegram_webhook_call", default=None
 )
+# Set by `webhook` too: `on_update` notes there that it failed. PTB logs and swallows a
+# handler's exception; a 200 for it would tell Telegram never to redeliver the update.
+_WEBHOOK_FAILED: ContextVar[list[bool] | None] = ContextVar("telegram_webhook_failed", default=None)
 IN_CHAT = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
 
 
@@ -130,8 +133,9 @@ class TelegramChannel:
         """Check the secret, process the update, then answer 200.
 
         Telegram never redelivers an update it got a 200 for, so the 200 comes only once the
-        update is handled: a process that dies before answering leaves it to Telegram's
-        redelivery (see `on_update` for how a redelivery finds its work)."""
+        update is handled: a process that dies before answering, or whose handling failed
+        (answered 500), leaves it to Telegram's redelivery (see `on_update` for how a
+        redelivery finds its work)."""
         given = request.headers.get(SECRET_HEADER, "")
         # surrogateescape: a header with bytes that are not UTF-8 is a wrong secret, not a 500.
         if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret.encode()):
@@ -160,11 +164,17 @@ class TelegramChannel:
         # Through the update processor: one member's updates still run one at a time.
         processor = self.app.update_processor
         call: list[dict[str, Any]] = []
-        token = _WEBHOOK_CALL.set(call)
+        failed: list[bool] = []
+        token, failing = _WEBHOOK_CALL.set(call), _WEBHOOK_FAILED.set(failed)
         try:
             await processor.process_update(update, self.app.process_update(update))
         finally:
             _WEBHOOK_CALL.reset(token)
+            _WEBHOOK_FAILED.reset(failing)
+        if failed:
+            # Not handled (PTB logged why): Telegram redelivers, and the redelivery finds the
+            # lease given back and no answer, so it does the work afresh.
+            return web.Response(status=500, text="update not handled")
         if call:
             return web.json_response(call[0])
         return web.Response(text="ok")
@@ -175,6 +185,15 @@ class TelegramChannel:
         The work runs under a short lease on the update id (renewed while it runs) and is
         marked done at the end. A redelivery that finds it done is dropped; one that finds it
         leased waits for the end; one whose first handler died (its lease lapsed) does it."""
+        try:
+            await self._once(update)
+        except Exception:
+            failed = _WEBHOOK_FAILED.get()
+            if failed is not None:
+                failed.append(True)
+            raise
+
+    async def _once(self, update: Update) -> None:
         update_id = str(update.update_id)
         while True:
             async with self.deliveries.lease_on(update_id) as held:

@@ -509,6 +509,27 @@ async def test_a_redelivery_after_the_first_handler_died_is_handled(
     assert await tg.balance(ann) == 5
 
 
+async def test_an_update_whose_handling_failed_is_not_answered_200_and_its_redelivery_works(
+    tg: TelegramBot, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = new_user()
+    update = message_update(ann, "/checkin")
+    handle = tg.core.dispatcher.handle
+
+    async def broken(_inbound: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(tg.core.dispatcher, "handle", broken)
+    failed = await tg.post(update)  # a 200 would tell Telegram never to redeliver it
+    monkeypatch.setattr(tg.core.dispatcher, "handle", handle)
+    redelivered = await tg.post(update)
+    again = await tg.post(update)
+
+    assert (failed, redelivered, again) == (500, 200, 200)
+    assert [s.text for s in fake.sent] == [FIRST_CHECK_IN]
+    assert await tg.balance(ann) == 5
+
+
 @pytest.mark.parametrize("secret", ["wrong-secret", "", None, SECRET[:-1], SECRET + "x"])
 async def test_wrong_or_missing_secret_is_403(
     tg: TelegramBot, fake: FakeTelegram, secret: str | None
