@@ -12,10 +12,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 
@@ -285,6 +286,10 @@ return n
 """
 
 
+# A script call waiting for its turn's pipeline: script, keys, args, where its answer goes.
+_Call = tuple[AsyncScript, list[str], list[str | int], "asyncio.Future[Any]"]
+
+
 class _ReadyPool(ConnectionPool):
     """redis-py's pool, with a cheaper check that a connection handed out is ready.
 
@@ -311,11 +316,12 @@ def _buffered(reader: asyncio.StreamReader) -> bool:
 
 class RedisCache:
     """Cache on Redis (redis.asyncio); counters, lock release and the lease steps are single
-    Lua scripts (one round trip each).
+    Lua scripts.
 
-    Counters asked for in one turn of the event loop (the outbox spending many WeChat
-    followers' windows at once) go to Redis in one pipeline: one round trip and one read for
-    all, each counter still its own atomic script call."""
+    Counters and lease steps asked for in one turn of the event loop (the outbox spending
+    many WeChat followers' windows at once; a crowd's webhook posts arriving together) go to
+    Redis in one pipeline: one round trip, one socket write and one read for all, each still
+    its own atomic script call."""
 
     def __init__(self, url: str, keys: Keys | None = None) -> None:
         self.keys = keys or Keys()
@@ -325,7 +331,7 @@ class RedisCache:
         self._extend = self.redis.register_script(_EXTEND)
         self._take = self.redis.register_script(_TAKE)
         self._answer = self.redis.register_script(_ANSWER)
-        self._counting: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._queued: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> str | None:
@@ -342,45 +348,49 @@ class RedisCache:
         await self.redis.delete(key)
 
     async def incr(self, key: str, ttl: float) -> int:
+        return int(cast(int, await self._run(self._incr, [key], [_ms(ttl)])))
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        """One script call, sent with the others of this turn of the event loop."""
         loop = asyncio.get_running_loop()
-        counted: asyncio.Future[int] = loop.create_future()
-        self._counting.append((key, _ms(ttl), counted))
-        if len(self._counting) == 1:  # the first of this turn: the others join it
+        answered: asyncio.Future[Any] = loop.create_future()
+        self._queued.append((script, keys, args, answered))
+        if len(self._queued) == 1:  # the first of this turn: the others join it
             loop.call_soon(self._flush)
-        return await counted
+        return await answered
 
     def _flush(self) -> None:
-        batch, self._counting = self._counting, []
-        task = asyncio.get_running_loop().create_task(self._count(batch))
+        batch, self._queued = self._queued, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
         self._flushes.add(task)  # referenced until done
         task.add_done_callback(self._flushes.discard)
 
-    async def _count(self, batch: list[tuple[str, int, asyncio.Future[int]]]) -> None:
+    async def _send(self, batch: list[_Call]) -> None:
         try:
             if len(batch) == 1:
-                key, ms, _ = batch[0]
-                answers: list[object] = [await self._incr(keys=[key], args=[ms])]
+                script, keys, args, _ = batch[0]
+                answers: list[object] = [await script(keys=keys, args=args)]
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for key, ms, _ in batch:
-                        pipe.evalsha(self._incr.sha, 1, key, str(ms))
+                    for script, keys, args, _ in batch:
+                        pipe.evalsha(script.sha, len(keys), *keys, *map(str, args))
                     answers = await pipe.execute(raise_on_error=False)
                 for i, answer in enumerate(answers):
                     if isinstance(answer, NoScriptError):  # Redis restarted: load it again
-                        key, ms, _ = batch[i]
-                        answers[i] = await self._incr(keys=[key], args=[ms])
+                        script, keys, args, _ = batch[i]
+                        answers[i] = await script(keys=keys, args=args)
         except Exception as exc:
-            for *_, counted in batch:
-                if not counted.done():
-                    counted.set_exception(exc)
+            for *_, answered in batch:
+                if not answered.done():
+                    answered.set_exception(exc)
             return
-        for (*_, counted), answer in zip(batch, answers, strict=True):
-            if counted.done():  # its caller gave up (cancelled)
+        for (*_, answered), answer in zip(batch, answers, strict=True):
+            if answered.done():  # its caller gave up (cancelled)
                 continue
             if isinstance(answer, Exception):
-                counted.set_exception(answer)
+                answered.set_exception(answer)
             else:
-                counted.set_result(int(cast(int, answer)))
+                answered.set_result(answer)
 
     @asynccontextmanager
     async def lock(self, name: str, ttl: float = 10, wait: float = 5) -> AsyncIterator[None]:
@@ -401,7 +411,7 @@ class RedisCache:
         if guard is not None:
             keys.append(guard.key)
             args += [guard.value, _ms(guard.ttl)]
-        found = await self._take(keys=keys, args=args)
+        found = await self._run(self._take, keys, args)
         if found[0] == "answer":
             return Lease(answer=str(found[1]))
         return Lease(taken=found[0] == "taken", refused=found[0] == "refused")
@@ -409,7 +419,7 @@ class RedisCache:
     async def answer_and_release(
         self, answer_key: str, answer: str, ttl: float, key: str, token: str
     ) -> None:
-        await self._answer(keys=[answer_key, key], args=[answer, _ms(ttl), token])
+        await self._run(self._answer, [answer_key, key], [answer, _ms(ttl), token])
 
     async def ping(self) -> None:
         await self.redis.ping()

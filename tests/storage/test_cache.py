@@ -222,6 +222,24 @@ async def test_the_lease_scripts_run_again_after_redis_forgot_them(cache):
     assert await cache.get(f"{p}:answer") == "done"
 
 
+async def test_lease_steps_and_counters_asked_for_together_each_get_their_own_answer(cache):
+    p = cache.keys.prefix
+    if isinstance(cache, RedisCache):  # one pipeline, with a script Redis has forgotten
+        cache._take.sha = "0" * 40
+    await cache.take_lease(f"{p}:lease-0", "t0", 30, f"{p}:answer-0")
+
+    found = await asyncio.gather(
+        cache.answer_and_release(f"{p}:answer-0", "zero", 30, f"{p}:lease-0", "t0"),
+        *(cache.take_lease(f"{p}:lease-{i}", f"t{i}", 30, f"{p}:answer-{i}") for i in (1, 2)),
+        cache.take_lease(f"{p}:lease-1", "t9", 30, f"{p}:answer-1"),
+        cache.incr(f"{p}:n", 30),
+        cache.incr(f"{p}:n", 30),
+    )
+
+    assert found == [None, Lease(taken=True), Lease(taken=True), Lease(), 1, 2]
+    assert await cache.take_lease(f"{p}:lease-0", "t", 30, f"{p}:answer-0") == Lease(answer="zero")
+
+
 async def test_lock_gives_mutual_exclusion_to_many_tasks(cache):
     counter = {"value": 0, "inside": 0, "most_inside": 0}
 
