@@ -451,6 +451,10 @@ class Server:
         self.spy: subprocess.Popen[bytes] | None = None
 
     @property
+    def name(self) -> str:
+        return str(self.config.get("mode", self.script.stem))
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -478,7 +482,7 @@ class Server:
             while True:
                 if self.proc.poll() is not None:
                     raise BenchError(
-                        f"server {self.config['mode']} exited with {self.proc.returncode}:\n"
+                        f"server {self.name} exited with {self.proc.returncode}:\n"
                         + self.log_tail()
                     )
                 try:
@@ -489,7 +493,7 @@ class Server:
                 except (aiohttp.ClientError, TimeoutError):
                     pass
                 if time.monotonic() > deadline:
-                    raise BenchError(f"server {self.config['mode']} not ready in {timeout:.0f} s")
+                    raise BenchError(f"server {self.name} not ready in {timeout:.0f} s")
                 await asyncio.sleep(0.1)
 
     def _profile(self) -> None:
@@ -500,7 +504,7 @@ class Server:
         if not folder or self.proc is None:
             return
         spy = Path(sys.executable).with_name("py-spy")
-        out = Path(folder) / f"{self.config.get('mode', self.script.stem)}-{self.proc.pid}.txt"
+        out = Path(folder) / f"{self.name}-{self.proc.pid}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
         options = ["--subprocesses", "--format", "raw", "--rate", "250", "--output", str(out)]
         self.spy = subprocess.Popen(

@@ -334,8 +334,8 @@ async def _bench(backend: str, url: str, args: argparse.Namespace) -> Result:
             phase, posts, cpu, busy = await drive(server, fake, users, code, args)
             await asyncio.sleep(1.0)  # a second answer to a press would arrive now
             errors = await metric(server.url, "memberbot_handler_errors_total")
-        if errors:
-            raise BenchError(f"{errors:.0f} handler errors")
+            if errors:
+                raise BenchError(f"{errors:.0f} handler errors\n" + server.log_tail())
         due = min(args.members, args.stock)
         won = check_answers(fake, users, due)
         await check_claims(url, code, due)
