@@ -210,15 +210,16 @@ class WeChatChannel:
     async def _work(self, held: Held, message: WeChatMessage) -> str:
         did = held.delivery_id
         work = asyncio.create_task(self._handle(message, did))
-        try:
-            reply = await asyncio.wait_for(asyncio.shield(work), self.deadline)
-        except TimeoutError:
+        # The work goes on past the deadline (asyncio.wait never cancels it), answered later.
+        finished, _ = await asyncio.wait((work,), timeout=self.deadline)
+        if not finished:
             await held.done(SUCCESS)
             late = asyncio.create_task(self._deliver_late(work, message.source, did))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return SUCCESS
         # An exception leaves no answer: the lease is given back and a retry tries again.
+        reply = work.result()
         answer = _render(reply, message) if reply is not None else SUCCESS
         await held.done(answer)
         return answer
