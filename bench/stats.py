@@ -280,7 +280,9 @@ async def roll_up(url: str) -> None:
     try:
         if await conn.fetchval("SELECT through FROM stats_rollups") == rollup.target(NOW):
             return  # kept, and built by a run of this bench already
-        await conn.execute("TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours")
+        await conn.execute(
+            "TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours, stats_members"
+        )
         await conn.execute("UPDATE stats_rollups SET through = NULL")
         db = Database(url, pool_size=1)
         try:
@@ -288,7 +290,7 @@ async def roll_up(url: str) -> None:
                 await rollup.advance(session, NOW)
         finally:
             await db.close()
-        await conn.execute("VACUUM ANALYZE stats_activity, stats_comebacks")
+        await conn.execute("VACUUM ANALYZE stats_activity, stats_comebacks, stats_members")
     finally:
         await conn.close()
 

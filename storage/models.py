@@ -363,6 +363,8 @@ Index(
 Index("ix_members_created", Member.created_at)
 # (day, member): the period's check-in members without reading the rows (stats_rollups).
 Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
+# The check-ins of an hour: the stats roll-up's last check-in day per member (stats_more).
+Index("ix_checkins_created", Checkin.created_at)
 Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
 # Covering: the period's orders figures read the index alone (stats_rollups).
 Index(
@@ -699,3 +701,23 @@ class StatsLedgerHour(Base):
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     amount: Mapped[int] = mapped_column(Points)
+
+
+class StatsMember(Base):
+    """Per member, as of the roll-up's `through`: the last check-in day and the last spend of
+    points (None: none), and the member's tier now, kept so by a trigger on members.tier
+    (migration `stats_more`; the roll-up copies the tier when it adds a row). The benefit
+    figures count a period's check-in members and spenders per tier from these rows' indexes
+    instead of joining the period's members with every member for their tier."""
+
+    __tablename__ = "stats_members"
+
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    last_checkin_day: Mapped[date | None] = mapped_column(Date)
+    last_spend_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_stats_members_checkin", "last_checkin_day", "tier"),
+        Index("ix_stats_members_spend", "last_spend_at", "tier"),
+    )

@@ -11,8 +11,14 @@ ledger alone when there is no roll-up or it does not reach the period's start.
 It grows by the hourly `stats` job (`advance`) over closed hours only: an entry is written
 with its transaction's `now`, so one still uncommitted when its hour closes could be missed;
 `advance` stops LAG before the clock (whole hours), far longer than any transaction. Linking
-accounts moves a member's entries to another member: `refresh` rebuilds both members' rows
-in the linking transaction. Erasure keeps the member's id and entries: nothing changes.
+accounts moves a member's entries (and check-ins) to another member: `refresh` rebuilds both
+members' rows in the linking transaction. Erasure keeps the member's id, entries, check-ins
+and tier: nothing changes.
+
+Per member it also keeps the last check-in day and the last spend (`stats_members`, with the
+member's tier now: a trigger on members.tier keeps that column, whoever writes the tier), so
+the benefit figures per tier read an index range instead of joining a period's members with
+every member.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_ignoring, rowcount
-from storage.models import StatsActivity, StatsComeback, StatsRollup
+from storage.models import StatsActivity, StatsComeback, StatsMember, StatsRollup
 from storage.stats.window import Window
 
 ACTIVITY = "activity"
@@ -86,6 +92,41 @@ def _comebacks_sql(dialect: str, members: bool) -> str:
     )
 
 
+def _later(column: str) -> str:
+    """SQL: the later of the row's `column` and the new one (NULL: none yet)."""
+    old, new = f"stats_members.{column}", f"excluded.{column}"
+    return f"CASE WHEN {old} IS NULL OR {new} > {old} THEN {new} ELSE {old} END"
+
+
+def _checkin_day_sql(members: bool) -> str:
+    """Each member's last check-in day among the check-ins created in [lo, hi) (a make-up
+    check-in fills an earlier day: the later day stays). The tier is copied only when the
+    row is new: after that the trigger on members.tier keeps it (see `StatsMember`)."""
+    only = " AND c.member_id IN :ids" if members else ""
+    return (
+        "INSERT INTO stats_members (member_id, tier, last_checkin_day)"
+        " SELECT c.member_id, m.tier, MAX(c.day)"
+        " FROM checkins c JOIN members m ON m.id = c.member_id"
+        f" WHERE c.created_at >= :lo AND c.created_at < :hi{only}"
+        " GROUP BY c.member_id, m.tier"
+        " ON CONFLICT (member_id)"
+        f" DO UPDATE SET last_checkin_day = {_later('last_checkin_day')}"
+    )
+
+
+def _spend_sql(members: bool) -> str:
+    """Each member's last spend of points in [lo, hi)."""
+    return (
+        "INSERT INTO stats_members (member_id, tier, last_spend_at)"
+        " SELECT e.member_id, m.tier, MAX(e.created_at)"
+        " FROM ledger_entries e JOIN members m ON m.id = e.member_id"
+        " WHERE e.kind = 'spend' AND e.created_at >= :lo AND e.created_at < :hi"
+        f"{_only(members)}"
+        " GROUP BY e.member_id, m.tier"
+        f" ON CONFLICT (member_id) DO UPDATE SET last_spend_at = {_later('last_spend_at')}"
+    )
+
+
 def _last_sql(members: bool) -> str:
     """Each member's last activity of [lo, hi): later than any before `lo`."""
     return (
@@ -109,7 +150,12 @@ async def _roll(
         params["ids"] = list(ids)
         binds.append(bindparam("ids", expanding=True))
     members = ids is not None
-    statements = [_comebacks_sql(dialect, members), _last_sql(members)]  # in this order
+    statements = [
+        _comebacks_sql(dialect, members),  # before _last_sql moves the last activity on
+        _last_sql(members),
+        _checkin_day_sql(members),
+        _spend_sql(members),
+    ]
     if not members:  # points per hour do not depend on whose they are
         statements.append(_hours_sql(dialect))
     for sql in statements:
@@ -166,5 +212,6 @@ async def refresh(session: AsyncSession, member_ids: Sequence[int]) -> None:
     ids = list(member_ids)
     await session.execute(delete(StatsComeback).where(StatsComeback.member_id.in_(ids)))
     await session.execute(delete(StatsActivity).where(StatsActivity.member_id.in_(ids)))
+    await session.execute(delete(StatsMember).where(StatsMember.member_id.in_(ids)))
     if reach is not None:
         await _roll(session, EPOCH, reach, ids)
