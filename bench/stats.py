@@ -280,8 +280,11 @@ async def roll_up(url: str) -> None:
     try:
         if await conn.fetchval("SELECT through FROM stats_rollups") == rollup.target(NOW):
             return  # kept, and built by a run of this bench already
+        await conn.execute("TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours")
+        # Their tier and communities are the triggers' (always current): only the days go.
         await conn.execute(
-            "TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours, stats_members"
+            "UPDATE stats_members SET last_checkin_day = NULL, last_spend_at = NULL"
+            " WHERE last_checkin_day IS NOT NULL OR last_spend_at IS NOT NULL"
         )
         await conn.execute("UPDATE stats_rollups SET through = NULL")
         db = Database(url, pool_size=1)

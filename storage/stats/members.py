@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -64,14 +64,32 @@ async def counted(session: AsyncSession, window: Window, tiers: tuple[str, ...])
 
 async def benefit(session: AsyncSession, window: Window, name: str) -> dict[str, int]:
     """Per tier, the members among the period's check-in members (`checked_in`), points
-    spenders (`redeemed`) or community members (`in_community`): a semi-join, which hashes
-    the set once (a join of all three at once hashed each set in every parallel worker, four
-    times slower on a million members). Each is its own statement so the three can run on
-    separate connections at once (storage/stats/__init__.py)."""
-    if name != "in_community":
-        reach = await rollup.reach_for(session, window)
-        if reach is not None and await _rolled_serves(session, window, name):
-            return await _rolled_benefit(session, window, name, reach)
+    spenders (`redeemed`) or community members (`in_community`), each read apart so the
+    three can run on separate connections at once (storage/stats/__init__.py). From the
+    per-member roll-up rows (`stats_members`) when they serve, else `direct_benefit`."""
+    if name == "in_community":
+        return await _in_community(session)
+    reach = await rollup.reach_for(session, window)
+    if reach is not None and await _rolled_serves(session, window, name):
+        return await _rolled_benefit(session, window, name, reach)
+    return await direct_benefit(session, window, name)
+
+
+async def _in_community(session: AsyncSession) -> dict[str, int]:
+    """Per tier, the members in a community now: the roll-up rows' community counts, which
+    triggers on community_members keep current (a partial index of those in one)."""
+    stmt = (
+        select(StatsMember.tier, func.count())
+        .where(StatsMember.communities > 0)
+        .group_by(StatsMember.tier)
+    )
+    return {tier: int(n) for tier, n in await session.execute(stmt)}
+
+
+async def direct_benefit(session: AsyncSession, window: Window, name: str) -> dict[str, int]:
+    """The same figure from the check-ins, the ledger or the memberships alone: a semi-join
+    with the members for their tier, which hashes the set once (a join of all three at once
+    hashed each set in every parallel worker, four times slower on a million members)."""
     ids: Select[tuple[int]]
     if name == "checked_in":
         ids = select(Checkin.member_id).where(
@@ -104,20 +122,24 @@ async def _rolled_benefit(
 ) -> dict[str, int]:
     """Per tier, the members the roll-up counts (last check-in day, or last spend, in the
     period: an index range of `stats_members`, which carries the tier now), then those only
-    the check-ins or spends since `through` add (an hour or so of rows, each member looked
-    up for their tier)."""
+    the check-ins or spends since `through` add (an hour or so of index entries, each
+    member's roll-up row looked up for the tier, members only for those without one)."""
     rolled: ColumnElement[bool]
+    missing: ColumnElement[bool]
     live: Select[tuple[int]]
     if name == "checked_in":
         day = StatsMember.last_checkin_day
         rolled = and_(day >= window.first_day, day <= window.today)
+        missing = or_(day.is_(None), day < window.first_day, day > window.today)
         live = select(Checkin.member_id).where(
             Checkin.created_at >= reach,
             Checkin.day >= window.first_day,
             Checkin.day <= window.today,
         )
     else:
-        rolled = StatsMember.last_spend_at >= window.start
+        spent = StatsMember.last_spend_at
+        rolled = spent >= window.start
+        missing = or_(spent.is_(None), spent < window.start)
         live = select(LedgerEntry.member_id).where(
             LedgerEntry.created_at >= reach,
             LedgerEntry.created_at <= window.now,
@@ -127,10 +149,20 @@ async def _rolled_benefit(
     by_rollup = select(StatsMember.tier, func.count()).where(rolled).group_by(StatsMember.tier)
     for tier, n in await session.execute(by_rollup):
         counted[tier] = int(n)
-    known = exists().where(StatsMember.member_id == Member.id, rolled)
-    added = (
-        select(Member.tier, func.count()).where(Member.id.in_(live), ~known).group_by(Member.tier)
+    acted = live.group_by(live.selected_columns[0]).subquery()
+    tiers = (
+        select(
+            func.coalesce(
+                StatsMember.tier,
+                select(Member.tier).where(Member.id == acted.c.member_id).scalar_subquery(),
+            ).label("tier")
+        )
+        .select_from(acted)
+        .outerjoin(StatsMember, StatsMember.member_id == acted.c.member_id)
+        .where(missing)
+        .subquery()
     )
+    added = select(tiers.c.tier, func.count()).group_by(tiers.c.tier)
     for tier, n in await session.execute(added):
         counted[tier] = counted.get(tier, 0) + int(n)
     return counted

@@ -212,6 +212,8 @@ async def refresh(session: AsyncSession, member_ids: Sequence[int]) -> None:
     ids = list(member_ids)
     await session.execute(delete(StatsComeback).where(StatsComeback.member_id.in_(ids)))
     await session.execute(delete(StatsActivity).where(StatsActivity.member_id.in_(ids)))
-    await session.execute(delete(StatsMember).where(StatsMember.member_id.in_(ids)))
+    # Their tier and communities stay (the triggers keep them); the days are rebuilt.
+    blank = {"last_checkin_day": None, "last_spend_at": None}
+    await session.execute(update(StatsMember).where(StatsMember.member_id.in_(ids)).values(**blank))
     if reach is not None:
         await _roll(session, EPOCH, reach, ids)

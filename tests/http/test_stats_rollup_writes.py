@@ -161,7 +161,7 @@ async def test_a_merge(core, clock, chat):
         await members.merge(s, ids["bob"], ids["alice"])  # alice's check-in becomes bob's
 
     rows = await _rows(core)
-    assert ids["alice"] not in rows  # a linked-away shell: nothing of its own
+    assert rows[ids["alice"]][1:] == (None, None)  # a linked-away shell: nothing of its own
     assert rows[ids["bob"]][1] is not None  # bob's check-in day is alice's
     await _agree_live_then_rolled(core, clock)
 
@@ -170,3 +170,52 @@ def _auth() -> dict[str, str]:
     from tests.http.conftest import AUTH
 
     return AUTH
+
+
+async def _communities_agree(core: Any, clock: Any) -> dict[str, int]:
+    """The members in a community per tier: the roll-up rows' counts equal the memberships'
+    (the triggers on community_members), and each row's count is the member's memberships."""
+    from sqlalchemy import func
+
+    from bot.admin import stats as admin_stats
+    from storage.models import CommunityMember
+    from storage.stats import members as member_stats
+
+    window = admin_stats.window(core.services, 30)
+    async with core.services.db.reader() as s:
+        rolled = await member_stats.benefit(s, window, "in_community")
+        direct = await member_stats.direct_benefit(s, window, "in_community")
+        joined = CommunityMember.status == "joined"
+        per_member = select(CommunityMember.member_id, func.count()).where(joined)
+        counts = dict((await s.execute(per_member.group_by(CommunityMember.member_id))).all())
+        rows = select(StatsMember.member_id, StatsMember.communities)
+        kept = {m: n for m, n in (await s.execute(rows)).all() if n}
+    assert rolled == direct
+    assert kept == counts
+    return rolled
+
+
+async def test_joining_leaving_and_merging_communities(core, clock):
+    from storage import communities
+    from storage.models import CommunityMember
+
+    ids = await seed(core.services.db)
+    await _roll(core)
+    first = await _communities_agree(core, clock)
+    async with core.services.db.transaction() as s:
+        community = (await s.execute(select(CommunityMember.community_id).limit(1))).scalar()
+        assert community is not None
+        for who in ("alice", "bob", "carol", "dave", "erin"):
+            await communities.join(s, community, ids[who], "code", clock.now())
+    joined = await _communities_agree(core, clock)
+    assert sum(joined.values()) > sum(first.values())
+    async with core.services.db.transaction() as s:
+        await communities.leave(s, community, ids["carol"], clock.now())
+        await members.set_tier(s, ids["erin"], "gold")  # her row's tier follows
+    await _communities_agree(core, clock)
+    async with core.services.db.transaction() as s:
+        await members.merge(s, ids["bob"], ids["alice"])  # both in it: one membership stays
+    after = await _communities_agree(core, clock)
+    assert after.get("gold", 0) >= 1
+    await _agree_live_then_rolled(core, clock)
+    await _communities_agree(core, clock)
