@@ -4,13 +4,16 @@ read it and the ledger after `through`.
 
 Why: "active", "churned", "won back" and retention group every member's entries of up to two
 periods (millions of rows on a big programme); the roll-up answers them from one row per
-member (and one per comeback), and only the entries since `through` (an hour or so) are read
-live. The answers are exactly the ledger's: storage/stats/activity.py falls back to the
-ledger alone when there is no roll-up or it does not reach the period's start.
+member (and one per comeback), and only the entries since `through` (10 to 70 minutes of
+them with the hourly job) are read live. The answers are exactly the ledger's:
+storage/stats/activity.py falls back to the ledger alone when there is no roll-up or it does
+not reach the period's start.
 
-It grows by the hourly `stats` job (`advance`) over closed hours only: an entry is written
-with its transaction's `now`, so one still uncommitted when its hour closes could be missed;
-`advance` stops LAG before the clock (whole hours), far longer than any transaction. Linking
+It grows by the hourly `stats` job (`advance`) over closed STEPs only (10 minutes: the
+shorter the stretch after `through`, the less each request reads live): an entry is written
+with its transaction's `now`, so one still uncommitted when its step closes could be missed;
+`advance` stops LAG before the clock (whole steps), far longer than any transaction. The
+points moved stay per hour: a step adds to its hour's row. Linking
 accounts moves a member's entries (and check-ins) to another member: `refresh` rebuilds both
 members' rows in the linking transaction. Erasure keeps the member's id, entries, check-ins
 and tier: nothing changes.
@@ -36,6 +39,7 @@ from storage.stats.window import Window
 ACTIVITY = "activity"
 ACTIVE_KINDS = ("earn", "spend")  # the member's own doing (see storage/stats/activity.py)
 LAG = timedelta(minutes=10)
+STEP = timedelta(minutes=10)  # `through` moves by whole steps (an hour divides into them)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _state: Table = StatsRollup.__table__  # type: ignore[assignment]
@@ -178,12 +182,15 @@ async def reach_for(session: AsyncSession, window: Window) -> datetime | None:
 
 
 def target(now: datetime) -> datetime:
-    """The closed hour the roll-up may reach at `now`: the start of the hour LAG ago."""
-    return (now - LAG).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """Where the roll-up may reach at `now`: the start of the STEP that was under way LAG
+    ago (at 12:00 and until 12:09, 11:50)."""
+    moment = (now - LAG).astimezone(UTC)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour + (moment - hour) // STEP * STEP
 
 
 async def advance(session: AsyncSession, now: datetime) -> int:
-    """Roll the ledger up to `target(now)`; how many hours it moved (0: nothing to do, or
+    """Roll the ledger up to `target(now)`; how many STEPs it moved (0: nothing to do, or
     another run moved it meanwhile). The conditional update of the state row comes first: it
     holds that row's lock on PostgreSQL (SQLite has one writer), so two runs never add the
     same entries, and a repeat finds nothing to do."""
@@ -199,7 +206,7 @@ async def advance(session: AsyncSession, now: datetime) -> int:
     if not rowcount(await session.execute(claimed.values(through=hi))):
         return 0
     await _roll(session, old or EPOCH, hi)
-    return int((hi - (old or hi)).total_seconds() // 3600) or 1
+    return (hi - (old or hi)) // STEP or 1
 
 
 async def refresh(session: AsyncSession, member_ids: Sequence[int]) -> None:

@@ -42,7 +42,7 @@ async def _agree_live_then_rolled(core: Any, clock: Any) -> dict[int, dict[str, 
     after the job rolled the write up; every roll-up row's tier is the member's now."""
     await _same(core)
     clock.advance(hours=2)
-    assert await _roll(core) == 2
+    assert await _roll(core) == 12  # 10-minute steps
     got = await _same(core)
     tiers = await _tiers(core)
     assert all(tier == tiers[member] for member, (tier, _, _) in (await _rows(core)).items())
