@@ -279,8 +279,9 @@ async def roll_up(url: str) -> None:
     conn = await asyncpg.connect(plain_dsn(url))
     try:
         reach = await conn.fetchval("SELECT through FROM stats_rollups")
-        if reach == rollup.target(NOW):
-            return  # kept, and built by a run of this bench already
+        if reach == rollup.target(NOW):  # kept, and built by a run of this bench already
+            await _advance(url)  # nothing to add: only the job's VACUUM, if left undone
+            return
         if reach is not None and reach < rollup.target(NOW):  # the job's next run
             await _advance(url)
             return
@@ -292,16 +293,17 @@ async def roll_up(url: str) -> None:
         )
         await conn.execute("UPDATE stats_rollups SET through = NULL")
         await _advance(url)
-        await conn.execute("VACUUM ANALYZE stats_activity, stats_comebacks, stats_members")
     finally:
         await conn.close()
 
 
 async def _advance(url: str) -> None:
+    """What the `stats` job does at NOW (bot/jobs/stats.py): advance, then tidy."""
     db = Database(url, pool_size=1)
     try:
         async with db.transaction() as session:
             await rollup.advance(session, NOW)
+        await rollup.tidy(db)
     finally:
         await db.close()
 
