@@ -1,6 +1,6 @@
-"""`stats`: carry the activity roll-up of the operators' figures on to the last closed hour
-(storage/stats/rollup.py). Idempotent: a repeat, or a second process at once, finds the
-roll-up already there and does nothing."""
+"""`stats`: carry the activity roll-up of the operators' figures on to the last closed
+10-minute step (storage/stats/rollup.py), then vacuum its tables. Idempotent: a repeat, or a
+second process at once, finds the roll-up already there and does nothing."""
 
 from __future__ import annotations
 

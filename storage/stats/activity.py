@@ -165,7 +165,7 @@ async def rolled(session: AsyncSession, window: Window) -> dict[str, int]:
 
 
 async def late(session: AsyncSession, window: Window) -> Late | None:
-    """The members who acted after the roll-up's `through` (an hour or so of entries), in
+    """The members who acted after the roll-up's `through` (10 to 70 minutes of entries), in
     one statement for the activity counts and every cohort: one grouping of those entries
     and one look-up of each such member (three statements did the same work three times).
     None when the roll-up does not serve this period (the ledger alone answers)."""

@@ -122,7 +122,7 @@ async def _rolled_benefit(
 ) -> dict[str, int]:
     """Per tier, the members the roll-up counts (last check-in day, or last spend, in the
     period: an index range of `stats_members`, which carries the tier now), then those only
-    the check-ins or spends since `through` add (an hour or so of index entries, each
+    the check-ins or spends since `through` add (10 to 70 minutes of index entries, each
     member's roll-up row looked up for the tier, members only for those without one)."""
     rolled: ColumnElement[bool]
     missing: ColumnElement[bool]
