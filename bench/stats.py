@@ -278,19 +278,34 @@ async def roll_up(url: str) -> None:
     by its migration at the wall clock's time, not the bench's)."""
     conn = await asyncpg.connect(plain_dsn(url))
     try:
-        if await conn.fetchval("SELECT through FROM stats_rollups") == rollup.target(NOW):
-            return  # kept, and built by a run of this bench already
+        reach = await conn.fetchval("SELECT through FROM stats_rollups")
+        if reach == rollup.target(NOW):  # kept, and built by a run of this bench already
+            await _advance(url)  # nothing to add: only the job's VACUUM, if left undone
+            return
+        if reach is not None and reach < rollup.target(NOW):  # the job's next run
+            await _advance(url)
+            return
         await conn.execute("TRUNCATE stats_comebacks, stats_activity, stats_ledger_hours")
+        # Their tier and communities are the triggers' (always current): only the days go.
+        await conn.execute(
+            "UPDATE stats_members SET last_checkin_day = NULL, last_spend_at = NULL"
+            " WHERE last_checkin_day IS NOT NULL OR last_spend_at IS NOT NULL"
+        )
         await conn.execute("UPDATE stats_rollups SET through = NULL")
-        db = Database(url, pool_size=1)
-        try:
-            async with db.transaction() as session:
-                await rollup.advance(session, NOW)
-        finally:
-            await db.close()
-        await conn.execute("VACUUM ANALYZE stats_activity, stats_comebacks")
+        await _advance(url)
     finally:
         await conn.close()
+
+
+async def _advance(url: str) -> None:
+    """What the `stats` job does at NOW (bot/jobs/stats.py): advance, then tidy."""
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            await rollup.advance(session, NOW)
+        await rollup.tidy(db)
+    finally:
+        await db.close()
 
 
 async def _kept(admin_dsn: str, name: str, drop: bool) -> bool:

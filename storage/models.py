@@ -20,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -363,6 +364,9 @@ Index(
 Index("ix_members_created", Member.created_at)
 # (day, member): the period's check-in members without reading the rows (stats_rollups).
 Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
+# The check-ins of an hour, covering: the stats roll-up's last check-in day per member, and
+# the check-in members after its `through`, read from the index alone (stats_more).
+Index("ix_checkins_created", Checkin.created_at, Checkin.day, Checkin.member_id)
 Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
 # Covering: the period's orders figures read the index alone (stats_rollups).
 Index(
@@ -699,3 +703,33 @@ class StatsLedgerHour(Base):
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     amount: Mapped[int] = mapped_column(Points)
+
+
+class StatsMember(Base):
+    """Per member, as of the roll-up's `through`: the last check-in day and the last spend of
+    points (None: none); and, always current, the member's tier (a trigger on members.tier;
+    the roll-up copies the tier when it adds a row) and how many communities they are in
+    (triggers on community_members; migration `stats_more`). The benefit
+    figures count a period's check-in members and spenders per tier from these rows' indexes
+    instead of joining the period's members with every member for their tier."""
+
+    __tablename__ = "stats_members"
+
+    member_id: Mapped[int] = mapped_column(Id, ForeignKey("members.id"), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    last_checkin_day: Mapped[date | None] = mapped_column(Date)
+    last_spend_at: Mapped[datetime | None] = mapped_column()
+    # Communities the member is in now (memberships 'joined'), kept by triggers on
+    # community_members whoever writes them.
+    communities: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ix_stats_members_checkin", "last_checkin_day", "tier"),
+        Index("ix_stats_members_spend", "last_spend_at", "tier"),
+        Index(
+            "ix_stats_members_in_community",
+            "tier",
+            postgresql_where=text("communities > 0"),
+            sqlite_where=text("communities > 0"),
+        ),
+    )

@@ -103,20 +103,24 @@ async def _run(parts: dict[str, Part], sessions: list[AsyncSession]) -> dict[str
 
 def _parts(window: Window, tiers: tuple[str, ...]) -> dict[str, Part]:
     """Every statement group of the figures, independent of each other, slowest first (as
-    measured by bench/stats.py on a million members)."""
-    parts: dict[str, Part] = {
-        f"benefit:{name}": partial(members.benefit, window=window, name=name)
-        for name in members.BENEFITS
+    measured by bench/stats.py on a million members, with the per-member roll-up)."""
+    benefit = {
+        name: partial(members.benefit, window=window, name=name) for name in members.BENEFITS
     }
-    parts["late"] = lambda s: activity.late(s, window)
-    parts["activity"] = lambda s: activity.rolled(s, window)
-    parts["orders"] = lambda s: orders.fetch(s, window)
-    parts["counted"] = lambda s: members.counted(s, window, tiers)
+    parts: dict[str, Part] = {
+        "orders": lambda s: orders.fetch(s, window),
+        "by_channel": members.by_channel,
+        "activity": lambda s: activity.rolled(s, window),
+        "benefit:checked_in": benefit["checked_in"],
+        "counted": lambda s: members.counted(s, window, tiers),
+        "late": lambda s: activity.late(s, window),
+    }
     for ago in activity.COHORTS:
         parts[f"retention:{ago}"] = partial(activity.cohort, window=window, ago=ago)
-    parts["by_channel"] = members.by_channel
-    parts["points"] = lambda s: points.totals(s, window)
     parts["checkins"] = lambda s: checkins.per_day(s, window)
+    parts["benefit:redeemed"] = benefit["redeemed"]
+    parts["benefit:in_community"] = benefit["in_community"]
+    parts["points"] = lambda s: points.totals(s, window)
     parts["invites"] = lambda s: invites.summary(s, window)
     parts["communities"] = lambda s: communities.summary(s, window)
     parts["flash_sales"] = lambda s: flash_sales.summary(s, window)

@@ -23,9 +23,10 @@ async def totals(session: AsyncSession, window: Window) -> dict[str, int]:
         by_kind = await _sums(session, and_(created >= window.start, created <= window.now))
     else:
         # Whole hours from the roll-up; the part hour at the start and what came after it
-        # from the ledger: two index-only ranges of an hour or so (one OR of both reads the
+        # from the ledger: two index-only ranges of an hour at most (one OR of both reads the
         # rows themselves).
-        first = _next_hour(window.start)
+        # (`through` moves by 10 minutes: it may fall before the first whole hour.)
+        first = min(_next_hour(window.start), reach)
         by_kind = await _sums(session, and_(created >= window.start, created < first))
         for kind, total in (
             await _sums(session, and_(created >= reach, created <= window.now))

@@ -4,15 +4,24 @@ read it and the ledger after `through`.
 
 Why: "active", "churned", "won back" and retention group every member's entries of up to two
 periods (millions of rows on a big programme); the roll-up answers them from one row per
-member (and one per comeback), and only the entries since `through` (an hour or so) are read
-live. The answers are exactly the ledger's: storage/stats/activity.py falls back to the
-ledger alone when there is no roll-up or it does not reach the period's start.
+member (and one per comeback), and only the entries since `through` (10 to 70 minutes of
+them with the hourly job) are read live. The answers are exactly the ledger's:
+storage/stats/activity.py falls back to the ledger alone when there is no roll-up or it does
+not reach the period's start.
 
-It grows by the hourly `stats` job (`advance`) over closed hours only: an entry is written
-with its transaction's `now`, so one still uncommitted when its hour closes could be missed;
-`advance` stops LAG before the clock (whole hours), far longer than any transaction. Linking
-accounts moves a member's entries to another member: `refresh` rebuilds both members' rows
-in the linking transaction. Erasure keeps the member's id and entries: nothing changes.
+It grows by the hourly `stats` job (`advance`) over closed STEPs only (10 minutes: the
+shorter the stretch after `through`, the less each request reads live): an entry is written
+with its transaction's `now`, so one still uncommitted when its step closes could be missed;
+`advance` stops LAG before the clock (whole steps), far longer than any transaction. The
+points moved stay per hour: a step adds to its hour's row. Linking
+accounts moves a member's entries (and check-ins) to another member: `refresh` rebuilds both
+members' rows in the linking transaction. Erasure keeps the member's id, entries, check-ins
+and tier: nothing changes.
+
+Per member it also keeps the last check-in day and the last spend (`stats_members`, with the
+member's tier now: a trigger on members.tier keeps that column, whoever writes the tier), so
+the benefit figures per tier read an index range instead of joining a period's members with
+every member.
 """
 
 from __future__ import annotations
@@ -23,13 +32,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_ignoring, rowcount
-from storage.models import StatsActivity, StatsComeback, StatsRollup
+from storage.db import Database, insert_ignoring, rowcount
+from storage.models import StatsActivity, StatsComeback, StatsMember, StatsRollup
 from storage.stats.window import Window
 
 ACTIVITY = "activity"
 ACTIVE_KINDS = ("earn", "spend")  # the member's own doing (see storage/stats/activity.py)
 LAG = timedelta(minutes=10)
+STEP = timedelta(minutes=10)  # `through` moves by whole steps (an hour divides into them)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _state: Table = StatsRollup.__table__  # type: ignore[assignment]
@@ -86,6 +96,41 @@ def _comebacks_sql(dialect: str, members: bool) -> str:
     )
 
 
+def _later(column: str) -> str:
+    """SQL: the later of the row's `column` and the new one (NULL: none yet)."""
+    old, new = f"stats_members.{column}", f"excluded.{column}"
+    return f"CASE WHEN {old} IS NULL OR {new} > {old} THEN {new} ELSE {old} END"
+
+
+def _checkin_day_sql(members: bool) -> str:
+    """Each member's last check-in day among the check-ins created in [lo, hi) (a make-up
+    check-in fills an earlier day: the later day stays). The tier is copied only when the
+    row is new: after that the trigger on members.tier keeps it (see `StatsMember`)."""
+    only = " AND c.member_id IN :ids" if members else ""
+    return (
+        "INSERT INTO stats_members (member_id, tier, last_checkin_day)"
+        " SELECT c.member_id, m.tier, MAX(c.day)"
+        " FROM checkins c JOIN members m ON m.id = c.member_id"
+        f" WHERE c.created_at >= :lo AND c.created_at < :hi{only}"
+        " GROUP BY c.member_id, m.tier"
+        " ON CONFLICT (member_id)"
+        f" DO UPDATE SET last_checkin_day = {_later('last_checkin_day')}"
+    )
+
+
+def _spend_sql(members: bool) -> str:
+    """Each member's last spend of points in [lo, hi)."""
+    return (
+        "INSERT INTO stats_members (member_id, tier, last_spend_at)"
+        " SELECT e.member_id, m.tier, MAX(e.created_at)"
+        " FROM ledger_entries e JOIN members m ON m.id = e.member_id"
+        " WHERE e.kind = 'spend' AND e.created_at >= :lo AND e.created_at < :hi"
+        f"{_only(members)}"
+        " GROUP BY e.member_id, m.tier"
+        f" ON CONFLICT (member_id) DO UPDATE SET last_spend_at = {_later('last_spend_at')}"
+    )
+
+
 def _last_sql(members: bool) -> str:
     """Each member's last activity of [lo, hi): later than any before `lo`."""
     return (
@@ -109,7 +154,12 @@ async def _roll(
         params["ids"] = list(ids)
         binds.append(bindparam("ids", expanding=True))
     members = ids is not None
-    statements = [_comebacks_sql(dialect, members), _last_sql(members)]  # in this order
+    statements = [
+        _comebacks_sql(dialect, members),  # before _last_sql moves the last activity on
+        _last_sql(members),
+        _checkin_day_sql(members),
+        _spend_sql(members),
+    ]
     if not members:  # points per hour do not depend on whose they are
         statements.append(_hours_sql(dialect))
     for sql in statements:
@@ -132,12 +182,15 @@ async def reach_for(session: AsyncSession, window: Window) -> datetime | None:
 
 
 def target(now: datetime) -> datetime:
-    """The closed hour the roll-up may reach at `now`: the start of the hour LAG ago."""
-    return (now - LAG).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """Where the roll-up may reach at `now`: the start of the STEP that was under way LAG
+    ago (at 12:00 and until 12:09, 11:50)."""
+    moment = (now - LAG).astimezone(UTC)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour + (moment - hour) // STEP * STEP
 
 
 async def advance(session: AsyncSession, now: datetime) -> int:
-    """Roll the ledger up to `target(now)`; how many hours it moved (0: nothing to do, or
+    """Roll the ledger up to `target(now)`; how many STEPs it moved (0: nothing to do, or
     another run moved it meanwhile). The conditional update of the state row comes first: it
     holds that row's lock on PostgreSQL (SQLite has one writer), so two runs never add the
     same entries, and a repeat finds nothing to do."""
@@ -153,7 +206,22 @@ async def advance(session: AsyncSession, now: datetime) -> int:
     if not rowcount(await session.execute(claimed.values(through=hi))):
         return 0
     await _roll(session, old or EPOCH, hi)
-    return int((hi - (old or hi)).total_seconds() // 3600) or 1
+    return (hi - (old or hi)) // STEP or 1
+
+
+TABLES = ("stats_activity", "stats_comebacks", "stats_members")  # what `advance` writes
+
+
+async def tidy(db: Database) -> None:
+    """PostgreSQL: VACUUM the roll-up's tables after `advance` committed. Each run updates
+    rows scattered over their pages, which lose their all-visible mark; until a VACUUM sets
+    it again the figures' index-only counts read a heap page per row (default autovacuum
+    waits for a fifth of a table to change). Pages left all-visible are skipped: a few
+    seconds at most on a million members."""
+    if db.dialect != "postgresql":
+        return
+    async with db.reader() as session:  # autocommit: VACUUM runs outside a transaction
+        await session.execute(text(f"VACUUM (ANALYZE) {', '.join(TABLES)}"))
 
 
 async def refresh(session: AsyncSession, member_ids: Sequence[int]) -> None:
@@ -166,5 +234,8 @@ async def refresh(session: AsyncSession, member_ids: Sequence[int]) -> None:
     ids = list(member_ids)
     await session.execute(delete(StatsComeback).where(StatsComeback.member_id.in_(ids)))
     await session.execute(delete(StatsActivity).where(StatsActivity.member_id.in_(ids)))
+    # Their tier and communities stay (the triggers keep them); the days are rebuilt.
+    blank = {"last_checkin_day": None, "last_spend_at": None}
+    await session.execute(update(StatsMember).where(StatsMember.member_id.in_(ids)).values(**blank))
     if reach is not None:
         await _roll(session, EPOCH, reach, ids)

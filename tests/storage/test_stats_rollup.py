@@ -72,7 +72,7 @@ async def test_rolled_up_figures_equal_the_ledgers(core):
 
     assert await schedule.run_job(core.jobs, "stats") > 0
 
-    assert await _reach(core) == START - timedelta(hours=1)  # 10:00 Shanghai: 01:00 UTC
+    assert await _reach(core) == START - timedelta(minutes=10)  # 10:00 Shanghai: 01:50 UTC
     got = await _same(core)
     assert got[30] == before["members"]
     assert (got[30]["active"], got[30]["churned"], got[30]["won_back"]) == (3, 1, 1)
@@ -115,8 +115,8 @@ async def test_activity_after_the_roll_up_counts_live(core, clock):
 
     assert (got[30]["active"], got[30]["churned"], got[30]["won_back"]) == (5, 0, 1)
     clock.advance(hours=3)  # the job carries on over the new hours
-    assert await _roll(core) == 3
-    assert await _reach(core) == START + timedelta(hours=2)
+    assert await _roll(core) == 18  # 10-minute steps
+    assert await _reach(core) == START + timedelta(hours=2, minutes=50)
     got = await _same(core)
     assert got[30]["active"] == 5
 
@@ -193,7 +193,8 @@ async def test_the_migration_rolls_up_an_existing_programme(tmp_path):
         async with db.reader() as s:
             reach = await rollup.through(s)
             built = await _rows(s)
-        wall = rollup.target(datetime.now(UTC))
+        # The migration rolled up through the hour ten minutes ago (the job goes on by steps)
+        wall = rollup.target(datetime.now(UTC)).replace(minute=0)
         assert reach in (wall, wall - timedelta(hours=1))  # an hour may turn meanwhile
         async with db.transaction() as s:
             await s.execute(delete(StatsComeback))
@@ -240,7 +241,7 @@ async def test_points_of_part_hours_at_both_ends_come_from_the_ledger(core, cloc
                     created_at=at,
                 )
             )
-    await _roll(core)  # through START + 2 h: the adjustment is after it
+    await _roll(core)  # through START + 3 h: the adjustment is after it
 
     with_rollup, ledger_only = await _both(core, 30)
 
@@ -251,3 +252,30 @@ async def test_points_of_part_hours_at_both_ends_come_from_the_ledger(core, cloc
     # One row per hour and kind: the seed's 12 entries fill 11 (carol's two earns share one),
     # the period's first part hour 2 (earn, spend), the next hour 1.
     assert hours == 14
+
+
+async def test_points_when_through_falls_before_the_periods_first_whole_hour(core, clock):
+    """`through` moves by 10 minutes: a period starting at 02:15 with the roll-up through
+    02:20 reads its first part hour and the rest from the ledger, never the 02:00 row."""
+    ids = await seed(core.services.db)
+    async with core.services.db.transaction() as s:
+        for n, minutes in enumerate((10, 16, 25)):  # before the period, rolled, live
+            s.add(
+                LedgerEntry(
+                    member_id=ids["bob"],
+                    kind="earn",
+                    amount=10**n,
+                    reason="earn",
+                    idempotency_key=f"step:{n}",
+                    created_at=START + timedelta(minutes=minutes),
+                )
+            )
+    clock.advance(minutes=35)
+    await _roll(core)
+    assert await _reach(core) == START + timedelta(minutes=20)
+    clock.advance(days=1, minutes=-20)  # the period: from 02:15 UTC yesterday
+
+    with_rollup, ledger_only = await _both(core, 1)
+
+    assert with_rollup == ledger_only
+    assert ledger_only["points"]["earned"] == 10 + 100
