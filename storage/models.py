@@ -365,7 +365,7 @@ Index("ix_members_created", Member.created_at)
 # (day, member): the period's check-in members without reading the rows (stats_rollups).
 Index("ix_checkins_day_member", Checkin.day, Checkin.member_id)
 # The check-ins of an hour, covering: the stats roll-up's last check-in day per member, and
-# the check-in members after its `through`, read from the index alone (stats_more).
+# the check-in members after its `through`, read from the index alone (migration 0015).
 Index("ix_checkins_created", Checkin.created_at, Checkin.day, Checkin.member_id)
 Index("ix_identities_channel_member", Identity.channel, Identity.member_id)
 # Covering: the period's orders figures read the index alone (stats_rollups).
@@ -709,7 +709,7 @@ class StatsMember(Base):
     """Per member, as of the roll-up's `through`: the last check-in day and the last spend of
     points (None: none); and, always current, the member's tier (a trigger on members.tier;
     the roll-up copies the tier when it adds a row) and how many communities they are in
-    (triggers on community_members; migration `stats_more`). The benefit
+    (triggers on community_members; migration 0015). The benefit
     figures count a period's check-in members and spenders per tier from these rows' indexes
     instead of joining the period's members with every member for their tier."""
 

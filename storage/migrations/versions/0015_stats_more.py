@@ -2,7 +2,7 @@
 trigger on members.tier) and how many communities they are in (kept by triggers on
 community_members), for the benefit figures; the check-ins' time index
 
-Revision ID: stats_more
+Revision ID: 0015
 Revises: 0014
 
 A programme already rolled up (stats_rollups' `through` set) gets its rows here, through the
@@ -13,7 +13,7 @@ storage/stats/rollup.py at this revision (a migration must not change with the c
 import sqlalchemy as sa
 from alembic import op
 
-revision = "stats_more"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
