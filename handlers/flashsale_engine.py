@@ -459,15 +459,13 @@ async def _decide_in_one(
             rule.quiet,
             later or now,
         )
-    done = await flash_fast.claim(
+    # With the other winners of the sale arriving meanwhile in this process: one statement,
+    # one commit for them all (the sale's row lock is taken once per batch, not per winner).
+    done = await flash_fast.claim_grouped(
         services.db,
         sale.id,
         sale.community_id,
-        me.id,
-        now,
-        code,
-        door.message_key,
-        push,
+        flash_fast.Ask(me.id, code, now, door.message_key, push),
         badge.badge if badge else None,
     )
     if done.status == flash_fast.CONFLICT:
