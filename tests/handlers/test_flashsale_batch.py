@@ -17,10 +17,12 @@ from sqlalchemy import select
 
 from bot.app import Core, build_core
 from bot.core.clock import FixedClock
+from bot.core.i18n import Translator
+from handlers.flashsale_engine import Door, claim_sale
 from storage import flash_fast, identities, invites, members
 from storage.cache import Keys
 from storage.db import Database
-from storage.flash_stock import fast_path
+from storage.flash_stock import RedisStock, fast_path
 from storage.models import Badge, FlashClaim, FlashSale, OutboxPush
 from tests.conftest import PG_URL, REDIS_URL, _redis_or_fail, _truncate, make_settings
 from tests.handlers.flashsale_support import coffee, join, member_id, sale
@@ -464,3 +466,36 @@ async def test_a_batch_waiting_on_the_sales_lock_counts_from_the_claims_before_i
     ]
     assert len(await claim_rows(core)) == 1
     assert (await sale_row(core, posted["code"])).claimed == 3
+
+
+async def test_copies_of_a_message_under_way_wait_for_it_and_take_no_unit(with_redis, monkeypatch):
+    core = with_redis
+    community = await coffee(core)
+    ann, bob = [await join(core, community, "wechat", who) for who in ("ann", "bob")]
+    posted = await sale(core, stock=5, per_member_limit=3)
+    t = Translator("en")
+    async with core.services.db.reader() as session:
+        me, other = await members.get(session, ann), await members.get(session, bob)
+    assert me is not None and other is not None
+    await claim_sale(core.services, other, posted["code"], t, Door(message_key="wechat:b1"))
+    takes: Counter[int] = Counter()
+    real = RedisStock.take
+
+    async def counted(self, db, sale_id, member_id, *args):  # type: ignore[no-untyped-def]
+        takes[member_id] += 1
+        return await real(self, db, sale_id, member_id, *args)
+
+    monkeypatch.setattr(RedisStock, "take", counted)
+    door = Door(message_key="wechat:a1")
+
+    # Ten copies of ann's message at once in this process (the sale is known here already).
+    replies = await asyncio.gather(
+        *(claim_sale(core.services, me, posted["code"], t, door) for _ in range(10))
+    )
+
+    [code] = [c.claim_code for c in await claim_rows(core) if c.member_id == ann]
+    assert {reply.text.split("\n🏅")[0] for reply in replies} == {won(code)}
+    assert takes == {ann: 1}  # the copies took no unit of their own
+    sid = (await sale_row(core, posted["code"])).id
+    claimed, units, in_flight = await redis_counts(core, sid)
+    assert (claimed, units, in_flight) == (2, {str(ann): 1, str(bob): 1}, 0)
