@@ -20,6 +20,11 @@ itself, no BEGIN/COMMIT), so the lock is held only while the server runs it:
 No check-then-write: every condition is in the statement that writes, and the unique keys
 decide between concurrent statements (their reads use the statement's snapshot; a claim
 committed after it is caught by its unique row).
+
+The engine sends its winners through `claim_grouped`: per process and sale, the claims that
+arrive while the sale's statement runs go together in the next one (`claim_many`, the same
+writes for many rows: one lock of the sale's row and one commit for all of them, which the
+crowd of winners otherwise queued for one by one).
 """
 
 from __future__ import annotations

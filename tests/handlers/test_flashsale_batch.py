@@ -499,3 +499,31 @@ async def test_copies_of_a_message_under_way_wait_for_it_and_take_no_unit(with_r
     sid = (await sale_row(core, posted["code"])).id
     claimed, units, in_flight = await redis_counts(core, sid)
     assert (claimed, units, in_flight) == (2, {str(ann): 1, str(bob): 1}, 0)
+
+
+async def test_a_claim_whose_caller_went_away_before_its_statement_is_never_sent(core, gate, clock):
+    community = await coffee(core)
+    ann, bob, zed = [await join(core, community, "console", who) for who in ("ann", "bob", "zed")]
+    posted = await sale(core, stock=5, per_member_limit=1)
+    sale_id = (await sale_row(core, posted["code"])).id
+    now, db = clock.now(), core.services.db
+
+    def claim(who: int, code: str) -> asyncio.Task[flash_fast.Fast]:
+        return asyncio.create_task(
+            flash_fast.claim_grouped(db, sale_id, community, ask(who, code, now))
+        )
+
+    blocker = claim(zed, "Z" * 10)
+    await gate.until(sent=1, queued=0)
+    gone, stays = claim(ann, "A" * 10), claim(bob, "B" * 10)
+    await gate.until(sent=1, queued=2)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    gate.opened.set()
+
+    assert [(d.status, d.unit) for d in await asyncio.gather(blocker, stays)] == [
+        (flash_fast.WON, 1), (flash_fast.WON, 1),
+    ]  # fmt: skip
+    assert gate.batches == [[zed], [bob]]
+    assert sorted(c.member_id for c in await claim_rows(core)) == sorted([zed, bob])
