@@ -251,12 +251,51 @@ def _won_text(t: Translator, sale: FlashSale, won: Won, notes: list[Note]) -> st
     return "\n".join([text, *(line for note in notes for line in note(t))])
 
 
+# The claims under way in this process by message, per database: (sale, member, message key)
+# -> the claim code that message got (None: it got none).
+_UNDER_WAY: WeakKeyDictionary[Database, dict[tuple[int, int, str], asyncio.Future[str | None]]] = (
+    WeakKeyDictionary()
+)
+
+
 async def _decide(
     services: Services, known: Known, me: Member, now: datetime, t: Translator, door: Door
 ) -> tuple[str, bool]:
+    """The claim, once per message in this process: a copy of a message whose claim is under
+    way here (a redelivery racing its first copy) waits for that claim and answers it again
+    (`Again`) when it won, instead of taking a unit of its own in Redis only to give it back:
+    units held by copies in flight made the crowd hear "sold out" while a unit was still to
+    come back. When the first copy got no unit, the copy is decided as any claim."""
+    if door.message_key is None:
+        text, pushed, _ = await _decide_unit(services, known, me, now, t, door)
+        return text, pushed
+    under_way = _UNDER_WAY.setdefault(services.db, {})
+    mark = (known.sale.id, me.id, door.message_key)
+    while (first := under_way.get(mark)) is not None:
+        code = await asyncio.shield(first)
+        if code is not None:
+            raise flashsales.Again(code)
+    mine: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+    under_way[mark] = mine
+    code = None
+    try:
+        text, pushed, code = await _decide_unit(services, known, me, now, t, door)
+        return text, pushed
+    except flashsales.Again as again:
+        code = again.claim_code
+        raise
+    finally:
+        mine.set_result(code)
+        if under_way.get(mark) is mine:
+            del under_way[mark]
+
+
+async def _decide_unit(
+    services: Services, known: Known, me: Member, now: datetime, t: Translator, door: Door
+) -> tuple[str, bool, str]:
     """The claim engine: with Redis its script turns the crowd away first; the SQL step
     (membership, unique unit row + conditional UPDATE) decides every unit either way. Returns
-    the winner's text and whether it was queued for their private chat."""
+    the winner's text, whether it was queued for their private chat, and the claim code."""
     sale = known.sale
     opens_at = opens_for(services, sale, me.tier)
     code = flashsales.new_code(flashsales.CLAIM_CODE_LENGTH)
@@ -287,9 +326,10 @@ async def _decide(
             over = failed.reason if isinstance(failed, flashsales.Refused) else ""
             await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
         raise
-    return await _after_win(
+    text, pushed = await _after_win(
         services, known, me, now, won, fast, code, text, pushed, ended=done is None
     )
+    return text, pushed, won.claim_code
 
 
 async def _decide_in_transaction(
@@ -459,15 +499,13 @@ async def _decide_in_one(
             rule.quiet,
             later or now,
         )
-    done = await flash_fast.claim(
+    # With the other winners of the sale arriving meanwhile in this process: one statement,
+    # one commit for them all (the sale's row lock is taken once per batch, not per winner).
+    done = await flash_fast.claim_grouped(
         services.db,
         sale.id,
         sale.community_id,
-        me.id,
-        now,
-        code,
-        door.message_key,
-        push,
+        flash_fast.Ask(me.id, code, now, door.message_key, push),
         badge.badge if badge else None,
     )
     if done.status == flash_fast.CONFLICT:

@@ -20,19 +20,31 @@ itself, no BEGIN/COMMIT), so the lock is held only while the server runs it:
 No check-then-write: every condition is in the statement that writes, and the unique keys
 decide between concurrent statements (their reads use the statement's snapshot; a claim
 committed after it is caught by its unique row).
+
+The engine sends its winners through `claim_grouped`: per process and sale, the claims that
+arrive while the sale's statement runs go together in the next one (`claim_many`, the same
+writes for many rows: one lock of the sale's row and one commit for all of them, which the
+crowd of winners otherwise queued for one by one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from storage.db import Database
 from storage.errors import MemberMerged
 
+log = logging.getLogger("memberbot.flashsales")
+
 WON, REFUSED, AGAIN, CONFLICT = "won", "refused", "again", "conflict"
+MERGED = "merged"  # claim_many's answer for a member linked away (claim raises MemberMerged)
 
 
 @dataclass(frozen=True)
@@ -160,9 +172,17 @@ async def claim(
         raise
     if row is None:
         return Fast(REFUSED, "closed")
+    done = _decided(row, code, now)
+    if done.status == MERGED:
+        raise MemberMerged(member_id)  # linked away: the middleware runs it as the survivor
+    return done
+
+
+def _decided(row: Any, code: str, now: datetime) -> Fast:
+    """One claim's answer from its row of the statement (the one claim's, or claim_many's)."""
     held = int(row["held"])
     if row["unit"] is None and row["merged_into"] is not None:
-        raise MemberMerged(member_id)  # linked away: the middleware runs it as the survivor
+        return Fast(MERGED, held=held)
     if row["unit"] is not None:
         claimed, stock = int(row["claimed"]), int(row["stock"])
         return Fast(
@@ -187,3 +207,252 @@ async def claim(
     if int(row["was_claimed"]) < int(row["was_stock"]) and not open_:
         return Fast(REFUSED, "closed", held)
     return Fast(REFUSED, "sold_out", held)
+
+
+# ---------------------------------------------------------------------------------------------
+# Group commit: the winners of a sale that arrive while its previous statement runs go together
+# in ONE statement (one lock of the sale's row, one commit, one WAL flush for them all).
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One winner's claim as claim_many takes it (what `claim` takes, but the sale's)."""
+
+    member_id: int
+    code: str
+    now: datetime
+    message_key: str | None = None
+    push: CodePush | None = None
+
+
+# The claim statement for many members at once, each a row of the unnest()-ed arrays (`i`:
+# its place). Every condition of the one claim is asked per row (membership, units held,
+# the message's earlier claim, linked away, the window) against the statement's snapshot; the
+# rows that pass are ranked in their order and the conditional UPDATE grants the first
+# min(n, stock - claimed) of them. `locked` takes the sale's row first (FOR UPDATE returns its
+# latest version, waiting for a concurrent claim's commit) so the count before the grant is
+# known: the winners are ranks 1..after-before. The claim rows, badges and code pushes follow
+# as in `_CLAIM`; a unique key taken meanwhile raises and rolls the whole batch back (the
+# caller then decides each claim alone). Every row comes back, winner or not, with what the
+# one claim's statement says of it.
+_CLAIM_MANY = """
+WITH r AS (
+    SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+                         $8::text[], $9::text[], $10::boolean[], $11::boolean[], $12::text[],
+                         $13::text[], $14::timestamptz[])
+        WITH ORDINALITY AS r(member_id, code, message_key, at, channel, chat_id, dedupe_key,
+                             marketing, quiet, payload, payload_badged, not_before, i)
+), cur AS (
+    SELECT state, claimed, stock, ends_at, per_member_limit FROM flash_sales WHERE id = $1
+), facts AS (
+    SELECT r.*,
+        EXISTS (SELECT 1 FROM community_members cm WHERE cm.community_id = $2
+                AND cm.member_id = r.member_id AND cm.status = 'joined') AS member,
+        (SELECT count(*)::int FROM flash_claims c
+         WHERE c.sale_id = $1 AND c.member_id = r.member_id) AS held,
+        (SELECT c.claim_code FROM flash_claims c
+         WHERE c.message_key = r.message_key AND c.sale_id = $1 AND c.member_id = r.member_id
+        ) AS prior,
+        (SELECT m.merged_into_id FROM members m WHERE m.id = r.member_id) AS merged_into
+    FROM r
+), eligible AS (
+    SELECT f.i, row_number() OVER (ORDER BY f.i)::int AS rank FROM facts f, cur
+    WHERE f.member AND f.prior IS NULL AND f.merged_into IS NULL
+      AND f.held < cur.per_member_limit AND f.at < cur.ends_at
+), locked AS (
+    SELECT claimed AS before FROM flash_sales
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM eligible)
+    FOR UPDATE
+), sale AS (
+    UPDATE flash_sales s SET
+        claimed = s.claimed + LEAST(e.n, s.stock - s.claimed),
+        sold_out_at = CASE WHEN s.claimed + e.n >= s.stock THEN $16 ELSE s.sold_out_at END
+    FROM (SELECT count(*)::int AS n FROM eligible) e, locked
+    WHERE s.id = $1 AND s.claimed < s.stock AND s.state IN ('scheduled', 'live') AND e.n > 0
+    RETURNING locked.before, s.claimed AS after, s.stock, s.announce_id
+), won AS (
+    SELECT e.i, sale.before + e.rank AS claimed, sale.stock, sale.announce_id
+    FROM eligible e, sale WHERE e.rank <= sale.after - sale.before
+), ins AS (
+    INSERT INTO flash_claims (claim_code, sale_id, member_id, unit, claimed_at, message_key)
+    SELECT f.code, $1, f.member_id, f.held + 1, f.at, f.message_key
+    FROM won JOIN facts f ON f.i = won.i
+    RETURNING claim_code, unit
+), badge AS (
+    INSERT INTO badges (member_id, badge, earned_at)
+    SELECT f.member_id, $15::varchar, f.at FROM ins JOIN facts f ON f.code = ins.claim_code
+    WHERE $15::varchar IS NOT NULL
+    ON CONFLICT (member_id, badge) DO NOTHING
+    RETURNING member_id
+), push AS (
+    INSERT INTO outbox (dedupe_key, channel, chat_id, member_id, kind, mode, marketing, quiet,
+                        payload, state, attempts, next_attempt_at, created_at, updated_at)
+    SELECT f.dedupe_key, f.channel, f.chat_id, f.member_id, 'flashsale-code', 'send',
+           f.marketing, f.quiet,
+           CASE WHEN b.member_id IS NOT NULL THEN f.payload_badged::json ELSE f.payload::json END,
+           'pending', 0, f.not_before, f.at, f.at
+    FROM ins JOIN facts f ON f.code = ins.claim_code
+    LEFT JOIN badge b ON b.member_id = f.member_id
+    WHERE f.dedupe_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM identities a WHERE a.channel = f.channel AND a.external_id = f.chat_id
+          AND NOT a.unreachable
+          AND a.private_chat_at IS NOT NULL  -- known to have written privately (else the link)
+    )
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING dedupe_key
+)
+SELECT f.i, f.member, f.held, f.prior, f.merged_into, ins.unit, won.claimed, won.stock,
+       won.announce_id IS NOT NULL AS announced,
+       EXISTS (SELECT 1 FROM push p WHERE p.dedupe_key = f.dedupe_key) AS pushed,
+       EXISTS (SELECT 1 FROM badge b WHERE b.member_id = f.member_id) AS badged,
+       cur.state, cur.claimed AS was_claimed, cur.stock AS was_stock, cur.ends_at,
+       cur.per_member_limit
+FROM facts f CROSS JOIN cur
+LEFT JOIN ins ON ins.claim_code = f.code
+LEFT JOIN won ON won.i = f.i
+ORDER BY f.i
+"""
+
+
+async def claim_many(
+    db: Database, sale_id: int, community_id: int, asks: Sequence[Ask], badge: str | None = None
+) -> list[Fast]:
+    """One unit for each ask, in ONE statement, granted in their order (PostgreSQL only; the
+    callers checked the opening time). The members must be distinct, and so must the message
+    keys (a second ask of a member waits for the next statement, whose snapshot sees the
+    first). Each ask gets its own answer, as `claim` gives it (MERGED instead of raising
+    MemberMerged). Raises when the statement fails (a unique key taken meanwhile: nothing of
+    it was written)."""
+    pushes = [a.push for a in asks]
+    args = (
+        sale_id,
+        community_id,
+        [a.member_id for a in asks],
+        [a.code for a in asks],
+        [a.message_key for a in asks],
+        [a.now for a in asks],
+        [p.channel if p else None for p in pushes],
+        [p.chat_id if p else None for p in pushes],
+        [p.dedupe_key[:160] if p else None for p in pushes],
+        [p.marketing if p else False for p in pushes],
+        [p.quiet if p else False for p in pushes],
+        [json.dumps(p.payload) if p else None for p in pushes],
+        [json.dumps(p.payload_badged) if p else None for p in pushes],
+        [p.not_before if p else a.now for p, a in zip(pushes, asks, strict=True)],
+        badge,
+        max(a.now for a in asks),
+    )
+    async with db.driver() as conn:
+        rows = await conn.fetch(_CLAIM_MANY, *args)
+    if not rows:  # no such sale
+        return [Fast(REFUSED, "closed") for _ in asks]
+    return [_decided(row, a.code, a.now) for row, a in zip(rows, asks, strict=True)]
+
+
+# At most this many claims in one statement (the rest go in the next one).
+MAX_BATCH = 500
+
+
+@dataclass(eq=False)
+class _Waiting:
+    ask: Ask
+    done: asyncio.Future[Fast | None]  # None: the batch failed, decide alone
+
+
+@dataclass(eq=False)
+class _Group:
+    """A sale's winners in this process: the queue, and the task sending it (None: idle)."""
+
+    queue: list[_Waiting] = field(default_factory=list)
+    runner: asyncio.Future[None] | None = None
+
+
+_GroupKey = tuple[int, int, str | None]  # sale, community, badge
+_GROUPS: WeakKeyDictionary[Database, dict[_GroupKey, _Group]] = WeakKeyDictionary()
+
+
+async def claim_grouped(
+    db: Database,
+    sale_id: int,
+    community_id: int,
+    ask: Ask,
+    badge: str | None = None,
+) -> Fast:
+    """`claim`, grouped: the ask goes in the sale's queue in this process; when no statement of
+    the sale is under way it is sent at once, else with all that arrive meanwhile in the next
+    one (claim_many). The answer is the ask's own; should the batch's statement fail, this
+    claim runs alone (`claim`), so one failing ask fails no other. Raises MemberMerged as
+    `claim` does."""
+    groups = _GROUPS.setdefault(db, {})
+    key = (sale_id, community_id, badge)
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group()
+    waiting = _Waiting(ask, asyncio.get_running_loop().create_future())
+    group.queue.append(waiting)
+    if group.runner is None:
+        group.runner = asyncio.ensure_future(_send(db, key, group))
+    try:
+        done = await asyncio.shield(waiting.done)
+    except asyncio.CancelledError:
+        if waiting in group.queue:  # not sent yet: it never will be
+            group.queue.remove(waiting)
+        raise
+    if done is None:
+        done = await claim(
+            db, sale_id, community_id, ask.member_id, ask.now, ask.code, ask.message_key,
+            ask.push, badge,
+        )  # fmt: skip
+    if done.status == MERGED:
+        raise MemberMerged(ask.member_id)  # linked away: the middleware runs it as the survivor
+    return done
+
+
+async def _send(db: Database, key: _GroupKey, group: _Group) -> None:
+    """Send the sale's queue, a statement at a time, until it is empty."""
+    sale_id, community_id, badge = key
+    batch: list[_Waiting] = []
+    try:
+        while group.queue:
+            batch, later = [], []
+            members: set[int] = set()
+            messages: set[str] = set()
+            for waiting in group.queue:
+                ask = waiting.ask
+                if (
+                    len(batch) >= MAX_BATCH
+                    or ask.member_id in members
+                    or (ask.message_key is not None and ask.message_key in messages)
+                ):
+                    later.append(waiting)
+                    continue
+                batch.append(waiting)
+                members.add(ask.member_id)
+                if ask.message_key is not None:
+                    messages.add(ask.message_key)
+            group.queue = later
+            answers: Sequence[Fast | None]
+            try:
+                answers = await claim_many(db, sale_id, community_id, [w.ask for w in batch], badge)
+            except Exception:
+                log.warning(
+                    "flash sale batch failed sale=%s claims=%s: each decided alone",
+                    sale_id,
+                    len(batch),
+                    exc_info=True,
+                )
+                answers = [None] * len(batch)
+            for waiting, answer in zip(batch, answers, strict=True):
+                if not waiting.done.done():
+                    waiting.done.set_result(answer)
+            batch = []
+    finally:
+        group.runner = None
+        stopped = [w for w in batch + group.queue if not w.done.done()]
+        if stopped:  # (only when this task was cancelled: the loop is closing)
+            group.queue = []
+            for waiting in stopped:
+                waiting.done.set_exception(RuntimeError("flash sale claims stopped"))
+        groups = _GROUPS.get(db)
+        if groups is not None and groups.get(key) is group:
+            del groups[key]

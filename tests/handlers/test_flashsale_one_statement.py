@@ -45,16 +45,22 @@ async def core(postgres_ready: str | Exception, clock: FixedClock) -> AsyncItera
 
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """What each run of the statement answered."""
+    """What the statement answered each claim (alone or in a batch)."""
     seen: Counter[str] = Counter()
-    real = flash_fast.claim
+    real, real_many = flash_fast.claim, flash_fast.claim_many
 
     async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
         done = await real(*args, **kwargs)
         seen[done.status] += 1
         return done
 
+    async def counted_many(*args, **kwargs):  # type: ignore[no-untyped-def]
+        answers = await real_many(*args, **kwargs)
+        seen.update(done.status for done in answers)
+        return answers
+
     monkeypatch.setattr(flash_fast, "claim", counted)
+    monkeypatch.setattr(flash_fast, "claim_many", counted_many)
     return seen
 
 

@@ -102,18 +102,18 @@ async def test_counts_are_rebuilt_from_the_database_before_deciding(core, stock)
 async def test_a_failed_sql_write_gives_the_unit_back(core, stock, monkeypatch):
     crowd = await people(core, 2)
     posted = await sale(core, stock=1)
-    real, real_one = flashsales.claim, flash_fast.claim
 
     async def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    # The SQL step: the one statement on PostgreSQL, the transaction's claim on SQLite.
+    # The SQL step: the one statement on PostgreSQL (the batch's, then the claim's alone), the
+    # transaction's claim on SQLite.
     monkeypatch.setattr(flashsales, "claim", broken)
+    monkeypatch.setattr(flash_fast, "claim_many", broken)
     monkeypatch.setattr(flash_fast, "claim", broken)
     assert not await attempt(core, crowd[0], posted["code"])
     assert await claimed_in_redis(stock, await sale_id(core, posted["code"])) == 0
-    monkeypatch.setattr(flashsales, "claim", real)
-    monkeypatch.setattr(flash_fast, "claim", real_one)
+    monkeypatch.undo()
 
     assert await attempt(core, crowd[1], posted["code"])
     assert await claimed_in_db(core) == 1
