@@ -437,20 +437,22 @@ async def test_the_next_batch_is_claimed_while_one_is_sent_and_a_chats_order_hol
     await queue(env, bob, key="b0", text="b0")
     await queue(env, alice, key="a3", text="a3")
     claims = []
-    claim = outbox.claim
+    claim = outbox.claim_due
 
     async def counted(*args, **kwargs):
         claims.append(len(batch := await claim(*args, **kwargs)))
         return batch
 
-    monkeypatch.setattr(outbox, "claim", counted)
+    monkeypatch.setattr(outbox, "claim_due", counted)
 
     draining = asyncio.create_task(env.sender.drain())
     async with asyncio.timeout(5):
         while app.under_way == 0 or len(claims) < 2:
             await asyncio.sleep(0.01)
     # a0 went, a1 is held: fewer than a batch left, so the next batch is claimed already.
-    assert (claims, [c.text for c in app.calls]) == ([2, 2], ["a0"])
+    # (b0 may have gone too: the one send slot serves another chat while a0's mark is written.)
+    alice_sent = [c.text for c in app.calls if c.text.startswith("a")]
+    assert (claims[:2], alice_sent) == ([2, 2], ["a0"])
     app.gate.set()
 
     assert await draining == 5
@@ -512,7 +514,8 @@ async def test_a_push_whose_lease_ran_out_while_queued_goes_once(
     core, env, new_member, telegram, clock
 ):
     """Slow sends ahead of it: a claimed push still waiting when its lease runs out is left
-    to the next claim, never sent by both."""
+    to the next claim, never sent by both; nor is the push whose send outlived its lease
+    claimed again while that send is under way (the next batch is claimed meanwhile)."""
     override(env, "outbox", batch=2, concurrency=1, lease_seconds=5)
     for i in range(3):
         await queue(env, await new_member("telegram", f"t{i}"), key=f"k{i}", text=f"t{i}")
@@ -527,5 +530,6 @@ async def test_a_push_whose_lease_ran_out_while_queued_goes_once(
         if not await env.sender.drain():
             break
 
-    assert [call.chat_id for call in telegram.calls] == ["t0", "t1", "t2"]
+    # Chats go in parallel: their order is free, each is sent to once.
+    assert sorted(call.chat_id for call in telegram.calls) == ["t0", "t1", "t2"]
     assert [push.state for push in await pushes(core)] == ["sent"] * 3

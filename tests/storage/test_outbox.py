@@ -151,7 +151,7 @@ async def test_many_marks_in_one_statement_keep_each_message_id_and_skip_lost_le
     a, b, c = first
     sent = [(a, "m-a"), (b, "m-b"), (c, None)]
 
-    assert await settle(db, outbox.mark_sent_many, sent, START) == {b.id, c.id}
+    assert await outbox.mark_sent_group(db, sent, START) == {b.id, c.id}
 
     states = [((r := await row(db, p.id)).state, r.message_id, r.attempts) for p in first]
     assert states == [("pending", None, 2), ("sent", "m-b", 1), ("sent", None, 1)]
