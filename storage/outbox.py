@@ -59,7 +59,7 @@ class Target:
     mode: str = SEND
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Push:
     """A claimed row, as its sender needs it; `attempts` (this one included) is the lease's
     token: marks made with a stale token (the lease ran out and another sender took it) fail."""

@@ -22,7 +22,7 @@ import random
 import time
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from bot.core.context import Services
 from bot.core.messages import Reply
@@ -83,6 +83,7 @@ class OutboxSender:
         self.senders = senders
         self.rng = rng or random.Random()
         self.metrics = outbox_metrics(services.metrics)
+        self._sent: dict[tuple[str, str], Any] = {}  # the sent counter's child per label pair
         self.marks = SentMarks(services.db)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, Push] = {}
@@ -296,7 +297,12 @@ class OutboxSender:
             return
         if not marking.result():
             log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
-        self.metrics.sent.labels(push.channel, push.kind).inc()
+        counter = self._sent.get((push.channel, push.kind))
+        if counter is None:  # `labels` looks the child up under a lock: once per kind here
+            counter = self._sent[(push.channel, push.kind)] = self.metrics.sent.labels(
+                push.channel, push.kind
+            )
+        counter.inc()
 
     async def _unsent(
         self, push: Push, delivery: Delivery, now: datetime, reason: str
@@ -393,7 +399,7 @@ class _Drain:
             if len(batch) == batch_size:
                 # The next batch once fewer than a batch are left to start (the workers must
                 # not run dry; pushes sent and waiting for their marks do not count).
-                await self._until_taken(batch_size - 1)
+                await self._until_taken(2 * batch_size - 1)
             else:  # a short batch: nothing more is due now; claim again once this one is done
                 await self._until(0)
         await self._until(0)
