@@ -1,10 +1,11 @@
 """Group commit of "sent" marks: what the outbox sender writes after each successful send.
 
 Each push is still marked right after its app accepted it (its chat's next push waits for the
-mark), but the marks that arrive while one transaction commits go together in the next: one
-UPDATE and one commit for many pushes instead of one each. On SQLite (one writer at a time)
-that is what lets sending keep pace with the app; the window a crash can repeat stays the
-pushes in flight.
+mark), but the marks that arrive while one is being written go together in the next: one
+statement (storage.outbox.mark_sent_group, committed by itself) for many pushes instead of a
+transaction each. On SQLite (one writer at a time) that is what lets sending keep pace with
+the app. The sender's send slot does not wait for the mark (`ask`), so what a crash can repeat
+is the pushes in flight plus the sends of about one statement's time.
 """
 
 from __future__ import annotations

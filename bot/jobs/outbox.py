@@ -1,14 +1,16 @@
 """The outbox sender: takes due pushes, sends them through the apps' senders, marks each.
 
 Each push is marked right after its app answered (bot.jobs.marks: the marks of that moment
-share one commit), before its chat's next push, so a crash can repeat at most the pushes in
-flight (at least once, never lost). What the app answered
+share one statement), before its chat's next push, so a crash can repeat at most the pushes in
+flight and those sent whose mark was not written yet (at least once, never lost; README, "At
+least once"). What the app answered
 decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not counted as an
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
 rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded by
-the rules' send slots (WeChat's apart: no overall rate caps it). Due pushes are claimed a
-batch at a time, the next batch while the last is still being sent.
+the rules' send slots (WeChat's apart: no overall rate caps it), each slot taken for a send
+only. Due pushes are claimed a batch at a time (storage.outbox.claim_due: one statement), the
+next batch while the last ones are still being sent.
 A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
 the rules give a template); the outbox then sends a person's pushes through it.
 """
@@ -114,11 +116,11 @@ class OutboxSender:
     async def drain(self, max_batches: int = 1000) -> int:
         """Send until nothing is due (or `max_batches` claims); returns pushes handled.
 
-        Pipelined: the next batch is claimed once fewer than a batch are left to send, so sends
-        do not wait for a claim. A chat's pushes go in claim order through one task per chat,
-        however many batches they came in; at most `outbox.concurrency` chats (WeChat:
-        `outbox.wechat_concurrency`) are being sent to at once, which is what a crash can
-        repeat."""
+        Pipelined: the next batch is claimed once fewer than two batches are left to start, so
+        sends do not wait for a claim. A chat's pushes go in claim order, one at a time, each
+        marked before the next, however many batches they came in; at most
+        `outbox.concurrency` pushes (WeChat: `outbox.wechat_concurrency`) are being sent at
+        once (see _Drain)."""
         return await self._drain(max_batches, None)
 
     async def _drain(self, max_batches: int, stop: asyncio.Event | None) -> int:
