@@ -8,15 +8,19 @@ not yet marked when its sender died can go out twice.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
 
-from storage.db import insert_ignoring, rowcount
+from storage.db import Database, insert_ignoring, rowcount
 from storage.models import OutboxPush
 
 PENDING, HELD, SENT, FAILED = "pending", "held", "sent", "failed"
@@ -55,7 +59,7 @@ class Target:
     mode: str = SEND
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Push:
     """A claimed row, as its sender needs it; `attempts` (this one included) is the lease's
     token: marks made with a stale token (the lease ran out and another sender took it) fail."""
@@ -217,39 +221,6 @@ async def mark_sent(
     )
 
 
-async def mark_sent_many(
-    session: AsyncSession, sent: list[tuple[Push, str | None]], now: datetime
-) -> set[int]:
-    """mark_sent for many pushes; returns the ids still theirs (marked).
-
-    One UPDATE built once, whatever the number of pushes (a chain of ORs, one per push, was
-    built and compiled anew for each group), then the message ids, if any, by one
-    executemany in the same transaction."""
-    if not sent:
-        return set()
-    pairs = [(push.id, push.attempts) for push, _ in sent]
-    marked = set((await session.execute(_MARK_SENT, {"pairs": pairs, "now": now})).scalars())
-    ids = [{"push": p.id, "message": m} for p, m in sent if m is not None and p.id in marked]
-    if ids:
-        await session.execute(_MESSAGE_ID, ids)
-    return marked
-
-
-_NOW: BindParameter[datetime] = bindparam("now", type_=_outbox.c.updated_at.type)
-_MARK_SENT = (
-    update(_outbox)
-    .where(
-        _outbox.c.state == PENDING,
-        tuple_(_outbox.c.id, _outbox.c.attempts).in_(bindparam("pairs", expanding=True)),
-    )
-    .values(state=SENT, sent_at=_NOW, updated_at=_NOW, leased_until=None)
-    .returning(_outbox.c.id)
-)
-_MESSAGE_ID = (
-    update(_outbox).where(_outbox.c.id == bindparam("push")).values(message_id=bindparam("message"))
-)
-
-
 async def retry(
     session: AsyncSession,
     push: Push,
@@ -317,3 +288,185 @@ async def sent_message_id(session: AsyncSession, push_id: int) -> tuple[str, str
     stmt = select(_outbox.c.state, _outbox.c.message_id).where(_outbox.c.id == push_id)
     row = (await session.execute(stmt)).one()
     return str(row.state), row.message_id
+
+
+# --------------------------------------------------------------- the sender's hot statements
+#
+# The sender claims and marks thousands of pushes a minute at full speed. Through the ORM
+# session each of these was a transaction of several driver calls (BEGIN, the statement, its
+# rows, COMMIT), and on SQLite every call is a hop to the connection's thread and back through
+# the event loop: a claim or a group of marks waited tens of milliseconds while the loop was
+# busy with sends. Here each is one statement, built once, on the driver's own connection
+# (storage.db.Database.driver): PostgreSQL runs it in autocommit (atomic by itself, one round
+# trip, asyncpg's prepared-statement cache); SQLite runs the whole transaction in the
+# connection's thread in one hop, as storage/checkin_fast.py does.
+
+_RETURNED = (
+    "id, channel, chat_id, member_id, kind, mode, edit_of, marketing, quiet, payload, "
+    "attempts, hold_until"
+)
+
+
+@functools.cache
+def _claim_sql(dialect: str, channels: int) -> str:
+    """claim_due's statement for `channels` channels (PostgreSQL takes them as one array)."""
+    if dialect == "sqlite":
+        among = ", ".join(f"?{5 + i}" for i in range(channels))
+        return (
+            "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1, next_attempt_at = ?1, "
+            "updated_at = ?2 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND "
+            f"next_attempt_at <= ?2 AND channel IN ({among}) AND id NOT IN (SELECT value FROM "
+            f"json_each(?4)) ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {_RETURNED}"
+        )
+    return (
+        "UPDATE outbox SET attempts = attempts + 1, leased_until = $1, next_attempt_at = $1, "
+        "updated_at = $2 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND "
+        "next_attempt_at <= $2 AND channel = ANY($4::text[]) AND NOT id = ANY($5::bigint[]) "
+        f"ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {_RETURNED}"
+    )
+
+
+_EXPIRE_HOLDS = {
+    "sqlite": "UPDATE outbox SET state = 'failed', last_error = 'hold-expired', updated_at = ?1 "
+    "WHERE state = 'held' AND hold_until <= ?1",
+    "postgresql": "UPDATE outbox SET state = 'failed', last_error = 'hold-expired', "
+    "updated_at = $1 WHERE state = 'held' AND hold_until <= $1",
+}
+# Marked sent: the rows still pending with the attempt count their sender claimed (a lease
+# another sender took over since has a higher count and is left alone).
+_MARK_SENT = {
+    "sqlite": "UPDATE outbox SET state = 'sent', sent_at = ?1, updated_at = ?1, "
+    "leased_until = NULL, message_id = COALESCE(j.message, outbox.message_id) "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempts, "
+    "json_extract(value, '$[2]') AS message FROM json_each(?2)) AS j "
+    # `+`: not by the state's index (every pending row), by each id's row.
+    "WHERE outbox.id = j.id AND outbox.attempts = j.attempts AND +outbox.state = 'pending' "
+    "RETURNING outbox.id",
+    "postgresql": "UPDATE outbox SET state = 'sent', sent_at = $1, updated_at = $1, "
+    "leased_until = NULL, message_id = COALESCE(j.message, outbox.message_id) "
+    "FROM unnest($2::bigint[], $3::int[], $4::text[]) AS j(id, attempts, message) "
+    "WHERE outbox.id = j.id AND outbox.attempts = j.attempts AND outbox.state = 'pending' "
+    "RETURNING outbox.id",
+}
+
+
+def _stored(moment: datetime) -> str:
+    """How SQLAlchemy stores storage.models.UTCDateTime on SQLite (naive UTC, microseconds),
+    so that the statements here compare and write the same text."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _moment(value: Any) -> datetime | None:
+    """A timestamp read back: SQLite's text, PostgreSQL's aware datetime; aware UTC out."""
+    if value is None:
+        return None
+    found = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(found, datetime)
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def _push(row: Any) -> Push:
+    """A claimed row (in _RETURNED's order) as a Push."""
+    payload = row[9]
+    return Push(
+        id=row[0],
+        channel=row[1],
+        chat_id=row[2],
+        member_id=row[3],
+        kind=row[4],
+        mode=row[5],
+        edit_of=row[6],
+        marketing=bool(row[7]),
+        quiet=bool(row[8]),
+        payload=json.loads(payload) if isinstance(payload, str | bytes) else payload,
+        attempts=row[10],
+        hold_until=_moment(row[11]),
+    )
+
+
+def _in_one_transaction(conn: sqlite3.Connection, work: Any) -> Any:
+    """Run `work(conn)` between BEGIN IMMEDIATE and COMMIT, in the driver's thread (the
+    connection is in autocommit mode: storage.db takes control of BEGIN)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT leaves the transaction open: on the one writer connection every
+        # later BEGIN IMMEDIATE would fail (see storage/checkin_fast.py).
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return done
+
+
+async def _in_thread(db: Database, work: Any) -> Any:
+    async with db.driver() as driver:  # aiosqlite
+        # `_execute` runs a function in the connection's thread whole (aiosqlite has no public
+        # name for it), `_conn` is its sqlite3 connection; as storage/checkin_fast.py does.
+        return await driver._execute(_in_one_transaction, driver._conn, work)
+
+
+async def claim_due(
+    db: Database,
+    now: datetime,
+    *,
+    lease: timedelta,
+    limit: int,
+    channels: frozenset[str],
+    skip: Collection[int] = (),
+    expire_holds: bool = False,
+) -> list[Push]:
+    """`claim` as one statement on the driver's connection (see above), for the sender; with
+    `expire_holds`, `expire_holds` first (its own statement). `skip`: ids the sender still
+    has under way from an earlier claim (a send that outlived its lease): not claimed again,
+    so that the sender never sends one push twice at once."""
+    until = now + lease
+    names = sorted(channels)
+    if not names:
+        return []
+    sql = _claim_sql(db.dialect, len(names))
+    if db.dialect == "sqlite":
+        args = (_stored(until), _stored(now), limit, json.dumps(list(skip)), *names)
+        gone = _stored(now)
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            if expire_holds:
+                conn.execute(_EXPIRE_HOLDS["sqlite"], (gone,))
+            return conn.execute(sql, args).fetchall()
+
+        rows = await _in_thread(db, work)
+    else:
+        async with db.driver() as conn:  # asyncpg, autocommit: each statement atomic
+            if expire_holds:
+                await conn.execute(_EXPIRE_HOLDS["postgresql"], now)
+            rows = await conn.fetch(sql, until, now, limit, names, list(skip))
+    return sorted((_push(row) for row in rows), key=lambda p: p.id)
+
+
+async def mark_sent_group(
+    db: Database, sent: list[tuple[Push, str | None]], now: datetime
+) -> set[int]:
+    """mark_sent for many pushes by one statement (see above), committed by itself; returns
+    the ids still theirs (marked). Each `message_id` is kept for later edits."""
+    if not sent:
+        return set()
+    if db.dialect == "sqlite":
+        given = json.dumps([[push.id, push.attempts, message] for push, message in sent])
+        args = (_stored(now), given)
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(_MARK_SENT["sqlite"], args).fetchall()
+
+        rows = await _in_thread(db, work)
+    else:
+        async with db.driver() as conn:
+            rows = await conn.fetch(
+                _MARK_SENT["postgresql"],
+                now,
+                [push.id for push, _ in sent],
+                [push.attempts for push, _ in sent],
+                [message for _, message in sent],
+            )
+    return {int(row[0]) for row in rows}

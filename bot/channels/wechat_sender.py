@@ -59,7 +59,8 @@ class WeChatSender:
             return Delivery.cannot("outbound-off")
         result = await self.api.send_text(chat_id, numbered_text(reply))
         if result.sent:
-            await self.options.remember(CHANNEL, chat_id, reply)
+            if reply.buttons:  # (without any, there is nothing to remember)
+                await self.options.remember(CHANNEL, chat_id, reply)
             return Delivery.ok()
         log.info("wechat push not delivered reason=%s", result.reason)
         if result.reason in HELD:

@@ -1,14 +1,16 @@
 """The outbox sender: takes due pushes, sends them through the apps' senders, marks each.
 
 Each push is marked right after its app answered (bot.jobs.marks: the marks of that moment
-share one commit), before its chat's next push, so a crash can repeat at most the pushes in
-flight (at least once, never lost). What the app answered
+share one statement), before its chat's next push, so a crash can repeat at most the pushes in
+flight and those sent whose mark was not written yet (at least once, never lost; README, "At
+least once"). What the app answered
 decides what follows (bot.core.ports.Delivery): sent; wait `retry_after` (not counted as an
 attempt); hold until the person writes again (WeChat's window); final (failed, the account
 marked unreachable); anything else retried with exponential backoff and jitter until the
 rules' maximum of attempts. One chat's pushes go in order; chats go in parallel, bounded by
-the rules' send slots (WeChat's apart: no overall rate caps it). Due pushes are claimed a
-batch at a time, the next batch while the last is still being sent.
+the rules' send slots (WeChat's apart: no overall rate caps it), each slot taken for a send
+only. Due pushes are claimed a batch at a time (storage.outbox.claim_due: one statement), the
+next batch while the last ones are still being sent.
 A pusher may also have `send_notice` (NoticePusher: WeChat's template messages for the kinds
 the rules give a template); the outbox then sends a person's pushes through it.
 """
@@ -21,9 +23,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from bot.core.context import Services
 from bot.core.messages import Reply
@@ -84,6 +85,7 @@ class OutboxSender:
         self.senders = senders
         self.rng = rng or random.Random()
         self.metrics = outbox_metrics(services.metrics)
+        self._sent: dict[tuple[str, str], Any] = {}  # the sent counter's child per label pair
         self.marks = SentMarks(services.db)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, Push] = {}
@@ -114,20 +116,23 @@ class OutboxSender:
     async def drain(self, max_batches: int = 1000) -> int:
         """Send until nothing is due (or `max_batches` claims); returns pushes handled.
 
-        Pipelined: the next batch is claimed once fewer than a batch are left to send, so sends
-        do not wait for a claim. A chat's pushes go in claim order through one task per chat,
-        however many batches they came in; at most `outbox.concurrency` chats (WeChat:
-        `outbox.wechat_concurrency`) are being sent to at once, which is what a crash can
-        repeat."""
+        Pipelined: the next batch is claimed once fewer than two batches are left to start, so
+        sends do not wait for a claim. A chat's pushes go in claim order, one at a time, each
+        marked before the next, however many batches they came in; at most
+        `outbox.concurrency` pushes (WeChat: `outbox.wechat_concurrency`) are being sent at
+        once (see _Drain)."""
         return await self._drain(max_batches, None)
 
     async def _drain(self, max_batches: int, stop: asyncio.Event | None) -> int:
         """drain; with `stop` (run): no claim once it is set, the depth gauges kept fresh."""
-        run = _Drain(self, stop)
         try:
             async with asyncio.TaskGroup() as tasks:
-                await run.claiming(tasks, max_batches)
-        except BaseExceptionGroup as group:  # only a claim's: a push's is logged in its task
+                run = _Drain(self, stop, tasks)
+                try:
+                    await run.claiming(max_batches)
+                finally:
+                    run.close()
+        except BaseExceptionGroup as group:  # only a claim's: a push's is logged where it fails
             raise group.exceptions[0] from None
         return run.claimed
 
@@ -173,16 +178,15 @@ class OutboxSender:
         self._claiming += 1  # busy from the claim on: its rows are leased before they are here
         try:
             holds = self._holds_checked is None or now - self._holds_checked >= HOLDS_EVERY
-            async with services.db.transaction() as session:
-                if holds:
-                    await outbox.expire_holds(session, now)
-                batch = await outbox.claim(
-                    session,
-                    now,
-                    lease=timedelta(seconds=self.rules.lease_seconds),
-                    limit=self.rules.batch,
-                    channels=self.channels,
-                )
+            batch = await outbox.claim_due(
+                services.db,
+                now,
+                lease=timedelta(seconds=self.rules.lease_seconds),
+                limit=self.rules.batch,
+                channels=self.channels,
+                skip=self._in_flight.keys(),
+                expire_holds=holds,
+            )
             self._in_flight.update((push.id, push) for push in batch)
             # A send may take a while: a push is only started with a quarter of its lease left.
             ends = now + timedelta(seconds=self.rules.lease_seconds * 3 / 4)
@@ -197,25 +201,15 @@ class OutboxSender:
         async with services.db.reader() as session:
             return batch, await nudges.muted_among(session, marketing)
 
-    async def send_chat(
-        self, limit: asyncio.Semaphore, queued: deque[tuple[Push, bool]], done: Callable[[], None]
-    ) -> None:
-        """Send one chat's pushes in order, more may be appended meanwhile; `done` after each."""
-        async with limit:
-            while queued:
-                push, muted = queued[0]
-                try:
-                    await self._one(push, muted)
-                except Exception:  # one push's trouble must not stop its chat's others
-                    log.exception("outbox push failed id=%s kind=%s", push.id, push.kind)
-                # Not on cancellation (shutdown): `give_back` returns what is still here.
-                if self._in_flight.get(push.id) is push:  # (not a later claim's copy of it)
-                    del self._in_flight[push.id]
-                self._lease_ends.pop((push.id, push.attempts), None)
-                queued.popleft()
-                done()
+    def _finished(self, push: Push) -> None:
+        """`push` was handled (sent and marked, put off, or failed): no longer ours to give
+        back. Not called on cancellation (shutdown): `give_back` returns what is still here."""
+        if self._in_flight.get(push.id) is push:  # (not a later claim's copy of it)
+            del self._in_flight[push.id]
+        self._lease_ends.pop((push.id, push.attempts), None)
 
-    async def _one(self, push: Push, muted: bool) -> None:
+    async def _one(self, push: Push, muted: bool) -> asyncio.Future[bool] | None:
+        """Send `push` (or put it off, or fail it); its "sent" mark, when it went out."""
         now = self.services.clock.now()
         ends = self._lease_ends.get((push.id, push.attempts))
         if ends is not None and now >= ends:
@@ -225,21 +219,20 @@ class OutboxSender:
             # Given back due now, its try not counted (a queue slow for long must not use up
             # its attempts); if another sender took it meanwhile this matches nothing.
             await self._later(push, now, "lease-ran-out")
-            return
+            return None
         if muted:
-            await self._settle(push, Delivery.cannot(MUTED))
-            return
+            return await self._settle(push, Delivery.cannot(MUTED))
         morning = self._quiet_until(now) if push.quiet else None
         if morning is not None:
             await self._later(push, morning, "quiet-hours")
-            return
+            return None
         message_id = None
         if push.mode == outbox.EDIT:
             message_id = await self._original(push)
             if message_id is None:
-                return
+                return None
         delivery = await self._send(push, message_id)
-        await self._settle(push, delivery)
+        return await self._settle(push, delivery)
 
     def _quiet_until(self, now: datetime) -> datetime | None:
         rules = self.services.rules.nudges
@@ -283,23 +276,35 @@ class OutboxSender:
         async with self.services.db.transaction() as session:
             await outbox.retry(session, push, now, when, reason, counts=False)
 
-    async def _settle(self, push: Push, delivery: Delivery) -> None:
-        """Mark the push by what its app answered (see the module docstring)."""
+    async def _settle(self, push: Push, delivery: Delivery) -> asyncio.Future[bool] | None:
+        """Mark the push by what its app answered (see the module docstring). Sent: the mark
+        is queued (bot.jobs.marks) and returned, for `_marked` to wait for."""
         now = self.services.clock.now()
-        reason = delivery.reason or "error"
         if delivery.sent:
-            kept = await self.marks.mark(push, now, delivery.message_id)
-            outcome = "sent"
-        else:
-            kept, outcome = await self._unsent(push, delivery, now, reason)
+            return self.marks.ask(push, now, delivery.message_id)
+        reason = delivery.reason or "error"
+        kept, outcome = await self._unsent(push, delivery, now, reason)
         if outcome == "hold" and kept:
             await self.services.pushes.held(push.channel, push.chat_id)
         if not kept:
             log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
-        if outcome == "sent":
-            self.metrics.sent.labels(push.channel, push.kind).inc()
-        else:
-            self.metrics.failures.labels(push.channel, reason, outcome).inc()
+        self.metrics.failures.labels(push.channel, reason, outcome).inc()
+        return None
+
+    def _marked(self, push: Push, marking: asyncio.Future[bool]) -> None:
+        """A sent push's mark was written (or failed): say what came of it."""
+        failed = marking.exception()
+        if failed is not None:
+            log.error("outbox push failed id=%s kind=%s", push.id, push.kind, exc_info=failed)
+            return
+        if not marking.result():
+            log.warning("outbox lease lost id=%s (another sender took it over)", push.id)
+        counter = self._sent.get((push.channel, push.kind))
+        if counter is None:  # `labels` looks the child up under a lock: once per kind here
+            counter = self._sent[(push.channel, push.kind)] = self.metrics.sent.labels(
+                push.channel, push.kind
+            )
+        counter.inc()
 
     async def _unsent(
         self, push: Push, delivery: Delivery, now: datetime, reason: str
@@ -348,18 +353,34 @@ async def degraded(services: Services) -> str | None:
 
 class _Drain:
     """One `OutboxSender.drain`: claims a batch whenever fewer than a batch are waiting or
-    being sent, hands each push to its chat's task (started when the chat has none)."""
+    being sent, and hands each push to its chat's queue.
 
-    def __init__(self, sender: OutboxSender, stop: asyncio.Event | None) -> None:
+    Each pool of send slots (`OutboxRules.slots`) has as many workers, started as they are
+    needed; a worker takes a chat whose next push is ready, sends that push and goes on to
+    the next ready chat. A push that went out is queued for its "sent" mark
+    (bot.jobs.marks) and its chat becomes ready again once the mark is written, so a chat's
+    pushes go one after the other, each marked before the next is sent, while the workers
+    keep every slot sending (a mark waits for the one SQLite writer or a PostgreSQL round trip,
+    often longer than a send)."""
+
+    def __init__(
+        self, sender: OutboxSender, stop: asyncio.Event | None, tasks: asyncio.TaskGroup
+    ) -> None:
         self.sender = sender
         self.stop = stop
-        self.limits: dict[str, asyncio.Semaphore] = {}
+        self.tasks = tasks
+        self.pools: dict[str, _Pool] = {}  # by channel (channels may share one)
+        self.workers: list[asyncio.Task[None]] = []
         self.chats: dict[tuple[str, str], deque[tuple[Push, bool]]] = {}
         self.claimed = 0
         self.open = 0  # claimed here, not handled yet
+        self.waiting = 0  # claimed here, not taken by a worker yet
+        # What the claimer waits for (`_until`, `_until_taken`): `open` or `waiting` down to...
+        self.wanted: tuple[int, int] = (-1, -1)
         self.progress = asyncio.Event()
+        self.closed = False
 
-    async def claiming(self, tasks: asyncio.TaskGroup, max_batches: int) -> None:
+    async def claiming(self, max_batches: int) -> None:
         batch_size = self.sender.rules.batch
         for _ in range(max_batches):
             if self.stop is not None:
@@ -374,11 +395,23 @@ class _Drain:
                 continue
             self.claimed += len(batch)
             self.open += len(batch)
+            self.waiting += len(batch)
             for push in batch:
-                self._hand(tasks, push, push.marketing and push.member_id in muted)
-            # A short batch: nothing more is due now; claim again once this one is done.
-            await self._until(batch_size - 1 if len(batch) == batch_size else 0)
+                self._hand(push, push.marketing and push.member_id in muted)
+            if len(batch) == batch_size:
+                # The next batch once fewer than a batch are left to start (the workers must
+                # not run dry; pushes sent and waiting for their marks do not count).
+                await self._until_taken(2 * batch_size - 1)
+            else:  # a short batch: nothing more is due now; claim again once this one is done
+                await self._until(0)
         await self._until(0)
+
+    def close(self) -> None:
+        """The drain is over (or cancelled): its workers stop; marks written later only
+        forget their pushes."""
+        self.closed = True
+        for worker in self.workers:
+            worker.cancel()
 
     async def _claim(self) -> tuple[list[Push], set[int]]:
         try:
@@ -387,28 +420,94 @@ class _Drain:
             await self._until(0)  # sends under way finish (and are marked) first
             raise
 
-    def _hand(self, tasks: asyncio.TaskGroup, push: Push, muted: bool) -> None:
+    def _hand(self, push: Push, muted: bool) -> None:
         key = (push.channel, push.chat_id)
         queued = self.chats.get(key)
-        if queued:  # the chat's task is running and will take it, after the earlier ones
+        if queued is not None:  # the chat has a push out: this one follows it
             queued.append((push, muted))
             return
         queued = self.chats[key] = deque([(push, muted)])
-        pool, size = self.sender.rules.slots(push.channel)
-        limit = self.limits.get(pool) or self.limits.setdefault(pool, asyncio.Semaphore(size))
-        task = tasks.create_task(self.sender.send_chat(limit, queued, self._done))
-        task.add_done_callback(lambda _: self._forget(key, queued))
+        self._ready(queued)
 
-    def _forget(self, key: tuple[str, str], queued: deque[tuple[Push, bool]]) -> None:
-        if self.chats.get(key) is queued:
-            del self.chats[key]
+    def _ready(self, queued: deque[tuple[Push, bool]]) -> None:
+        """The chat's next push can be sent: a worker of its pool takes it."""
+        channel = queued[0][0].channel
+        pool = self.pools.get(channel)
+        if pool is None:
+            name, size = self.sender.rules.slots(channel)
+            same = [p for p in self.pools.values() if p.name == name]
+            pool = self.pools[channel] = same[0] if same else _Pool(name, size)
+        pool.ready.put_nowait(queued)
+        if pool.idle == 0 and pool.workers < pool.size:
+            pool.workers += 1
+            self.workers.append(self.tasks.create_task(self._work(pool)))
 
-    def _done(self) -> None:
+    async def _work(self, pool: _Pool) -> None:
+        sender = self.sender
+        while True:
+            pool.idle += 1
+            try:
+                queued = await pool.ready.get()
+            finally:
+                pool.idle -= 1
+            push, muted = queued[0]
+            self.waiting -= 1
+            if self.waiting <= self.wanted[1]:
+                self.progress.set()
+            try:
+                marking = await sender._one(push, muted)
+            except Exception:  # one push's trouble must not stop its chat's others
+                log.exception("outbox push failed id=%s kind=%s", push.id, push.kind)
+                marking = None
+            if marking is None:
+                self._next(queued, push)
+            else:
+                marking.add_done_callback(functools.partial(self._marked, queued, push))
+
+    def _marked(
+        self, queued: deque[tuple[Push, bool]], push: Push, marking: asyncio.Future[bool]
+    ) -> None:
+        self.sender._marked(push, marking)
+        self._next(queued, push)
+
+    def _next(self, queued: deque[tuple[Push, bool]], push: Push) -> None:
+        """`push` is handled: its chat's next one, if any, is ready."""
+        self.sender._finished(push)
+        queued.popleft()
         self.open -= 1
-        self.progress.set()
+        if self.open <= self.wanted[0]:
+            self.progress.set()
+        if self.closed:
+            return
+        if queued:
+            self._ready(queued)
+        else:
+            del self.chats[(push.channel, push.chat_id)]
 
     async def _until(self, most: int) -> None:
         """Wait until at most `most` pushes claimed here are still to be handled."""
         while self.open > most:
+            self.wanted = (most, -1)
             self.progress.clear()
             await self.progress.wait()
+        self.wanted = (-1, -1)
+
+    async def _until_taken(self, most: int) -> None:
+        """Wait until at most `most` pushes claimed here are still to be taken by a worker."""
+        while self.waiting > most:
+            self.wanted = (-1, most)
+            self.progress.clear()
+            await self.progress.wait()
+        self.wanted = (-1, -1)
+
+
+class _Pool:
+    """A pool of send slots in one drain: its workers and the chats ready for them."""
+
+    __slots__ = ("idle", "name", "ready", "size", "workers")
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name, self.size = name, size
+        self.ready: asyncio.Queue[deque[tuple[Push, bool]]] = asyncio.Queue()
+        self.workers = 0
+        self.idle = 0

@@ -34,25 +34,22 @@ async def test_marks_arriving_together_share_a_commit_and_a_lost_lease_says_so(
             update(OutboxPush).where(OutboxPush.id == pushes[0].id).values(attempts=2)
         )
 
-    transactions = 0
-    opened = db.transaction
+    statements = 0
+    written = outbox.mark_sent_group
 
-    def counted():
-        nonlocal transactions
-        transactions += 1
-        return opened()
+    async def counted(*args):
+        nonlocal statements
+        statements += 1
+        return await written(*args)
 
-    db.transaction = counted  # type: ignore[method-assign]
-    try:
-        marks = SentMarks(db)
-        kept = await asyncio.gather(*(marks.mark(p, now, str(p.id)) for p in pushes))
-        await marks.flushed()
-    finally:
-        db.transaction = opened  # type: ignore[method-assign]
+    monkeypatch.setattr(outbox, "mark_sent_group", counted)
+    marks = SentMarks(db)
+    kept = await asyncio.gather(*(marks.mark(p, now, str(p.id)) for p in pushes))
+    await marks.flushed()
 
     assert kept == [False] + [True] * 29
     # All asked before the first commit began: one commit for 30, or one per group.
-    assert transactions == commits
+    assert statements == commits
     async with db.reader() as session:
         rows = (await session.execute(select(OutboxPush.state, OutboxPush.message_id))).all()
     assert sorted(rows) == sorted(

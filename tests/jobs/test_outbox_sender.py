@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime, timedelta
 
 from bot.core.messages import Reply
@@ -437,20 +438,22 @@ async def test_the_next_batch_is_claimed_while_one_is_sent_and_a_chats_order_hol
     await queue(env, bob, key="b0", text="b0")
     await queue(env, alice, key="a3", text="a3")
     claims = []
-    claim = outbox.claim
+    claim = outbox.claim_due
 
     async def counted(*args, **kwargs):
         claims.append(len(batch := await claim(*args, **kwargs)))
         return batch
 
-    monkeypatch.setattr(outbox, "claim", counted)
+    monkeypatch.setattr(outbox, "claim_due", counted)
 
     draining = asyncio.create_task(env.sender.drain())
     async with asyncio.timeout(5):
         while app.under_way == 0 or len(claims) < 2:
             await asyncio.sleep(0.01)
     # a0 went, a1 is held: fewer than a batch left, so the next batch is claimed already.
-    assert (claims, [c.text for c in app.calls]) == ([2, 2], ["a0"])
+    # (b0 may have gone too: the one send slot serves another chat while a0's mark is written.)
+    alice_sent = [c.text for c in app.calls if c.text.startswith("a")]
+    assert (claims[:2], alice_sent) == ([2, 2], ["a0"])
     app.gate.set()
 
     assert await draining == 5
@@ -512,7 +515,8 @@ async def test_a_push_whose_lease_ran_out_while_queued_goes_once(
     core, env, new_member, telegram, clock
 ):
     """Slow sends ahead of it: a claimed push still waiting when its lease runs out is left
-    to the next claim, never sent by both."""
+    to the next claim, never sent by both; nor is the push whose send outlived its lease
+    claimed again while that send is under way (the next batch is claimed meanwhile)."""
     override(env, "outbox", batch=2, concurrency=1, lease_seconds=5)
     for i in range(3):
         await queue(env, await new_member("telegram", f"t{i}"), key=f"k{i}", text=f"t{i}")
@@ -527,5 +531,99 @@ async def test_a_push_whose_lease_ran_out_while_queued_goes_once(
         if not await env.sender.drain():
             break
 
-    assert [call.chat_id for call in telegram.calls] == ["t0", "t1", "t2"]
+    # Chats go in parallel: their order is free, each is sent to once.
+    assert sorted(call.chat_id for call in telegram.calls) == ["t0", "t1", "t2"]
     assert [push.state for push in await pushes(core)] == ["sent"] * 3
+
+
+# -- sent marks written in groups, after the send slot is freed ------------------------------
+
+
+async def until_sent(app, count):
+    async with asyncio.timeout(5):
+        while len(app.calls) < count:
+            await asyncio.sleep(0.01)
+
+
+async def test_a_chats_next_push_waits_for_the_mark_while_the_slot_serves_another_chat(
+    core, env, new_member, telegram, monkeypatch
+):
+    override(env, "outbox", concurrency=1)
+    alice, bob = await new_member("telegram", "111"), await new_member("telegram", "222")
+    await queue(env, alice, key="a0", text="a0")
+    await queue(env, alice, key="a1", text="a1")
+    await queue(env, bob, key="b0", text="b0")
+    gate, written = asyncio.Event(), outbox.mark_sent_group
+
+    async def gated(*args):
+        await gate.wait()
+        return await written(*args)
+
+    monkeypatch.setattr(outbox, "mark_sent_group", gated)
+    draining = asyncio.create_task(env.sender.drain())
+    await until_sent(telegram, 2)
+    for _ in range(20):  # a1 would have had every chance to go
+        await asyncio.sleep(0)
+    # One slot: a0 went, its mark is not written, so a1 waits; the slot sent b0 meanwhile.
+    assert [c.text for c in telegram.calls] == ["a0", "b0"]
+    gate.set()
+
+    assert await draining == 3
+    assert [c.text for c in telegram.calls] == ["a0", "b0", "a1"]
+    assert [p.state for p in await pushes(core)] == ["sent"] * 3
+
+
+async def test_a_crash_before_the_grouped_mark_sends_the_push_again_never_loses_it(
+    core, env, new_member, telegram, clock, monkeypatch
+):
+    await queue(env, await new_member("telegram", "111"))
+    never, written = asyncio.Event(), outbox.mark_sent_group
+
+    async def dies(*args):  # the process dies before the group's statement runs
+        await never.wait()
+
+    monkeypatch.setattr(outbox, "mark_sent_group", dies)
+    draining = asyncio.create_task(env.sender.drain())
+    await until_sent(telegram, 1)
+    draining.cancel()  # the crash: nothing given back, nothing marked
+    assert env.sender.marks._writing is not None
+    env.sender.marks._writing.cancel()
+    monkeypatch.setattr(outbox, "mark_sent_group", written)
+    [push] = await pushes(core)
+    assert (push.state, push.attempts) == ("pending", 1)
+
+    restarted = JobEnv(env.services, env.senders, TEXTS).sender
+    assert await restarted.drain() == 0  # leased still
+    clock.advance(seconds=env.services.rules.outbox.lease_seconds)
+    assert await restarted.drain() == 1
+
+    assert [(c.chat_id, c.text) for c in telegram.calls] == [("111", "hello")] * 2
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.message_id) == ("sent", 2, "101")
+
+
+async def test_two_senders_of_one_push_never_both_mark_it(core, new_member, clock, caplog):
+    """The first sender's send outlives its lease; the second claims the push, sends it
+    and marks it; the first's mark then finds the push no longer its own."""
+    slow, fast = GatedApp("telegram"), FakeApp("telegram")
+    slow._ids = itertools.count(500)  # its message ids apart from the second's
+    first, second = Senders(), Senders()
+    first.add(slow)
+    second.add(fast)
+    env = JobEnv(core.services, first, TEXTS)
+    override(env, "outbox", lease_seconds=5)
+    await queue(env, await new_member("telegram", "111"))
+    draining = asyncio.create_task(env.sender.drain())
+    async with asyncio.timeout(5):
+        while slow.under_way == 0:
+            await asyncio.sleep(0.01)
+    clock.advance(seconds=5)
+
+    assert await JobEnv(core.services, second, TEXTS).sender.drain() == 1
+    slow.gate.set()
+    assert await draining == 1
+
+    assert (len(slow.calls), len(fast.calls)) == (1, 1)  # at least once: both went out
+    [push] = await pushes(core)
+    assert (push.state, push.attempts, push.message_id) == ("sent", 2, "100")
+    assert "outbox lease lost" in caplog.text

@@ -4,7 +4,7 @@ sender at a time, and every state change a push can go through."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -127,6 +127,87 @@ async def test_concurrent_claimers_never_get_the_same_push(db):
     assert len(ids) == len(set(ids)) == 60
 
 
+# --- the sender's one-statement claim (claim_due) -------------------------------------------
+
+BOTH = frozenset({"telegram", "wechat"})
+
+
+async def claim_due(db, at=START, limit=10, channels=BOTH, **options):
+    return await outbox.claim_due(db, at, lease=LEASE, limit=limit, channels=channels, **options)
+
+
+async def test_claim_due_gives_the_push_claim_gives(db, new_member):
+    """Every field as the ORM's claim reads it: JSON payload, flags, an aware hold_until."""
+    member_id = await new_member()
+    target = Target("wechat", "openid-1", member_id)
+    async with db.transaction() as session:
+        pushed = await outbox.enqueue(
+            session,
+            "a",
+            target,
+            "campaign",
+            {"text": "hi", "b": [["x", "y"]]},
+            START,
+            marketing=True,
+            quiet=True,
+        )
+    [first] = await claim(db)
+    until = START + timedelta(days=7)
+    await settle(db, outbox.hold, first, START, until, "outside-window")
+    await settle(db, outbox.release_held, "wechat", "openid-1", START)
+    [fast] = await claim_due(db)
+    await settle(db, outbox.retry, fast, START, START, "given back", counts=False)
+    [slow] = await claim(db)
+
+    assert fast == slow
+    assert (fast.id, fast.member_id, fast.payload, fast.marketing, fast.attempts) == (
+        pushed,
+        member_id,
+        {"text": "hi", "b": [["x", "y"]]},
+        True,
+        1,
+    )
+    assert (fast.quiet, fast.hold_until, fast.hold_until.tzinfo) == (False, until, UTC)
+
+
+async def test_claim_due_takes_due_pushes_oldest_first_and_leases_them(db):
+    first = await enqueue(db, "a", at=START - timedelta(minutes=2))
+    second = await enqueue(db, "b", at=START - timedelta(minutes=1))
+    await enqueue(db, "later", not_before=START + timedelta(minutes=1))
+    claimed = await claim_due(db, limit=10)
+    assert [(p.id, p.attempts) for p in claimed] == [(first, 1), (second, 1)]
+    assert (await row(db, first)).leased_until == START + LEASE
+    assert await claim_due(db, START + LEASE - timedelta(seconds=1)) == []
+    assert [p.attempts for p in await claim_due(db, START + LEASE, limit=1)] == [2]
+
+
+async def test_claim_due_takes_only_the_channels_asked_for_and_skips_what_it_is_told(db):
+    await enqueue(db, "tg")
+    wechat = await enqueue(db, "wx", Target("wechat", "openid-1"))
+    other = await enqueue(db, "wx2", Target("wechat", "openid-2"))
+    [push] = await claim_due(db, channels=frozenset({"wechat"}), skip=[wechat])
+    assert push.id == other
+    assert await claim_due(db, channels=frozenset()) == []
+
+
+async def test_claim_due_can_fail_expired_holds_first(db):
+    await enqueue(db, "a", Target("wechat", "openid-1"))
+    [push] = await claim_due(db)
+    until = START + timedelta(days=7)
+    await settle(db, outbox.hold, push, START, until, "outside-window")
+    assert await claim_due(db, until, expire_holds=True) == []
+    pushed = await row(db, push.id)
+    assert (pushed.state, pushed.last_error) == ("failed", "hold-expired")
+
+
+async def test_concurrent_claim_dues_never_get_the_same_push(db):
+    for i in range(60):
+        await enqueue(db, f"k{i}")
+    batches = await asyncio.gather(*(claim_due(db, limit=7) for _ in range(12)))
+    ids = [p.id for batch in batches for p in batch]
+    assert len(ids) == len(set(ids)) == 60
+
+
 # --- outcomes ------------------------------------------------------------------------------
 
 
@@ -151,11 +232,23 @@ async def test_many_marks_in_one_statement_keep_each_message_id_and_skip_lost_le
     a, b, c = first
     sent = [(a, "m-a"), (b, "m-b"), (c, None)]
 
-    assert await settle(db, outbox.mark_sent_many, sent, START) == {b.id, c.id}
+    assert await outbox.mark_sent_group(db, sent, START) == {b.id, c.id}
 
     states = [((r := await row(db, p.id)).state, r.message_id, r.attempts) for p in first]
     assert states == [("pending", None, 2), ("sent", "m-b", 1), ("sent", None, 1)]
     assert taken_over.id == a.id
+
+
+async def test_a_group_mark_leaves_a_push_settled_otherwise_alone(db):
+    """Two senders never both mark: a push failed (or held) meanwhile is not marked sent."""
+    for key in ("a", "b"):
+        await enqueue(db, key, Target("telegram", key))
+    a, b = await claim(db)
+    assert await settle(db, outbox.fail, a, START, "blocked")
+    assert await outbox.mark_sent_group(db, [(a, "m-a"), (b, "m-b")], START) == {b.id}
+    assert await outbox.mark_sent_group(db, [(b, "m-again")], START) == set()
+    states = [((r := await row(db, p.id)).state, r.message_id) for p in (a, b)]
+    assert states == [("failed", None), ("sent", "m-b")]
 
 
 async def test_a_mark_with_a_lost_lease_changes_nothing(db):
