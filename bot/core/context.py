@@ -45,6 +45,9 @@ class Context:
     is_new: bool = False
     action: str = "help"
     vocabulary: Vocabulary | None = None  # every action and its words (help, menus)
+    # `member` is what this process last found for the account, not looked up for this
+    # message: possibly stale (see bot.core.middleware.member_lookup)
+    known_member: bool = False
 
     @property
     def words(self) -> Vocabulary:
