@@ -133,6 +133,16 @@ def forget(db: Database, channel: str, external_id: str) -> None:
     _known(db).pop((channel, external_id), None)
 
 
+def _forget_members(session: AsyncSession, *member_ids: int) -> None:
+    """Changed here (language, linking): their accounts are looked up afresh next time (on
+    the database of `session`). Only to spare a stale entry's check-in its retry: a stale
+    entry is never trusted anyway."""
+    for db, table in list(_KNOWN.items()):
+        if session.bind in db.engines:
+            for account in [a for a, m in table.items() if m.id in member_ids]:
+                del table[account]
+
+
 async def get(session: AsyncSession, member_id: int) -> Member | None:
     return await session.get(Member, member_id)
 
@@ -213,6 +223,7 @@ async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]
 
 async def set_locale(session: AsyncSession, member_id: int, locale: str) -> None:
     await session.execute(update(Member).where(Member.id == member_id).values(locale=locale))
+    _forget_members(session, member_id)
 
 
 async def set_birthday_once(session: AsyncSession, member_id: int, birthday: str) -> bool:
@@ -308,6 +319,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
         .values(points=0, growth=0, merged_into_id=survivor_id)
     )
     await session.refresh(survivor)
+    _forget_members(session, survivor_id, loser_id)
     return Merged(survivor, loser.tier, sorted(duplicates))
 
 
