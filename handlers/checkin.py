@@ -119,8 +119,10 @@ def _as_the_row_says(msg: Inbound, ctx: Context, done: checkin_fast.Outcome) -> 
     """The member as the statement read them under its lock (the member given may be what
     this process knew, from before a change made elsewhere): the answer in their language;
     a known member that changed since, or whose tier this check-in raised, is looked up
-    afresh next time."""
+    afresh next time. Whether pushes wait for them goes to bot.core.middleware.held_pushes."""
     me = ctx.me
+    if done.pushes_held is not None:
+        ctx.pushes_held = done.pushes_held
     row = done.row or checkin_fast.Member(me.tier, me.birthday, me.locale)
     if row.locale != me.locale:
         chosen = pick_locale(row.locale, msg.locale_hint, ctx.services.settings.default_locale)

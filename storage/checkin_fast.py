@@ -34,7 +34,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from storage import hot
+from storage import hot, outbox
 from storage.db import Database
 from storage.errors import MemberMerged
 
@@ -92,6 +92,9 @@ class Outcome:
     # The member as the locked row has it (tier held before, birthday, language); None for
     # SLOW and STALE. Not compared: it is what the reply is made from, not what was done.
     row: Member | None = field(default=None, compare=False)
+    # Whether a push waits in the outbox for the account's chat (`Plan.account`), held until
+    # the person writes (None: not asked; SQLite, where the cache's mark costs nothing).
+    pushes_held: bool | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ WITH m AS (
     RETURNING badge
 )
 SELECT m.tier AS held, m.birthday, m.locale, m.merged_into_id AS merged,
+       $6::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM outbox WHERE channel = $6 AND chat_id = $7 AND state = {held_push}
+       ) AS pushes_held,
        (SELECT owned FROM own) AS owned, EXISTS (SELECT 1 FROM gate) AS open,
        m.xmin = (SELECT xmin FROM snap) AS fresh,
        prev.day AS prev_day, prev.streak AS prev_streak, prev.points AS prev_points,
@@ -189,10 +195,14 @@ FROM m LEFT JOIN prev ON true LEFT JOIN ins ON true LEFT JOIN bump ON true
 
 def _array(values: tuple[int, ...] | tuple[str, ...], kind: str) -> str:
     if kind == "text":
-        items = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+        items = ", ".join(_text(str(v)) for v in values)
     else:
         items = ", ".join(str(int(v)) for v in values)
     return f"ARRAY[{items}]::{kind}[]"
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 _TEXTS: dict[tuple[object, ...], str] = {}
@@ -219,7 +229,8 @@ def _statement(plan: Plan) -> str:
             badges=_array(plan.streak_badges, "int"),
             birthdays=_array(plan.birthdays, "text"),
             places=len(plan.rewards),
-            waiting="'" + plan.waiting.replace("'", "''") + "'",
+            waiting=_text(plan.waiting),
+            held_push=_text(outbox.HELD),
             growth=int(plan.growth),
         )
         if len(_TEXTS) > 64:
@@ -252,11 +263,11 @@ async def _postgres(db: Database, plan: Plan) -> Outcome:
         raise MemberMerged(plan.member_id)
     if not row["open"]:
         return Outcome(SLOW)
-    held = Member(row["held"], row["birthday"], row["locale"])
+    held, pushes = Member(row["held"], row["birthday"], row["locale"]), row["pushes_held"]
     if row["prev_day"] == plan.day:
-        return Outcome(REPEAT, row["prev_streak"], row["prev_points"], row=held)
+        return Outcome(REPEAT, row["prev_streak"], row["prev_points"], row=held, pushes_held=pushes)
     if row["streak"] is None:
-        return Outcome(CONFLICT, row=held)
+        return Outcome(CONFLICT, row=held, pushes_held=pushes)
     given = tuple(row["badges"])
     return Outcome(
         CREATED,
@@ -267,6 +278,7 @@ async def _postgres(db: Database, plan: Plan) -> Outcome:
         row["tier"],
         tuple(f"streak_{n}" for n in plan.streak_badges if f"streak_{n}" in given),
         held,
+        pushes,
     )
 
 

@@ -58,8 +58,7 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
     check-in) first gets the member this process last found for the account, without a
     lookup; when that turns out stale (MemberMerged), the second run looks up afresh."""
     services = ctx.services
-    action = ctx.vocabulary.actions.get(ctx.action) if ctx.vocabulary is not None else None
-    known = [action is not None and action.known_member]
+    known = [_trusts_known(ctx)]
 
     async def as_member() -> Reply | None:
         if msg.event is not None and not msg.event.creates_member:
@@ -150,21 +149,37 @@ async def held_pushes(handler: Next, msg: Inbound, ctx: Context) -> Reply | None
     """After answering someone who writes, send what waited for them to write (WeChat's
     window reopened; a terminal member back in the shell): with or right after the answer.
 
-    Whether anything waits is asked as the message comes in, so that it goes to the cache
-    with the flood counter (one round trip for both); the release follows the answer."""
+    Whether anything waits is asked of the cache as the message comes in, so that it goes
+    with the flood counter (one round trip for both); the release follows the answer. The
+    check-in's statement reads it from the outbox itself (`ctx.pushes_held`): no cache call,
+    unless the answer came without that statement (a refusal, an error)."""
     if msg.event is not None:
         return await handler(msg, ctx)
     pushes = ctx.services.pushes
-    asked = asyncio.ensure_future(pushes.maybe_held(msg.channel, msg.external_id))
+    asked = None
+    if not _trusts_known(ctx):
+        asked = asyncio.ensure_future(pushes.maybe_held(msg.channel, msg.external_id))
     try:
         return await handler(msg, ctx)
     finally:
         # Whatever the answer (a refusal too): the person wrote, so their window is open.
         try:
-            if await asked:
+            if asked is not None:
+                waiting = await asked
+            elif ctx.pushes_held is not None:
+                waiting = ctx.pushes_held
+            else:
+                waiting = await pushes.maybe_held(msg.channel, msg.external_id)
+            if waiting:
                 await pushes.release(msg.channel, msg.external_id)
         except Exception:  # the answer matters more; the next message tries again
             log.exception("releasing held pushes failed channel=%s", msg.channel)
+
+
+def _trusts_known(ctx: Context) -> bool:
+    """The action's handler checks the member in its own statement (`Action.known_member`)."""
+    action = ctx.vocabulary.actions.get(ctx.action) if ctx.vocabulary is not None else None
+    return action is not None and action.known_member
 
 
 def require_role(role: str, refusal: str) -> Middleware:
