@@ -133,6 +133,11 @@ def forget(db: Database, channel: str, external_id: str) -> None:
     _known(db).pop((channel, external_id), None)
 
 
+def forget_all(db: Database) -> None:
+    """Nothing known of any account on `db` (as a process that just started)."""
+    _KNOWN.pop(db, None)
+
+
 def _forget_members(session: AsyncSession, *member_ids: int) -> None:
     """Changed here (language, linking): their accounts are looked up afresh next time (on
     the database of `session`). Only to spare a stale entry's check-in its retry: a stale
