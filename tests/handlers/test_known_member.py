@@ -187,3 +187,23 @@ async def test_a_member_row_is_never_shared_between_databases(core: Core, elsewh
     assert known(core, "console", "fay") is not None
     assert known(elsewhere, "console", "fay") is None
     assert isinstance(members._known(core.services.db)[("console", "fay")], Member)
+
+
+async def test_a_flood_refusal_looks_a_known_member_up(elsewhere: Core, chat, clock):
+    """The refusal comes before the check-in's statement: it reads the language afresh.
+    (A limit of 0 refuses the first message: the member is still the known one then.)"""
+    there = ConsoleChat(elsewhere, "hal", locale_hint="en")
+    await there.say("checkin")
+    rules = elsewhere.services.rules
+    elsewhere.services.rules = rules.model_copy(
+        update={"limits": rules.limits.model_copy(update={"flood_per_minute": 0})}
+    )
+    await chat("hal").say("/lang zh_TW")  # changed here; still known over there as English
+    clock.advance(minutes=1)
+
+    refused = await there.say("checkin")
+
+    assert refused is not None
+    assert refused.text == Translator("zh_TW")(
+        "You're sending messages too fast. Please wait a minute."
+    )
