@@ -16,8 +16,14 @@ For each backend a fresh database is created and migrated, N + W members are cre
   max_overflow). SQLite: raw aiosqlite connections, as many as memberbot's engine may open,
   with the same PRAGMAs and BEGIN IMMEDIATE.
 
+A member the process has seen before is checked in without a lookup (the statement checks
+the account is still theirs: storage/members.py's `known`); the members here were created by
+the same process, so every measured check-in is such a one. `--cold` forgets them first: each
+measured check-in then looks its member up, as the first message after a restart does (the
+N-process phase is cold either way: its processes never saw the measured members).
+
 Usage: .venv/bin/python bench/checkin.py [--members 2000] [--concurrency 50] [--backend both]
-       [--processes N]
+       [--processes N] [--cold]
 Only the given DSN / Redis URL are contacted (loopback by default); every phase has a deadline.
 """
 
@@ -323,9 +329,12 @@ async def _bench(
         ids = await create_members(core, warm + measured + spread_warm + spread_measured, c)
         conns = engine_connections(core.services.db)
         await run_phase(checkin_call(core, warm), range(w), c, args.timeout)
+        if args.cold:
+            members.forget_all(core.services.db)
         timed = await run_phase(checkin_call(core, measured), range(n), c, args.timeout)
         await verify_memberbot(core, n, today, points)
-        results = [Result(backend, f"memberbot 1 process (<={conns} conns)", c, timed)]
+        label = f"memberbot 1 process{', cold' if args.cold else ''} (<={conns} conns)"
+        results = [Result(backend, label, c, timed)]
         if spread:
             phase, errors = await asyncio.to_thread(
                 run_spread,
@@ -425,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="N of the N-process phase (PostgreSQL + Redis, as serve --workers N; C split "
         "over them; 1: skip it)",
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="the 1-process phase forgets the members it created: every check-in looks its "
+        "member up (as after a restart)",
     )
     args = parser.parse_args(argv)
     if not sizes_ok(args):

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
 from bot.core.context import Context
-from bot.core.i18n import N_
+from bot.core.i18n import N_, Translator, pick_locale
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
 from handlers.badges import STREAKS, announce, award_streaks
 from handlers.invite_rewards import lock_for_checkin, reward_on_first_checkin, tell_inviter
 from handlers.tiers import TierChange, apply_growth, apply_multiplier, upgrade_text
-from storage import checkin_fast, checkins, invites, ledger
+from storage import checkin_fast, checkins, invites, ledger, members
 from storage.errors import MemberMerged
 
 router = Router("checkin")
@@ -56,31 +57,44 @@ def reward_for(rules: Rules, tier: str, birthday: str | None, streak: int, day: 
         "zh_TW": ("我要簽到", "簽個到", "每日簽到"),
         "en": ("check in", "check-in", "check in today"),
     },
+    known_member=True,
 )
 async def checkin(msg: Inbound, ctx: Context) -> Reply:
     """Credit today's check-in once, however many arrive at once; tell the streak either way.
 
     The common case (no invite waiting for this check-in) is one statement on PostgreSQL, one
     thread hop on SQLite (storage/checkin_fast.py); the invitee's first check-in, which also
-    pays the inviter, takes the general path below."""
+    pays the inviter, takes the general path below.
+
+    The member may be what this process last knew of the account (`known_member`): the
+    statement checks the account still belongs to them (else MemberMerged, and the message
+    runs once more with a fresh lookup) and reads their tier, birthday and language itself."""
     services, me = ctx.services, ctx.me
     rules = services.rules
     now = services.clock.now()
     today = local_day(now, services.settings.tz)
+    day = _day_plan(rules, today)
     plan = checkin_fast.Plan(
         me.id,
         today,
         now,
-        _rewards(rules, me.tier, me.birthday, today),
+        day.rewards,
         rules.checkin.growth,
         rules.points.expiry_days,
-        *_tier_steps(rules),
+        day.tier_names,
+        day.tier_thresholds,
         STREAK_BADGES,
         invites.WAITING,
+        (msg.channel, msg.external_id),
+        day.by_tier,
+        day.birthdays,
     )
     done = await checkin_fast.check_in(services.db, plan)
     if done.status in (checkin_fast.SLOW, checkin_fast.STALE):
+        if ctx.known_member:  # the general path goes by the member as given: look them up
+            await _look_up_again(msg, ctx)
         return await _general(ctx)
+    row = _as_the_row_says(msg, ctx, done)
     if done.status == checkin_fast.CONFLICT:  # a concurrent check-in of the same day won
         async with services.db.reader() as session:
             won = await checkins.of_day(session, me.id, today)
@@ -89,13 +103,45 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
             # the member was merged into another (linked accounts). Run again as that member
             # (bot.core.middleware's retry).
             raise MemberMerged(me.id)
-        done = checkin_fast.Outcome(checkin_fast.REPEAT, won.streak, won.points)
+        done = replace(done, status=checkin_fast.REPEAT, streak=won.streak, points=won.points)
     if done.status == checkin_fast.REPEAT:
-        return _already(ctx, me.tier, done.streak, today)
-    services.metrics.checkins.inc()
-    services.metrics.points_issued.labels("checkin").inc(done.points)
+        return _already(ctx, row.tier, row.birthday, done.streak, today)
+    metrics = services.metrics
+    metrics.checkins.inc()
+    metrics.points_issued.labels("checkin").inc(done.points)
     change = TierChange(0, done.old_tier, done.new_tier)
-    return _credited(ctx, today, done.streak, done.points, done.balance, change, list(done.badges))
+    return _credited(
+        ctx, today, done.streak, done.points, done.balance, change, list(done.badges), row.birthday
+    )
+
+
+def _as_the_row_says(msg: Inbound, ctx: Context, done: checkin_fast.Outcome) -> checkin_fast.Member:
+    """The member as the statement read them under its lock (the member given may be what
+    this process knew, from before a change made elsewhere): the answer in their language;
+    a known member that changed since, or whose tier this check-in raised, is looked up
+    afresh next time. Whether pushes wait for them goes to bot.core.middleware.held_pushes."""
+    me = ctx.me
+    if done.pushes_held is not None:
+        ctx.pushes_held = done.pushes_held
+    row = done.row or checkin_fast.Member(me.tier, me.birthday, me.locale)
+    if row.locale != me.locale:
+        chosen = pick_locale(row.locale, msg.locale_hint, ctx.services.settings.default_locale)
+        if chosen != ctx.locale:
+            ctx.locale, ctx.t = chosen, Translator(chosen)
+    if (row.tier, row.birthday, row.locale) != (me.tier, me.birthday, me.locale) or (
+        done.new_tier and done.new_tier != row.tier
+    ):
+        members.forget(ctx.services.db, msg.channel, msg.external_id)
+    return row
+
+
+async def _look_up_again(msg: Inbound, ctx: Context) -> None:
+    """The member behind the account now; MemberMerged when that is not the one given."""
+    found = await members.lookup(ctx.services.db, msg.channel, msg.external_id)
+    if found is None or found.id != ctx.me.id:
+        raise MemberMerged(ctx.me.id)
+    members.remember(ctx.services.db, msg.channel, msg.external_id, found)
+    ctx.member = found
 
 
 STREAK_BADGES = tuple(STREAKS)
@@ -116,6 +162,42 @@ def _rewards(rules: Rules, tier: str, birthday: str | None, day: date) -> tuple[
     return cached[1]
 
 
+@dataclass(frozen=True)
+class _DayPlan:
+    """What a check-in's statement needs of the rules on one day, the same for every member."""
+
+    rewards: tuple[int, ...]  # the lowest tier's, no birthday
+    by_tier: tuple[int, ...]  # every tier's, without and with a birthday (checkin_fast.Plan)
+    birthdays: tuple[str, ...]  # "MM-DD" birthdays that are this day
+    tier_names: tuple[str, ...]
+    tier_thresholds: tuple[int, ...]
+
+
+_DAY_PLANS: dict[tuple[int, date], tuple[Rules, _DayPlan]] = {}
+
+
+def _day_plan(rules: Rules, day: date) -> _DayPlan:
+    """Per process, by rules and day (the per-message work of a check-in is the statement)."""
+    cached = _DAY_PLANS.get((id(rules), day))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    birthdays: tuple[str, ...] = (day.strftime("%m-%d"),)
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        birthdays += ("02-29",)  # kept on the 28th in years without a 29th
+    names, thresholds = _tier_steps(rules)
+    by_tier = tuple(
+        points
+        for name in names
+        for birthday in (None, birthdays[0])
+        for points in _rewards(rules, name, birthday, day)
+    )
+    plan = _DayPlan(_rewards(rules, names[0], None, day), by_tier, birthdays, names, thresholds)
+    if len(_DAY_PLANS) > 64:
+        _DAY_PLANS.clear()
+    _DAY_PLANS[(id(rules), day)] = (rules, plan)
+    return plan
+
+
 def _tier_steps(rules: Rules) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return tuple(t.name for t in rules.tiers), tuple(t.threshold for t in rules.tiers)
 
@@ -126,9 +208,9 @@ def _next_reward(rules: Rules, tier: str, birthday: str | None, streak: int, day
     return rewards[streak % len(rewards)]
 
 
-def _already(ctx: Context, tier: str, streak: int, today: date) -> Reply:
-    me, rules = ctx.me, ctx.services.rules
-    next_reward = _next_reward(rules, tier, me.birthday, streak, today + timedelta(1))
+def _already(ctx: Context, tier: str, birthday: str | None, streak: int, today: date) -> Reply:
+    rules = ctx.services.rules
+    next_reward = _next_reward(rules, tier, birthday, streak, today + timedelta(1))
     return Reply(
         ctx.t(
             N_(
@@ -150,9 +232,10 @@ def _credited(
     balance: int,
     change: TierChange,
     given: list[str],
+    birthday: str | None,
 ) -> Reply:
-    t, me, rules = ctx.t, ctx.me, ctx.services.rules
-    next_reward = _next_reward(rules, change.new, me.birthday, streak, today + timedelta(1))
+    t, rules = ctx.t, ctx.services.rules
+    next_reward = _next_reward(rules, change.new, birthday, streak, today + timedelta(1))
     lines = [
         t(
             N_("Checked in! +{points} points, {streak}-day streak. Balance: {balance}."),
@@ -161,7 +244,7 @@ def _credited(
             balance=balance,
         )
     ]
-    if is_birthday(me.birthday, today):
+    if is_birthday(birthday, today):
         lines.append(t(N_("Happy birthday! Today's check-in points are doubled.")))
     if rules.rewards.is_member_day(today) and rules.rewards.member_day_multiplier > 1:
         lines.append(
@@ -226,9 +309,9 @@ async def _general(ctx: Context) -> Reply:
             )
             told = await tell_inviter(session, services, invite)
     if not result.created:
-        return _already(ctx, me.tier, result.streak, today)
+        return _already(ctx, me.tier, me.birthday, result.streak, today)
     services.metrics.checkins.inc()
     if told:
         services.pushes.wake()
     services.metrics.points_issued.labels("checkin").inc(result.points)
-    return _credited(ctx, today, result.streak, result.points, balance, change, given)
+    return _credited(ctx, today, result.streak, result.points, balance, change, given, me.birthday)

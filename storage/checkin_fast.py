@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from storage import hot, outbox
 from storage.db import Database
 from storage.errors import MemberMerged
 
@@ -56,10 +57,27 @@ class Plan:
     tier_thresholds: tuple[int, ...]
     streak_badges: tuple[int, ...]  # badge "streak_<n>" given at a streak of n
     waiting: str  # invites.WAITING
+    # The account the message came from: it must still belong to the member (the caller's
+    # member may be what this process knew of the account, not a lookup): else MemberMerged.
+    account: tuple[str, str] | None = None
+    # `rewards` by the member's tier (in `tier_names`' order) and birthday, as the locked
+    # row has them: [(rank * 2 + is_birthday) * len(rewards) + place]; empty: `rewards` for all.
+    by_tier: tuple[int, ...] = ()
+    birthdays: tuple[str, ...] = ()  # "MM-DD" birthdays that are today (02-29 on a 02-28)
 
     @property
     def key(self) -> str:
         return f"checkin:{self.member_id}:{self.day.isoformat()}"
+
+    @property
+    def table(self) -> tuple[int, ...]:
+        return self.by_tier or self.rewards * (2 * max(1, len(self.tier_names)))
+
+    def reward(self, tier: str, birthday: str | None, streak: int) -> int:
+        """What `_PG` computes: the day's points for this streak, by tier and birthday."""
+        n = len(self.rewards)
+        bday = 1 if birthday is not None and birthday in self.birthdays else 0
+        return self.table[(_rank(self.tier_names, tier) * 2 + bday) * n + (streak - 1) % n]
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,22 @@ class Outcome:
     old_tier: str = ""
     new_tier: str = ""
     badges: tuple[str, ...] = ()
+    # The member as the locked row has it (tier held before, birthday, language); None for
+    # SLOW and STALE. Not compared: it is what the reply is made from, not what was done.
+    row: Member | None = field(default=None, compare=False)
+    # Whether a push waits in the outbox for the account's chat (`Plan.account`), held until
+    # the person writes (None: not asked; SQLite, where the cache's mark costs nothing).
+    pushes_held: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Member:
+    """What a reply needs of the member, read under the lock (storage/members.py's cache may
+    have handed the caller an older picture)."""
+
+    tier: str
+    birthday: str | None
+    locale: str | None
 
 
 def _rank(names: tuple[str, ...], name: str) -> int:
@@ -83,46 +117,58 @@ def _earned(thresholds: tuple[int, ...], growth: int) -> int:
 
 # ----------------------------------------------------------------------------------- PostgreSQL
 
+# The rules' part (rewards, tiers, badges, growth: the same for every member on a day) is
+# written into the statement as constants: asyncpg encoded those arrays, ~90 elements, on
+# every call. One text per rules and day, prepared once per connection (asyncpg's cache).
 _PG = """
 WITH m AS (
-    SELECT id, tier, merged_into_id, xmin FROM members WHERE id = $1 FOR UPDATE
+    SELECT id, tier, birthday, locale, merged_into_id, xmin FROM members WHERE id = $1 FOR UPDATE
 ), snap AS (
     -- the member's row as the statement's snapshot sees it: `m` returns the newest version
     -- after waiting for the lock, so a different xmin means it changed meanwhile
     SELECT xmin FROM members WHERE id = $1
+), own AS (
+    -- the account still belongs to this member (not linked to another, not erased)
+    SELECT $6::text IS NULL OR EXISTS (
+        SELECT 1 FROM identities WHERE channel = $6 AND external_id = $7 AND member_id = $1
+    ) AS owned
 ), gate AS (
-    SELECT m.id FROM m
+    -- where the day's rewards start in the table for the member's tier and birthday
+    SELECT ((COALESCE(array_position({names}, m.tier::text), 1) - 1) * 2
+            + COALESCE(m.birthday = ANY({birthdays}), false)::int) * {places} AS base
+    FROM m
     WHERE m.merged_into_id IS NULL
       AND m.xmin = (SELECT xmin FROM snap)
-      AND NOT EXISTS (SELECT 1 FROM invites WHERE invitee_id = $1 AND status = $9)
+      AND (SELECT owned FROM own)
+      AND NOT EXISTS (SELECT 1 FROM invites WHERE invitee_id = $1 AND status = {waiting})
 ), prev AS (
     SELECT day, streak, points FROM checkins WHERE member_id = $1 ORDER BY day DESC LIMIT 1
 ), nxt AS (
-    SELECT CASE WHEN prev.day = $2::date - 1 THEN prev.streak + 1 ELSE 1 END AS streak
+    SELECT CASE WHEN prev.day = $2::date - 1 THEN prev.streak + 1 ELSE 1 END AS streak, gate.base
     FROM gate LEFT JOIN prev ON true
     WHERE prev.day IS DISTINCT FROM $2
 ), ins AS (
     INSERT INTO checkins (member_id, day, streak, points, created_at)
-    SELECT $1, $2, nxt.streak, ($4::bigint[])[(nxt.streak - 1) % cardinality($4::bigint[]) + 1], $3
+    SELECT $1, $2, nxt.streak, ({table})[nxt.base + (nxt.streak - 1) % {places} + 1], $3
     FROM nxt
     ON CONFLICT (member_id, day) DO NOTHING
     RETURNING streak, points
 ), entry AS (
     INSERT INTO ledger_entries
         (member_id, kind, amount, reason, idempotency_key, created_at, expires_at, remaining)
-    SELECT $1, 'earn', ins.points, 'checkin', $5, $3, $6, ins.points FROM ins
+    SELECT $1, 'earn', ins.points, 'checkin', $4, $3, $5, ins.points FROM ins
     WHERE ins.points > 0  -- a day that pays nothing still counts; a lot of 0 is no lot
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING amount
 ), bump AS (
     UPDATE members SET
         points = members.points + COALESCE((SELECT amount FROM entry), 0),
-        growth = GREATEST(members.growth + $7, 0),
+        growth = GREATEST(members.growth + {growth}, 0),
         tier = COALESCE((
             -- the highest tier the new growth reaches, if it ranks above the one held
-            SELECT name FROM unnest($8::text[], $10::bigint[]) WITH ORDINALITY AS t(name, low, n)
-            WHERE low <= GREATEST(members.growth + $7, 0)
-              AND n > COALESCE(array_position($8::text[], members.tier::text), 1)
+            SELECT name FROM unnest({names}, {thresholds}) WITH ORDINALITY AS t(name, low, n)
+            WHERE low <= GREATEST(members.growth + {growth}, 0)
+              AND n > COALESCE(array_position({names}, members.tier::text), 1)
             ORDER BY n DESC LIMIT 1
         ), members.tier)
     FROM ins
@@ -130,11 +176,15 @@ WITH m AS (
     RETURNING members.points, members.tier
 ), badge AS (
     INSERT INTO badges (member_id, badge, earned_at)
-    SELECT $1, 'streak_' || d, $3 FROM ins, unnest($11::int[]) AS d WHERE ins.streak >= d
+    SELECT $1, 'streak_' || d, $3 FROM ins, unnest({badges}) AS d WHERE ins.streak >= d
     ON CONFLICT (member_id, badge) DO NOTHING
     RETURNING badge
 )
-SELECT m.tier AS held, m.merged_into_id AS merged, EXISTS (SELECT 1 FROM gate) AS open,
+SELECT m.tier AS held, m.birthday, m.locale, m.merged_into_id AS merged,
+       $6::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM outbox WHERE channel = $6 AND chat_id = $7 AND state = {held_push}
+       ) AS pushes_held,
+       (SELECT owned FROM own) AS owned, EXISTS (SELECT 1 FROM gate) AS open,
        m.xmin = (SELECT xmin FROM snap) AS fresh,
        prev.day AS prev_day, prev.streak AS prev_streak, prev.points AS prev_points,
        ins.streak, ins.points, bump.points AS balance, bump.tier AS tier,
@@ -143,45 +193,92 @@ FROM m LEFT JOIN prev ON true LEFT JOIN ins ON true LEFT JOIN bump ON true
 """
 
 
-async def _postgres(db: Database, plan: Plan) -> Outcome:
-    expires = plan.now + timedelta(days=plan.expiry_days)
-    args = (
-        plan.member_id,
-        plan.day,
-        plan.now,
-        list(plan.rewards),
-        plan.key,
-        expires,
-        plan.growth,
-        list(plan.tier_names),
+def _array(values: tuple[int, ...] | tuple[str, ...], kind: str) -> str:
+    if kind == "text":
+        items = ", ".join(_text(str(v)) for v in values)
+    else:
+        items = ", ".join(str(int(v)) for v in values)
+    return f"ARRAY[{items}]::{kind}[]"
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_TEXTS: dict[tuple[object, ...], str] = {}
+
+
+def _statement(plan: Plan) -> str:
+    """`_PG` with this plan's constants in it."""
+    key = (
+        plan.table,
+        plan.tier_names,
+        plan.tier_thresholds,
+        plan.streak_badges,
+        plan.birthdays,
         plan.waiting,
-        list(plan.tier_thresholds),
-        list(plan.streak_badges),
+        plan.growth,
+        len(plan.rewards),
     )
-    async with db.driver() as conn:
+    text = _TEXTS.get(key)
+    if text is None:
+        text = _PG.format(
+            table=_array(plan.table, "bigint"),
+            names=_array(plan.tier_names, "text"),
+            thresholds=_array(plan.tier_thresholds, "bigint"),
+            badges=_array(plan.streak_badges, "int"),
+            birthdays=_array(plan.birthdays, "text"),
+            places=len(plan.rewards),
+            waiting=_text(plan.waiting),
+            held_push=_text(outbox.HELD),
+            growth=int(plan.growth),
+        )
+        if len(_TEXTS) > 64:
+            _TEXTS.clear()
+        _TEXTS[key] = text
+    return text
+
+
+async def _postgres(db: Database, plan: Plan) -> Outcome:
+    channel, external_id = plan.account or (None, None)
+    async with hot.driver(db) as conn:
         # asyncpg's own prepared-statement cache: one Bind/Execute round trip per call.
-        row = await conn.fetchrow(_PG, *args)
+        row = await conn.fetchrow(
+            _statement(plan),
+            plan.member_id,
+            plan.day,
+            plan.now,
+            plan.key,
+            plan.now + timedelta(days=plan.expiry_days),
+            channel,
+            external_id,
+        )
     if row is None:
         raise LookupError(f"no member {plan.member_id}")
     if row["merged"] is not None:
         raise MemberMerged(plan.member_id)
     if not row["fresh"]:
         return Outcome(STALE)
+    if not row["owned"]:  # linked to another member, or erased, since the caller's lookup
+        raise MemberMerged(plan.member_id)
     if not row["open"]:
         return Outcome(SLOW)
+    held, pushes = Member(row["held"], row["birthday"], row["locale"]), row["pushes_held"]
     if row["prev_day"] == plan.day:
-        return Outcome(REPEAT, row["prev_streak"], row["prev_points"])
+        return Outcome(REPEAT, row["prev_streak"], row["prev_points"], row=held, pushes_held=pushes)
     if row["streak"] is None:
-        return Outcome(CONFLICT)
+        return Outcome(CONFLICT, row=held, pushes_held=pushes)
     given = tuple(row["badges"])
     return Outcome(
         CREATED,
         row["streak"],
         row["points"],
         int(row["balance"]),
-        row["held"],
+        held.tier,
         row["tier"],
         tuple(f"streak_{n}" for n in plan.streak_badges if f"streak_{n}" in given),
+        held,
+        pushes,
     )
 
 
@@ -214,16 +311,19 @@ def _sqlite_work(conn: sqlite3.Connection, plan: Plan) -> Outcome:
 
 
 def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> Outcome:
+    channel, external_id = plan.account or (None, None)
     member = conn.execute(
-        "SELECT tier, growth, merged_into_id, "
-        "EXISTS (SELECT 1 FROM invites WHERE invitee_id = ?1 AND status = ?2) "
+        "SELECT tier, growth, merged_into_id, birthday, locale, "
+        "EXISTS (SELECT 1 FROM invites WHERE invitee_id = ?1 AND status = ?2), "
+        "?3 IS NULL OR EXISTS (SELECT 1 FROM identities "
+        "WHERE channel = ?3 AND external_id = ?4 AND member_id = ?1) "
         "FROM members WHERE id = ?1",
-        (mid, plan.waiting),
+        (mid, plan.waiting, channel, external_id),
     ).fetchone()
     if member is None:
         raise LookupError(f"no member {mid}")
-    held, growth, merged, waiting = member
-    if merged is not None:
+    held, growth, merged, birthday, locale, waiting, owned = member
+    if merged is not None or not owned:  # linked to another member, or erased
         raise MemberMerged(mid)
     if waiting:
         return Outcome(SLOW)
@@ -232,11 +332,12 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
         (mid,),
     ).fetchone()
     today = plan.day.isoformat()
+    seen = Member(held, birthday, locale)
     if prev is not None and prev[0] == today:
-        return Outcome(REPEAT, prev[1], prev[2])
+        return Outcome(REPEAT, prev[1], prev[2], row=seen)
     yesterday = (plan.day - timedelta(1)).isoformat()
     streak = prev[1] + 1 if prev is not None and prev[0] == yesterday else 1
-    points = plan.rewards[(streak - 1) % len(plan.rewards)]
+    points = plan.reward(held, birthday, streak)
     # The one writer makes a conflict impossible here; kept as the same guard as PostgreSQL's.
     if (
         conn.execute(
@@ -246,7 +347,7 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
         ).fetchone()
         is None
     ):
-        return Outcome(CONFLICT)
+        return Outcome(CONFLICT, row=seen)
     entry = None  # a day that pays nothing still counts; a lot of 0 is no lot
     if points > 0:
         expires = _moment(plan.now + timedelta(days=plan.expiry_days))
@@ -275,7 +376,7 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
             ).fetchone()
             if row is not None:
                 given.append(f"streak_{n}")
-    return Outcome(CREATED, streak, points, int(balance), held, tier, tuple(given))
+    return Outcome(CREATED, streak, points, int(balance), held, tier, tuple(given), seen)
 
 
 async def _sqlite(db: Database, plan: Plan) -> Outcome:

@@ -6,12 +6,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import badges, communities, flash_claims, roles, tickets
+from storage import badges, communities, flash_claims, hot, roles, tickets
 from storage.db import Database, insert_ignoring, rowcount
 from storage.models import (
     Checkin,
@@ -84,7 +85,7 @@ def _lite_lookup(conn: Any, channel: str, external_id: str) -> tuple[Any, ...] |
 async def lookup(db: Database, channel: str, external_id: str) -> Member | None:
     """`find_by_identity` for the per-message lookup: through the driver (asyncpg's statement
     cache; one thread hop on SQLite), without a session around one SELECT."""
-    async with db.driver(read=True) as conn:
+    async with hot.driver(db, read=True) as conn:
         if db.dialect == "sqlite":
             # aiosqlite runs `_execute`'s function in the connection's thread (no public name).
             row = await conn._execute(_lite_lookup, conn._conn, channel, external_id)
@@ -100,6 +101,53 @@ async def lookup(db: Database, channel: str, external_id: str) -> Member | None:
     return Member(**values)
 
 
+# ----------------------------------------------------------------------------------- known
+
+# Per database (tests run many in one process): account -> the member last looked up for it
+# in this process. Only a caller whose own statement checks the answer may trust it (see
+# `get_or_create(known=True)`); every lookup refreshes it. Insertion order: the oldest entry
+# goes first when full (about 1.3 KB per entry: 20 000 is ~26 MB).
+_KNOWN: WeakKeyDictionary[Database, dict[tuple[str, str], Member]] = WeakKeyDictionary()
+KNOWN_MAX = 20_000
+
+
+def _known(db: Database) -> dict[tuple[str, str], Member]:
+    table = _KNOWN.get(db)
+    if table is None:
+        table = _KNOWN[db] = {}
+    return table
+
+
+def remember(db: Database, channel: str, external_id: str, member: Member) -> None:
+    """The member an account was just found (or created) for, in this process."""
+    table = _known(db)
+    account = (channel, external_id)
+    table.pop(account, None)  # re-inserted at the end: the newest goes last
+    if len(table) >= KNOWN_MAX:
+        del table[next(iter(table))]
+    table[account] = member
+
+
+def forget(db: Database, channel: str, external_id: str) -> None:
+    """Drop what this process knows of an account (found moved, or changed, since)."""
+    _known(db).pop((channel, external_id), None)
+
+
+def forget_all(db: Database) -> None:
+    """Nothing known of any account on `db` (as a process that just started)."""
+    _KNOWN.pop(db, None)
+
+
+def _forget_members(session: AsyncSession, *member_ids: int) -> None:
+    """Changed here (language, linking): their accounts are looked up afresh next time (on
+    the database of `session`). Only to spare a stale entry's check-in its retry: a stale
+    entry is never trusted anyway."""
+    for db, table in list(_KNOWN.items()):
+        if session.bind in db.engines:
+            for account in [a for a, m in table.items() if m.id in member_ids]:
+                del table[account]
+
+
 async def get(session: AsyncSession, member_id: int) -> Member | None:
     return await session.get(Member, member_id)
 
@@ -111,14 +159,27 @@ async def get_or_create(
     now: datetime,
     *,
     display_name: str | None = None,
+    known: bool = False,
 ) -> tuple[Member, bool]:
     """The member behind (channel, external_id), created on first contact; True when new.
 
     Two first messages racing each other both try to insert the identity; the unique
     constraint lets one win and the other reads the winner's member.
+
+    `known`: the member this process last found for the account, if any, without asking
+    the database. It may be stale in every way (another process linked the account to
+    another member, erased it, changed the language or the tier): only for a caller whose
+    own statement checks that the account still belongs to that member and reads what it
+    needs of the member itself (storage/checkin_fast.py), and that runs once more with
+    `known=False` when it does not (MemberMerged).
     """
+    if known:
+        hit = _known(db).get((channel, external_id))
+        if hit is not None:
+            return hit, False
     found = await lookup(db, channel, external_id)
     if found is not None:
+        remember(db, channel, external_id, found)
         return found, False
     for _ in range(5):
         try:
@@ -143,11 +204,13 @@ async def get_or_create(
                 inserted = (await session.execute(_INSERT_IDENTITY, values)).scalar_one_or_none()
                 if inserted is None:
                     raise _LostRace
-                return member, True
+            remember(db, channel, external_id, member)  # committed
+            return member, True
         except _LostRace:
             async with db.reader() as session:
                 found = await find_by_identity(session, channel, external_id)
                 if found is not None:
+                    remember(db, channel, external_id, found)
                     return found, False
         except IntegrityError:
             continue  # an invite code collision: draw another
@@ -165,6 +228,7 @@ async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]
 
 async def set_locale(session: AsyncSession, member_id: int, locale: str) -> None:
     await session.execute(update(Member).where(Member.id == member_id).values(locale=locale))
+    _forget_members(session, member_id)
 
 
 async def set_birthday_once(session: AsyncSession, member_id: int, birthday: str) -> bool:
@@ -260,6 +324,7 @@ async def merge(session: AsyncSession, survivor_id: int, loser_id: int) -> Merge
         .values(points=0, growth=0, merged_into_id=survivor_id)
     )
     await session.refresh(survivor)
+    _forget_members(session, survivor_id, loser_id)
     return Merged(survivor, loser.tier, sorted(duplicates))
 
 

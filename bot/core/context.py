@@ -45,6 +45,12 @@ class Context:
     is_new: bool = False
     action: str = "help"
     vocabulary: Vocabulary | None = None  # every action and its words (help, menus)
+    # `member` is what this process last found for the account, not looked up for this
+    # message: possibly stale (see bot.core.middleware.member_lookup)
+    known_member: bool = False
+    # Whether pushes wait, held, for the sender's chat, when the handler's own statement said
+    # (the check-in's); None: bot.core.middleware.held_pushes asks the cache
+    pushes_held: bool | None = None
 
     @property
     def words(self) -> Vocabulary:

@@ -35,6 +35,10 @@ class Dispatcher:
         }
         self.middlewares = tuple(middlewares)
         self.fallback = fallback
+        # Per action, the whole chain (built once, not six closures per message), with the
+        # handler and middlewares it was built of: a swapped handler gets a new one.
+        self._chains: dict[str, tuple[Handler, tuple[Middleware, ...], Handler]] = {}
+        self._translators: dict[str, Translator] = {}
 
     async def handle(self, msg: Inbound) -> Reply | None:
         """Answer one inbound message; None means it is deliberately not answered."""
@@ -48,23 +52,39 @@ class Dispatcher:
         ctx = Context(
             self.services,
             locale,
-            Translator(locale),
+            self._translator(locale),
             action=route.action,
             vocabulary=self.vocabulary,
         )
         if route.args != msg.args:
             msg = replace(msg, args=route.args)
-        self.services.metrics.requests.labels(msg.channel).inc()
+        metrics = self.services.metrics
+        metrics.requests_of(msg.channel).inc()
         started = time.perf_counter()
         try:
-            reply = await chain(self._action(route.action), self.middlewares)(msg, ctx)
+            reply = await self._chain(route.action)(msg, ctx)
             # After every middleware: a refusal turned into words ends with it too.
             reply = await with_notice(msg, ctx, reply)
         finally:
-            self.services.metrics.latency.labels(route.action).observe(
-                time.perf_counter() - started
-            )
+            metrics.latency_of(route.action).observe(time.perf_counter() - started)
         return reply
+
+    def _translator(self, locale: str) -> Translator:
+        found = self._translators.get(locale)
+        if found is None:
+            found = self._translators[locale] = Translator(locale)
+        return found
+
+    def _chain(self, name: str) -> Handler:
+        """`_action(name)` inside the middlewares; the same object for as long as they are."""
+        handler = self.actions.get(name, self._answer_or_fallback)
+        built = self._chains.get(name)
+        if built is None or built[0] != handler or built[1] is not self.middlewares:
+            whole = chain(self._action(name), self.middlewares)
+            if len(self._chains) > 1024:  # names come from the vocabulary: a bound all the same
+                self._chains.clear()
+            built = self._chains[name] = (handler, self.middlewares, whole)
+        return built[2]
 
     def _action(self, name: str) -> Handler:
         handler = self.actions.get(name)

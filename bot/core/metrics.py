@@ -57,6 +57,23 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._requests: dict[str, Counter] = {}
+        self._latencies: dict[str, Histogram] = {}
+
+    def requests_of(self, channel: str) -> Counter:
+        """`requests.labels(channel)`, looked up once per channel (per message it showed)."""
+        found = self._requests.get(channel)
+        if found is None:
+            found = self._requests[channel] = self.requests.labels(channel)
+        return found
+
+    def latency_of(self, action: str) -> Histogram:
+        """`latency.labels(action)`, likewise."""
+        found = self._latencies.get(action)
+        if found is None:
+            found = self._latencies[action] = self.latency.labels(action)
+        return found
+
     def set_tickets(self, counts: Mapping[str, int]) -> None:
         """The tickets gauge from a count per state (the whole table, whoever changed it)."""
         self.tickets_by_state.clear()

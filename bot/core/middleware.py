@@ -6,6 +6,7 @@ Each has the one signature `(handler, msg, ctx)`; a feature router may add its o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from weakref import WeakKeyDictionary
 
@@ -51,20 +52,27 @@ async def member_lookup(handler: Next, msg: Inbound, ctx: Context) -> Reply | No
     An event that creates nobody (a block, a group join) gets the member if there is one.
     If the member is merged into another (the accounts were linked) while the handler ran,
     or PostgreSQL broke a deadlock by aborting it, its writes were rolled back: it runs once
-    more (as the merged member)."""
+    more (as the merged member).
+
+    An action whose handler checks the member in its own statement (`known_member`: the
+    check-in) first gets the member this process last found for the account, without a
+    lookup; when that turns out stale (MemberMerged), the second run looks up afresh."""
     services = ctx.services
+    known = [_trusts_known(ctx)]
 
     async def as_member() -> Reply | None:
         if msg.event is not None and not msg.event.creates_member:
             async with services.db.reader() as session:
                 ctx.member = await members.find_by_identity(session, msg.channel, msg.external_id)
             return await handler(msg, ctx)
+        ctx.known_member, known[0] = known[0], False  # the second run: a fresh lookup
         ctx.member, is_new = await members.get_or_create(
             services.db,
             msg.channel,
             msg.external_id,
             services.clock.now(),
             display_name=msg.display_name,
+            known=ctx.known_member,
         )
         ctx.is_new = ctx.is_new or is_new
         return await handler(msg, ctx)
@@ -118,6 +126,12 @@ async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None
     if count <= limit:
         return await handler(msg, ctx)
     if count == limit + 1:
+        if ctx.known_member:  # its language may have changed since (in another process)
+            fresh = await members.lookup(services.db, msg.channel, msg.external_id)
+            chosen = fresh.locale if fresh is not None else None
+            ctx.t = Translator(
+                pick_locale(chosen, msg.locale_hint, services.settings.default_locale)
+            )
         return Reply(ctx.t(N_("You're sending messages too fast. Please wait a minute.")))
     return None
 
@@ -133,16 +147,39 @@ async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
 
 async def held_pushes(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """After answering someone who writes, send what waited for them to write (WeChat's
-    window reopened; a terminal member back in the shell): with or right after the answer."""
+    window reopened; a terminal member back in the shell): with or right after the answer.
+
+    Whether anything waits is asked of the cache as the message comes in, so that it goes
+    with the flood counter (one round trip for both); the release follows the answer. The
+    check-in's statement reads it from the outbox itself (`ctx.pushes_held`): no cache call,
+    unless the answer came without that statement (a refusal, an error)."""
+    if msg.event is not None:
+        return await handler(msg, ctx)
+    pushes = ctx.services.pushes
+    asked = None
+    if not _trusts_known(ctx):
+        asked = asyncio.ensure_future(pushes.maybe_held(msg.channel, msg.external_id))
     try:
         return await handler(msg, ctx)
     finally:
         # Whatever the answer (a refusal too): the person wrote, so their window is open.
-        if msg.event is None:
-            try:
-                await ctx.services.pushes.arrived(msg.channel, msg.external_id)
-            except Exception:  # the answer matters more; the next message tries again
-                log.exception("releasing held pushes failed channel=%s", msg.channel)
+        try:
+            if asked is not None:
+                waiting = await asked
+            elif ctx.pushes_held is not None:
+                waiting = ctx.pushes_held
+            else:
+                waiting = await pushes.maybe_held(msg.channel, msg.external_id)
+            if waiting:
+                await pushes.release(msg.channel, msg.external_id)
+        except Exception:  # the answer matters more; the next message tries again
+            log.exception("releasing held pushes failed channel=%s", msg.channel)
+
+
+def _trusts_known(ctx: Context) -> bool:
+    """The action's handler checks the member in its own statement (`Action.known_member`)."""
+    action = ctx.vocabulary.actions.get(ctx.action) if ctx.vocabulary is not None else None
+    return action is not None and action.known_member
 
 
 def require_role(role: str, refusal: str) -> Middleware:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memberbot.pushes")
 
+HELD = "1"  # the mark `held` sets; `maybe_held` counts it past 1
+PROBE_TTL = 0.001  # seconds: `maybe_held`'s own counter when nothing is held
 Render = Callable[[Translator], Reply]
 Waker = Callable[[], None]
 __all__ = ["Pushes", "Render", "Target", "Waker", "call_soon"]
@@ -100,24 +102,38 @@ class Pushes:
         cache = self.services.cache
         # As long as the hold itself (then the push fails "hold-expired"), and a day more.
         ttl = (self.services.rules.outbox.hold_days + 1) * 86400.0
-        await cache.set(cache.keys.outbox_held(channel, chat_id), "1", ttl=ttl)
+        await cache.set(cache.keys.outbox_held(channel, chat_id), HELD, ttl=ttl)
 
-    async def arrived(self, channel: str, chat_id: str) -> int:
-        """The person wrote: pushes held for them are due now. One cache read per message
-        when nothing is held (the mark is set only when a push is held)."""
+    async def maybe_held(self, channel: str, chat_id: str) -> bool:
+        """False when nothing is held for this person (True: maybe, see `release`).
+
+        A counter, not a read, so that it goes to the cache in the same round trip as the
+        flood counter asked in the same turn of the event loop (storage.cache batches
+        counters): on the mark `held` set (HELD) it counts past 1; else it starts a counter
+        of its own at 1 that lives a millisecond (two messages of one person within it make
+        one needless `release`)."""
         cache = self.services.cache
-        mark = cache.keys.outbox_held(channel, chat_id)
-        if await cache.get(mark) is None:
-            return 0
+        return await cache.incr(cache.keys.outbox_held(channel, chat_id), PROBE_TTL) > 1
+
+    async def release(self, channel: str, chat_id: str) -> int:
+        """The person wrote: pushes held for them are due now (how many)."""
+        cache = self.services.cache
         async with self.services.db.transaction() as session:
             released = await outbox.release_held(
                 session, channel, chat_id, self.services.clock.now()
             )
         # Only once released: a failed release leaves the mark for the next message.
-        await cache.delete(mark)
+        await cache.delete(cache.keys.outbox_held(channel, chat_id))
         if released:
             self.wake()
         return released
+
+    async def arrived(self, channel: str, chat_id: str) -> int:
+        """The person wrote: pushes held for them are due now. One cache round trip per
+        message when nothing is held (the mark is set only when a push is held)."""
+        if not await self.maybe_held(channel, chat_id):
+            return 0
+        return await self.release(channel, chat_id)
 
     async def settle(self) -> int:
         """Send what is due from here, now (the terminal after each line, tests); returns

@@ -65,6 +65,11 @@ class Action:
     # Stands in for a feature not built yet ("coming soon"): the real action of that name,
     # and any word a real action claims, win over it, so building one needs no coordination.
     placeholder: bool = False
+    # The handler checks, in its own statement, that the account still belongs to the member
+    # it was given and reads that member's state itself (handlers/checkin.py): the member
+    # this process last found for the account will do, without a lookup (see
+    # storage.members.get_or_create's `known`).
+    known_member: bool = False
 
 
 class Router:
@@ -87,6 +92,7 @@ class Router:
         summary: str | None = None,
         phrases: Mapping[str, tuple[str, ...]] | None = None,
         placeholder: bool = False,
+        known_member: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.actions.append(
@@ -102,6 +108,7 @@ class Router:
                     self.middlewares,
                     dict(phrases or {}),
                     placeholder,
+                    known_member,
                 )
             )
             return handler
