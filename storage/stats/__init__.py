@@ -71,7 +71,12 @@ async def report(db: Database, lanes: int = LANES) -> AsyncIterator[list[AsyncSe
     write lock, and its one file gains nothing from more connections)."""
     if db.dialect != "postgresql":
         async with db.reader() as session:
-            yield [session]
+            conn = await session.connection()
+            await conn.exec_driver_sql("BEGIN")  # deferred: a read snapshot, no write lock
+            try:
+                yield [session]
+            finally:
+                await conn.exec_driver_sql("COMMIT")
         return
     async with AsyncExitStack() as stack:
         lead = await stack.enter_async_context(db.transaction())

@@ -113,6 +113,8 @@ def _checkin_day_sql(members: bool) -> str:
         " FROM checkins c JOIN members m ON m.id = c.member_id"
         f" WHERE c.created_at >= :lo AND c.created_at < :hi{only}"
         " GROUP BY c.member_id, m.tier"
+        # In id order, as writers lock members: the job waits for a writer, never deadlocks one.
+        " ORDER BY c.member_id"
         " ON CONFLICT (member_id)"
         f" DO UPDATE SET last_checkin_day = {_later('last_checkin_day')}"
     )
@@ -127,6 +129,7 @@ def _spend_sql(members: bool) -> str:
         " WHERE e.kind = 'spend' AND e.created_at >= :lo AND e.created_at < :hi"
         f"{_only(members)}"
         " GROUP BY e.member_id, m.tier"
+        " ORDER BY e.member_id"
         f" ON CONFLICT (member_id) DO UPDATE SET last_spend_at = {_later('last_spend_at')}"
     )
 
