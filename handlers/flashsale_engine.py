@@ -322,7 +322,9 @@ async def _decide_unit(
                 services, known, me, now, t, door, code, opens_at
             )
     except BaseException as failed:
-        if fast is not None:  # the database's "over" is final: Redis is made final, not given back
+        # Undecided: the unit may be committed; its in-flight mark runs out and is reconciled.
+        if fast is not None and not isinstance(failed, flash_fast.Undecided):
+            # The database's "over" is final: Redis is made final, not given back.
             over = failed.reason if isinstance(failed, flashsales.Refused) else ""
             await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
         raise

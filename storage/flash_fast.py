@@ -353,6 +353,13 @@ async def claim_many(
 MAX_BATCH = 500
 
 
+class Undecided(asyncio.CancelledError):
+    """A claim cancelled after its batch's statement was sent: the statement runs on (another
+    task sends it) and may commit the unit. The caller must not give its Redis unit back (that
+    would put Redis below the database): its in-flight mark runs out and the stock is counted
+    again from the rows, as after a crash."""
+
+
 @dataclass(eq=False)
 class _Waiting:
     ask: Ask
@@ -397,7 +404,8 @@ async def claim_grouped(
     except asyncio.CancelledError:
         if waiting in group.queue:  # not sent yet: it never will be
             group.queue.remove(waiting)
-        raise
+            raise
+        raise Undecided() from None
     if done is None:
         done = await claim(
             db, sale_id, community_id, ask.member_id, ask.now, ask.code, ask.message_key,

@@ -527,3 +527,38 @@ async def test_a_claim_whose_caller_went_away_before_its_statement_is_never_sent
     ]  # fmt: skip
     assert gate.batches == [[zed], [bob]]
     assert sorted(c.member_id for c in await claim_rows(core)) == sorted([zed, bob])
+
+
+async def test_a_claim_cancelled_while_its_statement_runs_keeps_its_redis_unit(
+    with_redis, monkeypatch
+):
+    """A caller cancelled (a stop's grace ran out) once its batch was sent: the statement runs
+    on and commits the unit, so Redis keeps it (in flight, reconciled from the rows later);
+    given back, Redis would fall below the database."""
+    core = with_redis
+    community = await coffee(core)
+    ann = await join(core, community, "wechat", "ann")
+    posted = await sale(core, stock=5, per_member_limit=1)
+    sale_id = (await sale_row(core, posted["code"])).id
+    gate = Gate(core.services.db)
+    monkeypatch.setattr(flash_fast, "claim_many", gate)
+    async with core.services.db.reader() as session:
+        me = await members.get(session, ann)
+    task = asyncio.create_task(
+        claim_sale(
+            core.services, me, posted["code"], Translator("en"), Door(message_key="wechat:a1")
+        )
+    )
+    await gate.until(sent=1, queued=0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.opened.set()
+    for _ in range(200):
+        if flash_fast._GROUPS.get(core.services.db, {}) == {}:
+            break
+        await asyncio.sleep(0.01)
+    rows = [c.member_id for c in await claim_rows(core) if c.sale_id == sale_id]
+    claimed, units, in_flight = await redis_counts(core, sale_id)
+    assert rows == [ann]
+    assert (claimed, units, in_flight) == (1, {str(ann): 1}, 1)
