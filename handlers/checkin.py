@@ -89,7 +89,14 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
         day.by_tier,
         day.birthdays,
     )
-    done = await checkin_fast.check_in(services.db, plan)
+    try:
+        done = await checkin_fast.check_in(services.db, plan)
+    except LookupError:
+        if not ctx.known_member:
+            raise
+        # What this process knew is gone (a database restored under it): look up afresh.
+        members.forget(services.db, msg.channel, msg.external_id)
+        raise MemberMerged(me.id) from None
     if done.status in (checkin_fast.SLOW, checkin_fast.STALE):
         if ctx.known_member:  # the general path goes by the member as given: look them up
             await _look_up_again(msg, ctx)
@@ -142,6 +149,10 @@ async def _look_up_again(msg: Inbound, ctx: Context) -> None:
         raise MemberMerged(ctx.me.id)
     members.remember(ctx.services.db, msg.channel, msg.external_id, found)
     ctx.member = found
+    # Their language may have changed elsewhere too (the locale middleware saw the old one).
+    chosen = pick_locale(found.locale, msg.locale_hint, ctx.services.settings.default_locale)
+    if chosen != ctx.locale:
+        ctx.locale, ctx.t = chosen, Translator(chosen)
 
 
 STREAK_BADGES = tuple(STREAKS)

@@ -202,7 +202,8 @@ def _array(values: tuple[int, ...] | tuple[str, ...], kind: str) -> str:
 
 
 def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    # An E'' literal reads backslashes the same whatever standard_conforming_strings says.
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 _TEXTS: dict[tuple[object, ...], str] = {}

@@ -18,6 +18,7 @@ from storage import members
 from storage.models import Checkin, LedgerEntry, Member
 from tests.conftest import PRIVACY_LINE, make_settings
 from tests.handlers.conftest import Day, Entry, Probe
+from tests.handlers.test_invites import code_of
 from tests.handlers.test_link import link_code
 
 CREDITED = "Checked in! +{points} points, {streak}-day streak. Balance: {balance}."
@@ -207,3 +208,22 @@ async def test_a_flood_refusal_looks_a_known_member_up(elsewhere: Core, chat, cl
     assert refused.text == Translator("zh_TW")(
         "You're sending messages too fast. Please wait a minute."
     )
+
+
+async def test_invitee_first_checkin_after_language_change_elsewhere(
+    core: Core, elsewhere: Core, chat
+):
+    """SLOW path (waiting invite) with a known member: the reply must be in the member's
+    current language (changed in another process)."""
+    there = ConsoleChat(elsewhere, "bob", locale_hint="en")
+    await there.say("hi")  # bob known over there, locale None -> en
+    assert known(elsewhere, "console", "bob") is not None
+    bob = chat("bob")
+    await bob.say(f"invite {await code_of(chat('alice'))}")  # invite waits for 1st check-in
+    await bob.say("/lang zh_CN")  # changed here
+
+    reply = await there.say("checkin")  # over there: SLOW -> _look_up_again -> _general
+
+    assert reply is not None
+    zh = Translator("zh_CN")
+    assert reply.text.splitlines()[0] == zh(CREDITED, points=5, streak=1, balance=25)
