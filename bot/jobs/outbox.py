@@ -117,7 +117,8 @@ class OutboxSender:
         """Send until nothing is due (or `max_batches` claims); returns pushes handled.
 
         Pipelined: the next batch is claimed once fewer than two batches are left to start, so
-        sends do not wait for a claim. A chat's pushes go in claim order, one at a time, each
+        sends do not wait for a claim, and at most two are still unmarked (slow marks hold the
+        claims back: sent-but-unmarked pushes stay within three batches). A chat's pushes go in claim order, one at a time, each
         marked before the next, however many batches they came in; at most
         `outbox.concurrency` pushes (WeChat: `outbox.wechat_concurrency`) are being sent at
         once (see _Drain)."""
@@ -125,6 +126,7 @@ class OutboxSender:
 
     async def _drain(self, max_batches: int, stop: asyncio.Event | None) -> int:
         """drain; with `stop` (run): no claim once it is set, the depth gauges kept fresh."""
+        run: _Drain | None = None
         try:
             async with asyncio.TaskGroup() as tasks:
                 run = _Drain(self, stop, tasks)
@@ -133,6 +135,10 @@ class OutboxSender:
                 finally:
                     run.close()
         except BaseExceptionGroup as group:  # only a claim's: a push's is logged where it fails
+            if run is not None and isinstance(group, ExceptionGroup):
+                # Aborted (the depth refresh failed, say): its workers were cancelled, what it
+                # still held is given back now rather than skipped by this sender's claims.
+                await self._hand_back(run.held(), "drain-aborted")
             raise group.exceptions[0] from None
         return run.claimed
 
@@ -171,6 +177,38 @@ class OutboxSender:
                 await outbox.retry(session, push, now, now, "interrupted", counts=False)
         return len(left)
 
+    async def _hand_back(self, pushes: list[Push], reason: str) -> None:
+        """Give back pushes claimed here that this sender will not send (a claim or a drain
+        cut short by an error): due now, the try not counted; forgotten here in any case, so
+        that no later claim skips them (if the statement fails, their lease brings them back).
+        Unlike `give_back`, touches only `pushes`: other drains' rows are being sent."""
+        await self.marks.flushed()  # a push marked sent meanwhile is not given back
+        mine = [push for push in pushes if self._in_flight.get(push.id) is push]
+        for push in mine:
+            self._finished(push)
+        if not mine:
+            return
+        now = self.services.clock.now()
+        try:
+            async with self.services.db.transaction() as session:
+                for push in mine:
+                    await outbox.retry(session, push, now, now, reason, counts=False)
+        except Exception:
+            log.exception("outbox pushes not given back, due after their lease count=%d", len(mine))
+
+    def _forget_stale(self, now: datetime) -> None:
+        """Drop what a claim made more than two leases ago left here (a drain cancelled
+        without `give_back`): no send of ours lasts that long, and a claim skipping them would
+        leave them pending until a restart."""
+        stale = now - timedelta(seconds=self.rules.lease_seconds * 5 / 4)  # ends: 3/4 lease
+        for push in list(self._in_flight.values()):
+            ends = self._lease_ends.get((push.id, push.attempts))
+            if ends is None or ends <= stale:
+                self._finished(push)
+        for key, ends in list(self._lease_ends.items()):
+            if ends <= stale:
+                del self._lease_ends[key]
+
     async def claim(self) -> tuple[list[Push], set[int]]:
         """Lease one batch of due pushes; with it, which of their members muted marketing."""
         services = self.services
@@ -178,6 +216,8 @@ class OutboxSender:
         self._claiming += 1  # busy from the claim on: its rows are leased before they are here
         try:
             holds = self._holds_checked is None or now - self._holds_checked >= HOLDS_EVERY
+            if holds:
+                self._forget_stale(now)
             batch = await outbox.claim_due(
                 services.db,
                 now,
@@ -198,8 +238,13 @@ class OutboxSender:
         marketing = {p.member_id for p in batch if p.marketing and p.member_id is not None}
         if not marketing:
             return batch, set()
-        async with services.db.reader() as session:
-            return batch, await nudges.muted_among(session, marketing)
+        try:
+            async with services.db.reader() as session:
+                return batch, await nudges.muted_among(session, marketing)
+        except Exception:
+            # Only this batch goes back: `give_back` would also reset rows being sent now.
+            await self._hand_back(batch, "claim-failed")
+            raise
 
     def _finished(self, push: Push) -> None:
         """`push` was handled (sent and marked, put off, or failed): no longer ours to give
@@ -212,7 +257,7 @@ class OutboxSender:
         """Send `push` (or put it off, or fail it); its "sent" mark, when it went out."""
         now = self.services.clock.now()
         ends = self._lease_ends.get((push.id, push.attempts))
-        if ends is not None and now >= ends:
+        if ends is None or now >= ends:  # None: given back or forgotten, no longer ours
             # Waited in its chat's queue too long (slow sends ahead of it): the lease is
             # (nearly) gone and a later claim takes the push again; sending now could repeat it.
             log.warning("outbox push not sent, its lease ran out while queued id=%s", push.id)
@@ -352,8 +397,9 @@ async def degraded(services: Services) -> str | None:
 
 
 class _Drain:
-    """One `OutboxSender.drain`: claims a batch whenever fewer than a batch are waiting or
-    being sent, and hands each push to its chat's queue.
+    """One `OutboxSender.drain`: claims a batch whenever fewer than two batches are waiting to
+    be started and at most two are not handled (marked) yet, and hands each push to its chat's
+    queue.
 
     Each pool of send slots (`OutboxRules.slots`) has as many workers, started as they are
     needed; a worker takes a chat whose next push is ready, sends that push and goes on to
@@ -399,12 +445,20 @@ class _Drain:
             for push in batch:
                 self._hand(push, push.marketing and push.member_id in muted)
             if len(batch) == batch_size:
-                # The next batch once fewer than a batch are left to start (the workers must
-                # not run dry; pushes sent and waiting for their marks do not count).
+                # The next batch once fewer than two batches are left to start (the workers
+                # must not run dry; pushes sent and waiting for their marks do not count)...
                 await self._until_taken(2 * batch_size - 1)
+                # ...and once at most two batches are open (sent pushes waiting for their
+                # marks count): slow marks slow the claims, so what a crash can send twice
+                # stays within the three batches claimed.
+                await self._until(2 * batch_size)
             else:  # a short batch: nothing more is due now; claim again once this one is done
                 await self._until(0)
         await self._until(0)
+
+    def held(self) -> list[Push]:
+        """The pushes claimed here and not handled yet (being sent, marked, or waiting)."""
+        return [push for queued in self.chats.values() for push, _ in queued]
 
     def close(self) -> None:
         """The drain is over (or cancelled): its workers stop; marks written later only
@@ -438,7 +492,9 @@ class _Drain:
             same = [p for p in self.pools.values() if p.name == name]
             pool = self.pools[channel] = same[0] if same else _Pool(name, size)
         pool.ready.put_nowait(queued)
-        if pool.idle == 0 and pool.workers < pool.size:
+        # More chats ready than idle workers to take them (a worker woken by `put_nowait`
+        # counts as idle until it runs): one more worker, up to the pool's slots.
+        if pool.ready.qsize() > pool.idle and pool.workers < pool.size:
             pool.workers += 1
             self.workers.append(self.tasks.create_task(self._work(pool)))
 
