@@ -69,6 +69,7 @@ from bench._common import (
 )
 from bot.app import Core, build_core
 from bot.channels.console import CHANNEL
+from bot.cli import gc_tuning
 from bot.core.clock import FixedClock, local_day
 from bot.core.messages import Inbound
 from bot.settings import Settings
@@ -187,6 +188,7 @@ class Share:
     measured: list[str]
     concurrency: int
     timeout: float
+    settle_gc: bool = True
 
 
 def spread_child(share: Share, barrier: Any, out: Any) -> None:
@@ -202,6 +204,8 @@ async def _spread_child(
     core = await build_core(
         settings, clock=clock, keys=Keys(prefix=share.prefix), migrate_sqlite=False
     )
+    if share.settle_gc:
+        gc_tuning.settle()  # as serve does once its core is built
     try:
         c = share.concurrency
         await run_phase(checkin_call(core, share.warm), range(len(share.warm)), c, share.timeout)
@@ -227,6 +231,7 @@ def run_spread(
     processes: int,
     concurrency: int,
     timeout: float,
+    settle_gc: bool = True,
 ) -> tuple[Phase, float]:
     """The measured members split over `processes` children, `concurrency` split likewise;
     (the phase from the first start to the last end, handler errors)."""
@@ -245,6 +250,7 @@ def run_spread(
                     measured[k::processes],
                     max(1, concurrency // processes),
                     timeout,
+                    settle_gc,
                 ),
                 barrier,
                 out,
@@ -316,6 +322,8 @@ async def _bench(
     prefix = f"mbbench:{uuid.uuid4().hex}"
     settings = _settings(url, args.redis_url if backend == "postgres" else None)
     core = await build_core(settings, clock=clock, keys=Keys(prefix=prefix), migrate_sqlite=False)
+    if not args.no_gc_settle:
+        gc_tuning.settle()  # as serve does once its core is built
     rules, now = core.services.rules, clock.now()
     today = local_day(now, settings.tz)
     points = reward_for(rules, rules.tiers[0].name, None, 1, today)
@@ -347,6 +355,7 @@ async def _bench(
                 spread,
                 c,
                 args.timeout,
+                not args.no_gc_settle,
             )
             await verify_memberbot(core, n, today, points, SPREAD_MEASURED, errors)
             used = min(c, spread * conns)
@@ -440,6 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the 1-process phase forgets the members it created: every check-in looks its "
         "member up (as after a restart)",
+    )
+    parser.add_argument(
+        "--no-gc-settle",
+        action="store_true",
+        help="leave Python's garbage collector as it comes (serve freezes what start-up built "
+        "and collects the young generation less often: bot/cli/gc_tuning.py)",
     )
     args = parser.parse_args(argv)
     if not sizes_ok(args):

@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from bot.cli import gc_tuning
 from bot.cli.runtime import Failed, cause, open_core
 from bot.settings import Settings
 
@@ -66,6 +67,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
         return await supervise(workers, host, port)
     async with open_core(settings) as core:
+        gc_tuning.settle()
 
         def started() -> None:
             log.info("serving host=%s port=%d database=%s", host, port, core.services.db.dialect)

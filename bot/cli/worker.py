@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from bot.cli import gc_tuning
 from bot.cli.runtime import REDIS_SETTING, Failed, open_core
 from bot.settings import Settings
 
@@ -54,6 +55,7 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.jobs.worker import queue_name, worker_settings
 
     async with open_core(settings) as core:
+        gc_tuning.settle()
 
         async def build() -> tuple[JobEnv, Any]:
             async def nothing() -> None:  # open_core closes the core
