@@ -118,8 +118,9 @@ class OutboxSender:
 
         Pipelined: the next batch is claimed once fewer than two batches are left to start, so
         sends do not wait for a claim, and at most two are still unmarked (slow marks hold the
-        claims back: sent-but-unmarked pushes stay within three batches). A chat's pushes go in claim order, one at a time, each
-        marked before the next, however many batches they came in; at most
+        claims back: sent-but-unmarked pushes stay within three batches). A chat's pushes go
+        in claim order, one at a time, each marked before the next, however many batches they
+        came in; at most
         `outbox.concurrency` pushes (WeChat: `outbox.wechat_concurrency`) are being sent at
         once (see _Drain)."""
         return await self._drain(max_batches, None)
