@@ -48,6 +48,9 @@ class Keys:
     def inbound_reply(self, channel: str, delivery_id: str) -> str:
         return f"{self.prefix}:inbound-reply:{channel}:{delivery_id}"
 
+    def inbound_failures(self, channel: str, delivery_id: str) -> str:
+        return f"{self.prefix}:inbound-failures:{channel}:{delivery_id}"
+
     def dialog(self, member_id: int) -> str:
         return f"{self.prefix}:dialog:{member_id}"
 

@@ -57,6 +57,12 @@ class Deliveries:
     async def stored(self, delivery_id: str) -> str | None:
         return await self.cache.get(self._reply_key(delivery_id))
 
+    async def failed(self, delivery_id: str) -> int:
+        """Count one failed handling of a delivery; the count so far (kept for the TTL)."""
+        return await self.cache.incr(
+            self.cache.keys.inbound_failures(self.channel, delivery_id), self.ttl
+        )
+
     @contextlib.asynccontextmanager
     async def take(self, delivery_id: str) -> AsyncIterator[bool]:
         """Take the lease on a delivery (yields False if another holder has it, or if an
