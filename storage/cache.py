@@ -48,6 +48,9 @@ class Keys:
     def inbound_reply(self, channel: str, delivery_id: str) -> str:
         return f"{self.prefix}:inbound-reply:{channel}:{delivery_id}"
 
+    def inbound_failures(self, channel: str, delivery_id: str) -> str:
+        return f"{self.prefix}:inbound-failures:{channel}:{delivery_id}"
+
     def dialog(self, member_id: int) -> str:
         return f"{self.prefix}:dialog:{member_id}"
 
@@ -296,22 +299,37 @@ class _ReadyPool(ConnectionPool):
     redis-py checks each connection it hands out for unread data by reading its socket under
     a zero timeout: a cancelled read and an exception per command, about half of a simple
     command's CPU. Here the check looks at what the event loop has already received (data
-    or the server's close), without a read; a connection with either is opened afresh. A
-    command cancelled half-way already closes its connection (redis-py), so nothing of it
-    is left to find."""
+    or the server's close) and at what the parser holds unparsed, without a read; a
+    connection with any of these is opened afresh. A command cancelled half-way already
+    closes its connection (redis-py), so nothing of it is left to find."""
 
     async def ensure_connection(self, connection: AbstractConnection) -> None:
         reader = getattr(connection, "_reader", None)
         if not isinstance(reader, asyncio.StreamReader):  # not connected yet, or unknown
             await super().ensure_connection(connection)
             return
-        if reader.at_eof() or reader.exception() is not None or _buffered(reader):
+        if (
+            reader.at_eof()
+            or reader.exception() is not None
+            or _buffered(reader)
+            or _parsed_ahead(connection)
+        ):
             await connection.disconnect()
         await connection.connect()  # type: ignore[no-untyped-call]
 
 
 def _buffered(reader: asyncio.StreamReader) -> bool:
     return bool(getattr(reader, "_buffer", b""))
+
+
+def _parsed_ahead(connection: AbstractConnection) -> bool:
+    """Data the parser has read off the socket but not handed out: hiredis's reader, or the
+    pure-Python parser's buffer."""
+    parser = getattr(connection, "_parser", None)
+    has_data = getattr(getattr(parser, "_reader", None), "has_data", None)
+    if callable(has_data):
+        return bool(has_data())
+    return bool(getattr(parser, "_buffer", b""))
 
 
 class RedisCache:
@@ -375,15 +393,18 @@ class RedisCache:
                     for script, keys, args, _ in batch:
                         pipe.evalsha(script.sha, len(keys), *keys, *map(str, args))
                     answers = await pipe.execute(raise_on_error=False)
-                for i, answer in enumerate(answers):
-                    if isinstance(answer, NoScriptError):  # Redis restarted: load it again
-                        script, keys, args, _ = batch[i]
-                        answers[i] = await script(keys=keys, args=args)
         except Exception as exc:
             for *_, answered in batch:
                 if not answered.done():
                     answered.set_exception(exc)
             return
+        for i, answer in enumerate(answers):
+            if isinstance(answer, NoScriptError):  # Redis restarted: load it again
+                script, keys, args, _ = batch[i]
+                try:
+                    answers[i] = await script(keys=keys, args=args)
+                except Exception as exc:  # this call's failure alone: the others ran
+                    answers[i] = exc
         for (*_, answered), answer in zip(batch, answers, strict=True):
             if answered.done():  # its caller gave up (cancelled)
                 continue

@@ -66,6 +66,13 @@ _WEBHOOK_CALL: ContextVar[list[dict[str, Any]] | None] = ContextVar(
 # handler's exception; a 200 for it would tell Telegram never to redeliver the update.
 _WEBHOOK_FAILED: ContextVar[list[bool] | None] = ContextVar("telegram_webhook_failed", default=None)
 IN_CHAT = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
+# An update whose handling failed this many times (a bug it always trips on) is given up:
+# stored as answered, so Telegram stops redelivering it and the updates behind it move on.
+FAILURES_BEFORE_GIVING_UP = 3
+
+
+class _StillHeld(Exception):
+    """A redelivery waited its time for another process's lease on the update, in vain."""
 
 
 class TelegramChannel:
@@ -172,8 +179,9 @@ class TelegramChannel:
             _WEBHOOK_CALL.reset(token)
             _WEBHOOK_FAILED.reset(failing)
         if failed:
-            # Not handled (PTB logged why): Telegram redelivers, and the redelivery finds the
-            # lease given back and no answer, so it does the work afresh.
+            # Not handled (logged why): Telegram redelivers, and the redelivery finds the
+            # lease given back and no answer, so it does the work afresh (or finds the answer
+            # of another process it waited for in vain).
             return web.Response(status=500, text="update not handled")
         if call:
             return web.json_response(call[0])
@@ -184,13 +192,19 @@ class TelegramChannel:
 
         The work runs under a short lease on the update id (renewed while it runs) and is
         marked done at the end. A redelivery that finds it done is dropped; one that finds it
-        leased waits for the end; one whose first handler died (its lease lapsed) does it."""
+        leased waits for the end (and if the end does not come in time, is not answered 200:
+        Telegram's next redelivery finds the answer, or the work to do); one whose first
+        handler died (its lease lapsed) does it. An update whose handling fails
+        FAILURES_BEFORE_GIVING_UP times is marked done with nothing done (logged)."""
         try:
             await self._once(update)
+        except _StillHeld:
+            # Not a failure of the handler: the holder may still answer it, or fail (then
+            # Telegram's next redelivery does the work). Either way not done here: a 500.
+            log.info("telegram update still held elsewhere update_id=%s", update.update_id)
+            _not_handled()
         except Exception:
-            failed = _WEBHOOK_FAILED.get()
-            if failed is not None:
-                failed.append(True)
+            _not_handled()
             raise
 
     async def _once(self, update: Update) -> None:
@@ -201,7 +215,19 @@ class TelegramChannel:
                     _answer_again(held.answer)
                     return
                 if held.taken:
-                    await self._dispatch(update)
+                    try:
+                        await self._dispatch(update)
+                    except Exception:
+                        failures = await self.deliveries.failed(update_id)
+                        if failures < FAILURES_BEFORE_GIVING_UP:
+                            raise
+                        log.exception(
+                            "telegram update given up after %d failures update_id=%s",
+                            failures,
+                            update_id,
+                        )
+                        await held.done("failed")
+                        return
                     # A toast that went as the webhook's response is kept as the answer: if
                     # Telegram never got that response it redelivers, and the toast goes again.
                     call = _WEBHOOK_CALL.get()
@@ -212,7 +238,7 @@ class TelegramChannel:
                 _answer_again(waited.answer)
                 return
             if not waited.free:
-                return
+                raise _StillHeld(update_id)
 
     async def _dispatch(self, update: Update) -> None:
         if update.callback_query is not None:
@@ -397,6 +423,13 @@ def _in_chat(member: ChatMember) -> bool:
     if isinstance(member, ChatMemberRestricted):
         return member.is_member
     return member.status in IN_CHAT
+
+
+def _not_handled() -> None:
+    """The webhook's update was not handled: it answers 500, and Telegram redelivers."""
+    failed = _WEBHOOK_FAILED.get()
+    if failed is not None:
+        failed.append(True)
 
 
 def _answer_again(stored: str) -> None:

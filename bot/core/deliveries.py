@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from storage.cache import Cache, Guard, Lease
 
 __all__ = ["LEASE_SECONDS", "Deliveries", "Guard", "Held", "Waited"]
+
+log = logging.getLogger("memberbot.deliveries")
 
 LEASE_SECONDS = 6.0  # shorter than WeChat's ~5 s between retries plus its 5 s deadline
 
@@ -54,6 +57,12 @@ class Deliveries:
     async def stored(self, delivery_id: str) -> str | None:
         return await self.cache.get(self._reply_key(delivery_id))
 
+    async def failed(self, delivery_id: str) -> int:
+        """Count one failed handling of a delivery; the count so far (kept for the TTL)."""
+        return await self.cache.incr(
+            self.cache.keys.inbound_failures(self.channel, delivery_id), self.ttl
+        )
+
     @contextlib.asynccontextmanager
     async def take(self, delivery_id: str) -> AsyncIterator[bool]:
         """Take the lease on a delivery (yields False if another holder has it, or if an
@@ -80,9 +89,11 @@ class Deliveries:
         try:
             yield held
         finally:
-            await held.stop_renewing()
-            if not held.released:
-                await self.cache.compare_and_delete(key, token)
+            try:
+                await held.stop_renewing()
+            finally:  # even if the caller is cancelled meanwhile
+                if not held.released:
+                    await self.cache.compare_and_delete(key, token)
 
     async def wait(self, delivery_id: str, timeout: float) -> Waited:
         """Wait up to `timeout` for the first delivery's answer; stop early if its lease is
@@ -133,19 +144,35 @@ class Held:
     async def _renew(self) -> None:
         cache, lease = self._deliveries.cache, self._deliveries.lease
         # Only while it is still ours: a lease that lapsed (a stalled process) and was taken
-        # by a retry stays with the retry.
-        while await cache.extend(self._key, self._token, lease):
+        # by a retry stays with the retry. A renewal that fails (a cache blip) is tried again
+        # at the next tick: the lease still has two thirds of its time.
+        while True:
+            try:
+                if not await cache.extend(self._key, self._token, lease):
+                    return
+            except Exception as exc:
+                log.warning(
+                    "lease renewal failed delivery=%s error=%s",
+                    self.delivery_id,
+                    type(exc).__name__,
+                )
             await asyncio.sleep(lease / 3)
 
     async def stop_renewing(self) -> None:
+        """Stop the renewal. Never raises the renewal's own error (the work it kept leased
+        is done, and its answer still to be stored); the caller's cancellation goes through."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         renewing, self._renewing = self._renewing, None
-        if renewing is not None:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+        if renewing is None:
+            return
+        renewing.cancel()
+        await asyncio.wait({renewing})
+        if not renewing.cancelled() and renewing.exception() is not None:
+            log.error(
+                "lease renewal stopped delivery=%s", self.delivery_id, exc_info=renewing.exception()
+            )
 
     async def done(self, answer: str) -> None:
         """Store the answer (repeats get it for the TTL) and give the lease back, in one call."""

@@ -530,6 +530,78 @@ async def test_an_update_whose_handling_failed_is_not_answered_200_and_its_redel
     assert await tg.balance(ann) == 5
 
 
+async def test_a_poison_update_is_given_up_after_three_failures(
+    tg: TelegramBot, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    ann = new_user()
+    update = message_update(ann, "/checkin")
+    handle = tg.core.dispatcher.handle
+
+    async def broken(_inbound: Any) -> None:
+        raise ValueError("a bug this update always trips on")
+
+    monkeypatch.setattr(tg.core.dispatcher, "handle", broken)
+    statuses = [await tg.post(update) for _ in range(3)]
+    monkeypatch.setattr(tg.core.dispatcher, "handle", handle)
+    later = await tg.post(update)  # stored as answered: not tried again
+
+    # Telegram redelivers a 500: a 200 at last lets the updates behind it move on.
+    assert (statuses, later) == ([500, 500, 200], 200)
+    assert fake.sent == []
+    assert await tg.balance(ann) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "memberbot.telegram"] == [
+        f"telegram update given up after 3 failures update_id={update['update_id']}"
+    ]
+
+
+async def test_a_redelivery_that_waited_in_vain_for_another_process_is_not_answered_200(
+    tg: TelegramBot, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = new_user()
+    update = message_update(ann, "/checkin")
+    cache = tg.core.services.cache
+    tg.channel.deliveries.lease = 0.05  # a redelivery waits 2 * lease for the holder
+    claim = cache.keys.inbound_claim("telegram", str(update["update_id"]))
+    await cache.set(claim, "another-process", 30)  # slow, still holding it
+    handle = tg.core.dispatcher.handle
+
+    async def broken(_inbound: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    waited = [await tg.post(update) for _ in range(3)]  # a 200 would lose the update
+    await cache.delete(claim)  # the other process failed: no answer, lease given back
+    monkeypatch.setattr(tg.core.dispatcher, "handle", broken)
+    failed = await tg.post(update)  # the first failure: the waits were none
+    monkeypatch.setattr(tg.core.dispatcher, "handle", handle)
+    handled = await tg.post(update)
+
+    assert (waited, failed, handled) == ([500, 500, 500], 500, 200)
+    assert [s.text for s in fake.sent] == [FIRST_CHECK_IN]
+    assert await tg.balance(ann) == 5
+
+
+async def test_a_redelivery_that_waited_in_vain_gets_the_answer_stored_meanwhile(
+    tg: TelegramBot, fake: FakeTelegram
+) -> None:
+    ann = new_user()
+    update = message_update(ann, "/checkin")
+    cache = tg.core.services.cache
+    tg.channel.deliveries.lease = 0.05
+    update_id = str(update["update_id"])
+    claim = cache.keys.inbound_claim("telegram", update_id)
+    await cache.set(claim, "another-process", 30)  # slow, still holding it
+
+    waited = await tg.post(update)
+    # ... and it handled the update in the end: its answer stored, its lease given back.
+    await cache.answer_and_release(
+        cache.keys.inbound_reply("telegram", update_id), "done", 30, claim, "another-process"
+    )
+    again = await tg.post(update)
+
+    assert (waited, again) == (500, 200)
+    assert fake.sent == []  # the other process's work, not redone here
+
+
 @pytest.mark.parametrize("secret", ["wrong-secret", "", None, SECRET[:-1], SECRET + "x"])
 async def test_wrong_or_missing_secret_is_403(
     tg: TelegramBot, fake: FakeTelegram, secret: str | None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis._parsers import _AsyncRESP2Parser
 
 from storage.cache import Guard, Keys, Lease, LockTimeout, MemoryCache, RedisCache, make_cache
 from tests.conftest import REDIS_URL
@@ -240,6 +241,33 @@ async def test_lease_steps_and_counters_asked_for_together_each_get_their_own_an
     assert await cache.take_lease(f"{p}:lease-0", "t", 30, f"{p}:answer-0") == Lease(answer="zero")
 
 
+class _ForgottenAndFailingToLoad:
+    """A script Redis has forgotten (NOSCRIPT) whose reload then fails (a blip)."""
+
+    sha = "0" * 40
+
+    async def __call__(self, keys, args):
+        raise ConnectionError("a blip while loading it again")
+
+
+async def test_a_script_that_fails_to_load_again_fails_only_its_own_call_of_the_batch(cache):
+    if not isinstance(cache, RedisCache):
+        pytest.skip("Redis only")
+    p = cache.keys.prefix
+    cache._take = _ForgottenAndFailingToLoad()
+
+    found = await asyncio.gather(
+        cache.incr(f"{p}:n", 30),
+        cache.take_lease(f"{p}:lease", "t", 30, f"{p}:answer"),
+        cache.incr(f"{p}:n", 30),
+        return_exceptions=True,
+    )
+
+    assert found[0] == 1 and found[2] == 2  # they ran, and their callers are told so
+    assert isinstance(found[1], ConnectionError)
+    assert await cache.get(f"{p}:n") == "2"
+
+
 async def test_lock_gives_mutual_exclusion_to_many_tasks(cache):
     counter = {"value": 0, "inside": 0, "most_inside": 0}
 
@@ -349,6 +377,35 @@ async def test_a_redis_connection_holding_unread_data_is_not_used(cache):
     await cache.set(key, "v", ttl=30)
     (connection,) = cache.redis.connection_pool._available_connections
     connection._reader.feed_data(b"$5\r\nstale\r\n")  # a reply nobody read
+
+    assert await cache.get(key) == "v"
+    assert await cache.get(key) == "v"
+
+
+async def test_a_reply_hiredis_holds_unread_is_not_handed_to_the_next_command(cache):
+    if not isinstance(cache, RedisCache):
+        pytest.skip("Redis only")
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v", ttl=30)
+    (connection,) = cache.redis.connection_pool._available_connections
+    stale = b"$5\r\nstale\r\n"  # read off the socket into the parser, never parsed
+    if not hasattr(getattr(connection._parser, "_reader", None), "has_data"):
+        pytest.skip("hiredis not installed")
+    connection._parser._reader.feed(stale)
+
+    assert await cache.get(key) == "v"
+    assert await cache.get(key) == "v"
+
+
+async def test_a_reply_the_pure_python_parser_holds_unread_is_not_handed_on(cache):
+    if not isinstance(cache, RedisCache):
+        pytest.skip("Redis only")
+    cache.redis.connection_pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser
+    key = f"{cache.keys.prefix}:k"
+    await cache.set(key, "v", ttl=30)
+    (connection,) = cache.redis.connection_pool._available_connections
+    assert isinstance(connection._parser, _AsyncRESP2Parser)
+    connection._parser._buffer = b"$5\r\nstale\r\n"  # read ahead, not handed out
 
     assert await cache.get(key) == "v"
     assert await cache.get(key) == "v"
