@@ -29,13 +29,12 @@ general path settles the invite and pays the inviter, locking both in the merge'
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from storage import hot, outbox
-from storage.db import Database
+from storage.db import Database, sqlite_immediate
 from storage.errors import MemberMerged
 
 CREATED, REPEAT, SLOW, CONFLICT = "created", "repeat", "slow", "conflict"
@@ -292,23 +291,9 @@ def _moment(value: datetime) -> str:
 
 
 def _sqlite_work(conn: sqlite3.Connection, plan: Plan) -> Outcome:
-    """The whole transaction, in the driver's thread (the connection is in autocommit mode:
-    storage.db takes control of BEGIN)."""
-    mid = plan.member_id
+    """The whole transaction, in the driver's thread."""
     now = _moment(plan.now)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        outcome = _sqlite_steps(conn, plan, mid, now)
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT (a full disk, an I/O error) leaves the transaction open: on the one
-        # writer connection every later BEGIN IMMEDIATE would fail. The first error is the one
-        # to raise; a rollback that fails too is left to storage.db's reset on return.
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return outcome
+    return sqlite_immediate(conn, lambda c: _sqlite_steps(c, plan, plan.member_id, now))
 
 
 def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> Outcome:

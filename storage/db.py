@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -247,3 +249,21 @@ def insert_ignoring(
     )
     typed = [bindparam(c, type_=table.c[c].type) for c in columns]
     return text(sql).bindparams(*typed).columns(table.c[returning])
+
+
+def sqlite_immediate(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work(conn)` between BEGIN IMMEDIATE and COMMIT, in aiosqlite's thread (the
+    connection is in autocommit mode: this module takes control of BEGIN)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (a full disk, an I/O error) leaves the transaction open: on the one
+        # writer connection every later BEGIN IMMEDIATE would fail. The first error is the one
+        # to raise; a rollback that fails too is left to the pool's reset on return.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return done

@@ -8,7 +8,6 @@ not yet marked when its sender died can go out twice.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import sqlite3
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, insert_ignoring, rowcount
+from storage.db import Database, insert_ignoring, rowcount, sqlite_immediate
 from storage.models import OutboxPush
 
 PENDING, HELD, SENT, FAILED = "pending", "held", "sent", "failed"
@@ -384,28 +383,11 @@ def _push(row: Any) -> Push:
     )
 
 
-def _in_one_transaction(conn: sqlite3.Connection, work: Any) -> Any:
-    """Run `work(conn)` between BEGIN IMMEDIATE and COMMIT, in the driver's thread (the
-    connection is in autocommit mode: storage.db takes control of BEGIN)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        done = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT leaves the transaction open: on the one writer connection every
-        # later BEGIN IMMEDIATE would fail (see storage/checkin_fast.py).
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return done
-
-
 async def _in_thread(db: Database, work: Any) -> Any:
     async with db.driver() as driver:  # aiosqlite
         # `_execute` runs a function in the connection's thread whole (aiosqlite has no public
         # name for it), `_conn` is its sqlite3 connection; as storage/checkin_fast.py does.
-        return await driver._execute(_in_one_transaction, driver._conn, work)
+        return await driver._execute(sqlite_immediate, driver._conn, work)
 
 
 async def claim_due(
