@@ -91,7 +91,7 @@ async def checkin(msg: Inbound, ctx: Context) -> Reply:
     )
     try:
         done = await checkin_fast.check_in(services.db, plan)
-    except LookupError:
+    except checkin_fast.NoSuchMember:
         if not ctx.known_member:
             raise
         # What this process knew is gone (a database restored under it): look up afresh.

@@ -299,6 +299,7 @@ async def _decide_unit(
     sale = known.sale
     opens_at = opens_for(services, sale, me.tier)
     code = flashsales.new_code(flashsales.CLAIM_CODE_LENGTH)
+    handoff: flash_fast.Handoff | None = None
     fast = fast_path(services.cache)
     if fast is not None:
         verdict = await fast.take(services.db, sale.id, me.id, now, opens_at, code)
@@ -312,7 +313,10 @@ async def _decide_unit(
             raise flashsales.Refused(flashsales.NOT_STARTED)
         # PostgreSQL: one statement (win hooks need the general path's transaction).
         if services.db.dialect == "postgresql" and not WIN_HOOKS and len(WIN_BADGES) <= 1:
-            done = await _decide_in_one(services, known, me, now, t, door, code)
+            handoff = (
+                None if fast is None else flash_fast.Handoff(_settler(fast, sale.id, me.id, code))
+            )
+            done = await _decide_in_one(services, known, me, now, t, door, code, handoff)
         else:
             done = None
         if done is not None:
@@ -322,8 +326,8 @@ async def _decide_unit(
                 services, known, me, now, t, door, code, opens_at
             )
     except BaseException as failed:
-        # Undecided: the unit may be committed; its in-flight mark runs out and is reconciled.
-        if fast is not None and not isinstance(failed, flash_fast.Undecided):
+        # Handed off: cancelled once its claim was sent, the unit is settled by its answer.
+        if fast is not None and not (handoff is not None and handoff.taken):
             # The database's "over" is final: Redis is made final, not given back.
             over = failed.reason if isinstance(failed, flashsales.Refused) else ""
             await fast.give_back(sale.id, me.id, code, over if over in FINAL else "")
@@ -332,6 +336,24 @@ async def _decide_unit(
         services, known, me, now, won, fast, code, text, pushed, ended=done is None
     )
     return text, pushed, won.claim_code
+
+
+def _settler(
+    fast: RedisStock, sale_id: int, member_id: int, code: str
+) -> Callable[[flash_fast.Fast | None], Awaitable[None]]:
+    """What a claim whose caller went away does with its Redis unit once its answer comes: kept
+    when it won (committed), else given back (made final on sold out / closed)."""
+
+    async def settle(answer: flash_fast.Fast | None) -> None:
+        if answer is not None and answer.status == flash_fast.WON:
+            return
+        over = answer.reason if answer is not None and answer.status == flash_fast.REFUSED else ""
+        try:
+            await fast.give_back(sale_id, member_id, code, over if over in FINAL else "")
+        except Exception:  # its in-flight mark runs out and is reconciled from the rows
+            log.warning("giving back a unit failed sale=%s", sale_id, exc_info=True)
+
+    return settle
 
 
 async def _decide_in_transaction(
@@ -472,6 +494,7 @@ async def _decide_in_one(
     t: Translator,
     door: Door,
     code: str,
+    handoff: flash_fast.Handoff | None = None,
 ) -> tuple[str, bool, Won] | None:
     """PostgreSQL: the SQL step as one statement (storage/flash_fast.py); None when a unique
     key raced it (the general path sorts that out, with the same unit and code)."""
@@ -509,6 +532,7 @@ async def _decide_in_one(
         sale.community_id,
         flash_fast.Ask(me.id, code, now, door.message_key, push),
         badge.badge if badge else None,
+        handoff,
     )
     if done.status == flash_fast.CONFLICT:
         return None

@@ -200,6 +200,11 @@ def _array(values: tuple[int, ...] | tuple[str, ...], kind: str) -> str:
     return f"ARRAY[{items}]::{kind}[]"
 
 
+class NoSuchMember(LookupError):
+    """The member given is not in the database (one a process remembered, the database
+    restored under it)."""
+
+
 def _text(value: str) -> str:
     # An E'' literal reads backslashes the same whatever standard_conforming_strings says.
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
@@ -254,7 +259,7 @@ async def _postgres(db: Database, plan: Plan) -> Outcome:
             external_id,
         )
     if row is None:
-        raise LookupError(f"no member {plan.member_id}")
+        raise NoSuchMember(f"no member {plan.member_id}")
     if row["merged"] is not None:
         raise MemberMerged(plan.member_id)
     if not row["fresh"]:
@@ -307,7 +312,7 @@ def _sqlite_steps(conn: sqlite3.Connection, plan: Plan, mid: int, now: str) -> O
         (mid, plan.waiting, channel, external_id),
     ).fetchone()
     if member is None:
-        raise LookupError(f"no member {mid}")
+        raise NoSuchMember(f"no member {mid}")
     held, growth, merged, birthday, locale, waiting, owned = member
     if merged is not None or not owned:  # linked to another member, or erased
         raise MemberMerged(mid)

@@ -30,9 +30,10 @@ crowd of winners otherwise queued for one by one).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -353,11 +354,27 @@ async def claim_many(
 MAX_BATCH = 500
 
 
-class Undecided(asyncio.CancelledError):
-    """A claim cancelled after its batch's statement was sent: the statement runs on (another
-    task sends it) and may commit the unit. The caller must not give its Redis unit back (that
-    would put Redis below the database): its in-flight mark runs out and the stock is counted
-    again from the rows, as after a crash."""
+@dataclass(eq=False)
+class Handoff:
+    """For a caller cancelled after its claim was sent (a stop's grace ran out): the statement
+    runs on (another task sends it) and may commit the unit, so the caller must not settle its
+    Redis unit itself (`taken`); `settle` gets the claim's answer when it comes (None: the
+    batch failed and the claim never ran alone)."""
+
+    settle: Callable[[Fast | None], Awaitable[None]]
+    taken: bool = False
+
+
+_SETTLING: set[asyncio.Future[None]] = set()
+
+
+def _settle_later(
+    settle: Callable[[Fast | None], Awaitable[None]], done: asyncio.Future[Any]
+) -> None:
+    answer = None if done.cancelled() or done.exception() is not None else done.result()
+    task = asyncio.ensure_future(settle(answer))
+    _SETTLING.add(task)  # (a task nobody holds may be collected before it runs)
+    task.add_done_callback(_SETTLING.discard)
 
 
 @dataclass(eq=False)
@@ -384,6 +401,7 @@ async def claim_grouped(
     community_id: int,
     ask: Ask,
     badge: str | None = None,
+    handoff: Handoff | None = None,
 ) -> Fast:
     """`claim`, grouped: the ask goes in the sale's queue in this process; when no statement of
     the sale is under way it is sent at once, else with all that arrive meanwhile in the next
@@ -404,8 +422,10 @@ async def claim_grouped(
     except asyncio.CancelledError:
         if waiting in group.queue:  # not sent yet: it never will be
             group.queue.remove(waiting)
-            raise
-        raise Undecided() from None
+        elif handoff is not None:
+            handoff.taken = True
+            waiting.done.add_done_callback(functools.partial(_settle_later, handoff.settle))
+        raise
     if done is None:
         done = await claim(
             db, sale_id, community_id, ask.member_id, ask.now, ask.code, ask.message_key,

@@ -562,3 +562,51 @@ async def test_a_claim_cancelled_while_its_statement_runs_keeps_its_redis_unit(
     claimed, units, in_flight = await redis_counts(core, sale_id)
     assert rows == [ann]
     assert (claimed, units, in_flight) == (1, {str(ann): 1}, 1)
+
+
+async def test_a_cancelled_claim_whose_batch_failed_gets_its_redis_unit_back(
+    with_redis, monkeypatch
+):
+    """Cancelled once sent, its batch then failing (nothing committed): the unit goes back
+    when the answer comes, so the member's next press is not refused as over the limit."""
+    core = with_redis
+    community = await coffee(core)
+    ann = await join(core, community, "wechat", "ann")
+    posted = await sale(core, stock=5, per_member_limit=1)
+    sale_id = (await sale_row(core, posted["code"])).id
+    real = flash_fast.claim_many
+    gate = Gate(core.services.db)
+
+    async def boom(db, sale_id, community_id, asks, badge=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("batch failed")
+
+    gate.real = boom
+    monkeypatch.setattr(flash_fast, "claim_many", gate)
+    async with core.services.db.reader() as session:
+        me = await members.get(session, ann)
+    task = asyncio.create_task(
+        claim_sale(
+            core.services, me, posted["code"], Translator("en"), Door(message_key="wechat:a1")
+        )
+    )
+    await gate.until(sent=1, queued=0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.opened.set()
+    for _ in range(200):
+        if flash_fast._GROUPS.get(core.services.db, {}) == {}:
+            break
+        await asyncio.sleep(0.01)
+    assert [c for c in await claim_rows(core) if c.sale_id == sale_id] == []
+    for _ in range(200):  # the give-back runs once the answer is known
+        if (await redis_counts(core, sale_id))[:2] == (0, {}):
+            break
+        await asyncio.sleep(0.01)
+    assert await redis_counts(core, sale_id) == (0, {}, 0)
+    monkeypatch.setattr(flash_fast, "claim_many", real)
+    core.services.clock.advance(seconds=30)  # the mark ran out long ago
+    reply = await claim_sale(
+        core.services, me, posted["code"], Translator("en"), Door(message_key="wechat:a2")
+    )
+    assert "You got" in reply.text
