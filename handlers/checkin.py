@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import local_day
 from bot.core.context import Context
-from bot.core.i18n import N_, Translator, pick_locale
+from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Router
 from bot.settings import Rules
@@ -132,9 +132,7 @@ def _as_the_row_says(msg: Inbound, ctx: Context, done: checkin_fast.Outcome) -> 
         ctx.pushes_held = done.pushes_held
     row = done.row or checkin_fast.Member(me.tier, me.birthday, me.locale)
     if row.locale != me.locale:
-        chosen = pick_locale(row.locale, msg.locale_hint, ctx.services.settings.default_locale)
-        if chosen != ctx.locale:
-            ctx.locale, ctx.t = chosen, Translator(chosen)
+        ctx.speak(row.locale, msg.locale_hint)
     if (row.tier, row.birthday, row.locale) != (me.tier, me.birthday, me.locale) or (
         done.new_tier and done.new_tier != row.tier
     ):
@@ -150,9 +148,7 @@ async def _look_up_again(msg: Inbound, ctx: Context) -> None:
     members.remember(ctx.services.db, msg.channel, msg.external_id, found)
     ctx.member = found
     # Their language may have changed elsewhere too (the locale middleware saw the old one).
-    chosen = pick_locale(found.locale, msg.locale_hint, ctx.services.settings.default_locale)
-    if chosen != ctx.locale:
-        ctx.locale, ctx.t = chosen, Translator(chosen)
+    ctx.speak(found.locale, msg.locale_hint)
 
 
 STREAK_BADGES = tuple(STREAKS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock
-from bot.core.i18n import Translator
+from bot.core.i18n import Translator, pick_locale
 from bot.core.metrics import Metrics
 from bot.core.ports import Senders
 from bot.core.pushes import Pushes
@@ -56,6 +56,12 @@ class Context:
     def words(self) -> Vocabulary:
         assert self.vocabulary is not None, "the dispatcher sets the vocabulary"
         return self.vocabulary
+
+    def speak(self, chosen_by_member: str | None, app_hint: str | None) -> None:
+        """Answer in the member's chosen language, else their app's, else the deployment's."""
+        chosen = pick_locale(chosen_by_member, app_hint, self.services.settings.default_locale)
+        if chosen != self.locale:
+            self.locale, self.t = chosen, Translator(chosen)
 
     @property
     def me(self) -> Member:

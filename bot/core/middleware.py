@@ -12,7 +12,7 @@ from weakref import WeakKeyDictionary
 
 from bot.core.context import Context
 from bot.core.errors import DomainError
-from bot.core.i18n import N_, Translator, pick_locale
+from bot.core.i18n import N_
 from bot.core.messages import Inbound, Reply
 from bot.core.router import Middleware, Next
 from storage import identities, members, roles
@@ -128,20 +128,14 @@ async def flood_limit(handler: Next, msg: Inbound, ctx: Context) -> Reply | None
     if count == limit + 1:
         if ctx.known_member:  # its language may have changed since (in another process)
             fresh = await members.lookup(services.db, msg.channel, msg.external_id)
-            chosen = fresh.locale if fresh is not None else None
-            ctx.t = Translator(
-                pick_locale(chosen, msg.locale_hint, services.settings.default_locale)
-            )
+            ctx.speak(fresh.locale if fresh is not None else None, msg.locale_hint)
         return Reply(ctx.t(N_("You're sending messages too fast. Please wait a minute.")))
     return None
 
 
 async def locale(handler: Next, msg: Inbound, ctx: Context) -> Reply | None:
     """The member's chosen language, else their app's, else the deployment default."""
-    chosen_by_member = ctx.member.locale if ctx.member is not None else None
-    chosen = pick_locale(chosen_by_member, msg.locale_hint, ctx.services.settings.default_locale)
-    if chosen != ctx.locale:
-        ctx.locale, ctx.t = chosen, Translator(chosen)
+    ctx.speak(ctx.member.locale if ctx.member is not None else None, msg.locale_hint)
     return await handler(msg, ctx)
 
 
