@@ -23,7 +23,7 @@ from storage import flash_fast, identities, invites, members
 from storage.cache import Keys
 from storage.db import Database
 from storage.flash_stock import RedisStock, fast_path
-from storage.models import Badge, FlashClaim, FlashSale, OutboxPush
+from storage.models import Badge, FlashClaim, FlashSale, Member, OutboxPush
 from tests.conftest import PG_URL, REDIS_URL, _redis_or_fail, _truncate, make_settings
 from tests.handlers.flashsale_support import coffee, join, member_id, sale
 from tests.handlers.test_flashsale_redelivery import answer, won
@@ -529,19 +529,14 @@ async def test_a_claim_whose_caller_went_away_before_its_statement_is_never_sent
     assert sorted(c.member_id for c in await claim_rows(core)) == sorted([zed, bob])
 
 
-async def test_a_claim_cancelled_while_its_statement_runs_keeps_its_redis_unit(
-    with_redis, monkeypatch
-):
-    """A caller cancelled (a stop's grace ran out) once its batch was sent: the statement runs
-    on and commits the unit, so Redis keeps it (in flight, reconciled from the rows later);
-    given back, Redis would fall below the database."""
-    core = with_redis
+async def cancelled_once_sent(core: Core, gate: Gate) -> tuple[Member, dict[str, Any], int]:
+    """ann's claim, its caller cancelled once its batch was sent (a stop's grace ran out),
+    then the batch let through `gate` (installed by the caller) until the sale's queue is done:
+    (ann, the sale posted, its id)."""
     community = await coffee(core)
     ann = await join(core, community, "wechat", "ann")
     posted = await sale(core, stock=5, per_member_limit=1)
     sale_id = (await sale_row(core, posted["code"])).id
-    gate = Gate(core.services.db)
-    monkeypatch.setattr(flash_fast, "claim_many", gate)
     async with core.services.db.reader() as session:
         me = await members.get(session, ann)
     task = asyncio.create_task(
@@ -558,10 +553,22 @@ async def test_a_claim_cancelled_while_its_statement_runs_keeps_its_redis_unit(
         if flash_fast._GROUPS.get(core.services.db, {}) == {}:
             break
         await asyncio.sleep(0.01)
-    rows = [c.member_id for c in await claim_rows(core) if c.sale_id == sale_id]
-    claimed, units, in_flight = await redis_counts(core, sale_id)
-    assert rows == [ann]
-    assert (claimed, units, in_flight) == (1, {str(ann): 1}, 1)
+    return me, posted, sale_id
+
+
+async def test_a_claim_cancelled_while_its_statement_runs_keeps_its_redis_unit(
+    with_redis, monkeypatch
+):
+    """A caller cancelled once its batch was sent: the statement runs on and commits the unit,
+    so Redis keeps it (in flight, reconciled from the rows later); given back, Redis would fall
+    below the database."""
+    gate = Gate(with_redis.services.db)
+    monkeypatch.setattr(flash_fast, "claim_many", gate)
+    me, _, sale_id = await cancelled_once_sent(with_redis, gate)
+    rows = [c.member_id for c in await claim_rows(with_redis) if c.sale_id == sale_id]
+    claimed, units, in_flight = await redis_counts(with_redis, sale_id)
+    assert rows == [me.id]
+    assert (claimed, units, in_flight) == (1, {str(me.id): 1}, 1)
 
 
 async def test_a_cancelled_claim_whose_batch_failed_gets_its_redis_unit_back(
@@ -570,10 +577,6 @@ async def test_a_cancelled_claim_whose_batch_failed_gets_its_redis_unit_back(
     """Cancelled once sent, its batch then failing (nothing committed): the unit goes back
     when the answer comes, so the member's next press is not refused as over the limit."""
     core = with_redis
-    community = await coffee(core)
-    ann = await join(core, community, "wechat", "ann")
-    posted = await sale(core, stock=5, per_member_limit=1)
-    sale_id = (await sale_row(core, posted["code"])).id
     real = flash_fast.claim_many
     gate = Gate(core.services.db)
 
@@ -582,22 +585,7 @@ async def test_a_cancelled_claim_whose_batch_failed_gets_its_redis_unit_back(
 
     gate.real = boom
     monkeypatch.setattr(flash_fast, "claim_many", gate)
-    async with core.services.db.reader() as session:
-        me = await members.get(session, ann)
-    task = asyncio.create_task(
-        claim_sale(
-            core.services, me, posted["code"], Translator("en"), Door(message_key="wechat:a1")
-        )
-    )
-    await gate.until(sent=1, queued=0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    gate.opened.set()
-    for _ in range(200):
-        if flash_fast._GROUPS.get(core.services.db, {}) == {}:
-            break
-        await asyncio.sleep(0.01)
+    me, posted, sale_id = await cancelled_once_sent(core, gate)
     assert [c for c in await claim_rows(core) if c.sale_id == sale_id] == []
     for _ in range(200):  # the give-back runs once the answer is known
         if (await redis_counts(core, sale_id))[:2] == (0, {}):
